@@ -113,7 +113,8 @@ class RatingSubmitted(_ConversationEvent):
     def _score_in_range(self) -> Self:
         low, high = SCORE_RANGES[self.survey]
         if not low <= self.score <= high:
-            raise ValueError(f"score {self.score} is outside {low}..{high} for survey {self.survey}")
+            raise ValueError(
+                f"score {self.score} is outside {low}..{high} for survey {self.survey}")
         return self
 
 

@@ -1,0 +1,59 @@
+# support-kpi — everything a fresh machine needs is installed from here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+KAFKA := $(BIN)/python deploy/kafka/local_kafka.py
+
+.PHONY: help install system-deps kafka-fetch test test-unit lint schemas demo bench-core clean
+
+help:
+	@echo "make demo        local Kafka + the service + simulated traffic (Ctrl-C stops it)"
+	@echo "make test        the whole suite, real-Kafka integration tests included"
+	@echo "make bench-core  replay 1,000,000 generated events: events/s and peak memory"
+	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
+
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(INSTALLED): pyproject.toml | system-deps
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(INSTALLED)
+
+kafka-fetch: install
+	@$(KAFKA) fetch
+
+test: install kafka-fetch
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit tests/property
+
+lint: install
+	$(BIN)/ruff check service schemas tests deploy bench
+	$(BIN)/mypy
+
+schemas: install
+	$(BIN)/python -m schemas.export
+
+demo: install kafka-fetch
+	$(BIN)/python -m service.demo
+
+bench-core: install
+	$(BIN)/python bench/core.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

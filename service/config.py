@@ -1,0 +1,492 @@
+"""The YAML configuration (SPEC section 5): business hours, SLA targets, weighted score.
+
+Overlay rules, where the SPEC leaves room for a choice:
+
+- A team under `teams:` may give any subset of the keys under `defaults`. Mappings are merged
+  key by key (`sla`, each SLA kind inside it, `priorities`, each kind inside a priority), so
+  `teams: {vip: {sla: {first_response: {target: 600}}}}` keeps every other target, and the
+  `business_hours` flag, from `defaults`. `timezone`, `holidays` and `business_hours` are
+  replaced as a whole: a team's `business_hours` is its complete week (a missing day is closed)
+  and its `holidays` its complete list.
+- An SLA target for a (kind, priority) is the team's `sla.<kind>` overlaid by the team's
+  `priorities.<priority>.<kind>`; either of `target` and `business_hours` may be given alone.
+  Because `priorities` is merged, a priority override under `defaults` also applies to every
+  team that does not override it.
+- `weighted_score`, when given, replaces the default mapping entirely (so a KPI can be left out
+  of the score); `weighted_score: {}` disables the score.
+- A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.engine.calendar import WEEKDAY_NAMES, BusinessCalendar, HoursError, parse_hours
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "PRIORITIES",
+    "SLA_KINDS",
+    "WEIGHTABLE_KPIS",
+    "ConfigError",
+    "KpiConfig",
+    "Priority",
+    "ResolvedTeam",
+    "SlaKind",
+    "SlaTarget",
+    "SlaTargetOverride",
+    "SlaTargets",
+    "SlaTargetsOverlay",
+    "TeamOverlay",
+    "TeamSettings",
+    "WeightedKpi",
+    "config_from_env",
+    "load_config",
+]
+
+CONFIG_ENV_VAR = "SUPPORT_KPI_CONFIG"
+
+SlaKind = Literal["first_response", "next_response", "resolution"]
+Priority = Literal["low", "normal", "high", "urgent"]
+SLA_KINDS: tuple[SlaKind, ...] = get_args(SlaKind)
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+
+WEIGHTABLE_KPIS: frozenset[str] = frozenset(
+    {
+        "csat.positive_ratio",
+        "csat.avg",
+        "nps.score",
+        "ces.avg",
+        "qa.avg",
+        "fcr_ratio",
+        "pulled_per_hour",
+        "occupancy_ratio",
+        "abandonment_ratio",
+        "sla.first_response.achieved_ratio",
+        "sla.next_response.achieved_ratio",
+        "sla.resolution.achieved_ratio",
+        "first_response_seconds",
+        "first_response_business_seconds",
+        "next_response_seconds",
+        "next_response_business_seconds",
+        "resolution_seconds",
+        "resolution_business_seconds",
+        "time_to_close_seconds",
+        "wait_seconds",
+    }
+)
+
+_DEFAULT_TARGETS: dict[str, float] = {
+    "first_response": 3600,
+    "next_response": 14400,
+    "resolution": 86400,
+}
+_DEFAULT_HOURS: dict[str, list[str]] = {
+    day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")
+}
+
+
+def _reject_bool(value: object) -> object:
+    # pydantic's lax mode would read `true` as 1.0
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+def _date_only(value: object) -> object:
+    # pydantic's lax mode would read an integer as a Unix timestamp
+    if not isinstance(value, str | date):
+        raise ValueError("expected a date in the form YYYY-MM-DD")
+    return value
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        BusinessCalendar(name, {})
+    except ValueError as exc:
+        raise ValueError(f"{exc} (expected an IANA name such as 'Europe/Berlin')") from None
+    return name
+
+
+def _check_hours(spec: dict[str, list[str]]) -> dict[str, list[str]]:
+    try:
+        parsed = parse_hours(spec)
+    except HoursError as exc:
+        raise PydanticCustomError(
+            "business_hours", "{reason}", {"reason": exc.reason, "day": exc.day}
+        ) from None
+    return {
+        WEEKDAY_NAMES[wd]: [f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in iv]
+        for wd, iv in sorted(parsed.items())
+    }
+
+
+def _check_kpi(name: str) -> str:
+    if name not in WEIGHTABLE_KPIS:
+        raise ValueError(f"unknown KPI, expected one of {', '.join(sorted(WEIGHTABLE_KPIS))}")
+    return name
+
+
+PositiveNumber = Annotated[float, BeforeValidator(_reject_bool), Field(gt=0, allow_inf_nan=False)]
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+BusinessHoursSpec = Annotated[dict[str, list[str]], AfterValidator(_check_hours)]
+HolidayDate = Annotated[date, BeforeValidator(_date_only)]
+KpiPath = Annotated[str, AfterValidator(_check_kpi)]
+
+
+def _none_as_empty(data: Any, empty: Mapping[str, Any]) -> Any:
+    if isinstance(data, dict):
+        fixes = {k: v for k, v in empty.items() if k in data and data[k] is None}
+        if fixes:
+            return {**data, **fixes}
+    return data
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlaTarget(_Model):
+    """A target in seconds; `business_hours` measures it in the team's business seconds."""
+
+    target: PositiveNumber
+    business_hours: bool = False
+
+
+class SlaTargetOverride(_Model):
+    """A partial `SlaTarget`: a field left out keeps the value it overlays."""
+
+    target: PositiveNumber | None = None
+    business_hours: bool | None = None
+
+    def over(self, base: SlaTarget) -> SlaTarget:
+        """`base` with this override's given fields applied."""
+        return SlaTarget(
+            target=base.target if self.target is None else self.target,
+            business_hours=base.business_hours
+            if self.business_hours is None
+            else self.business_hours,
+        )
+
+    def merged(self, top: SlaTargetOverride) -> SlaTargetOverride:
+        """This override with `top`'s given fields applied."""
+        return SlaTargetOverride(
+            target=self.target if top.target is None else top.target,
+            business_hours=self.business_hours
+            if top.business_hours is None
+            else top.business_hours,
+        )
+
+
+class SlaTargets(_Model):
+    """The three SLA targets. A kind given without `target` keeps the SPEC default target."""
+
+    first_response: SlaTarget = SlaTarget(target=_DEFAULT_TARGETS["first_response"])
+    next_response: SlaTarget = SlaTarget(target=_DEFAULT_TARGETS["next_response"])
+    resolution: SlaTarget = SlaTarget(target=_DEFAULT_TARGETS["resolution"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_targets(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        filled = dict(data)
+        for kind, default in _DEFAULT_TARGETS.items():
+            value = filled.get(kind)
+            if isinstance(value, dict) and "target" not in value:
+                filled[kind] = {**value, "target": default}
+        return filled
+
+
+class SlaTargetsOverlay(_Model):
+    """A team's partial `sla` section."""
+
+    first_response: SlaTargetOverride | None = None
+    next_response: SlaTargetOverride | None = None
+    resolution: SlaTargetOverride | None = None
+
+    def over(self, base: SlaTargets) -> SlaTargets:
+        """`base` with this overlay's given kinds and fields applied."""
+        updates: dict[str, SlaTarget] = {}
+        for kind in SLA_KINDS:
+            override: SlaTargetOverride | None = getattr(self, kind)
+            if override is not None:
+                updates[kind] = override.over(getattr(base, kind))
+        return base.model_copy(update=updates) if updates else base
+
+
+PriorityOverrides = dict[Priority, dict[SlaKind, SlaTargetOverride]]
+
+
+def _merge_priorities(base: PriorityOverrides, top: PriorityOverrides) -> PriorityOverrides:
+    merged: PriorityOverrides = {p: dict(kinds) for p, kinds in base.items()}
+    for priority, kinds in top.items():
+        target = merged.setdefault(priority, {})
+        for kind, override in kinds.items():
+            below = target.get(kind)
+            target[kind] = override if below is None else below.merged(override)
+    return merged
+
+
+class TeamSettings(_Model):
+    """A team's complete settings (the `defaults` section, or a team overlaid on it)."""
+
+    timezone: TimezoneName = "UTC"
+    business_hours: BusinessHoursSpec = Field(
+        default_factory=lambda: {k: list(v) for k, v in _DEFAULT_HOURS.items()}
+    )
+    holidays: list[HolidayDate] = Field(default_factory=list)
+    sla: SlaTargets = SlaTargets()
+    priorities: PriorityOverrides = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_values(cls, data: Any) -> Any:
+        return _none_as_empty(data, {"holidays": [], "priorities": {}})
+
+    def calendar(self) -> BusinessCalendar:
+        """The business calendar these settings describe."""
+        return BusinessCalendar(
+            self.timezone, parse_hours(self.business_hours), frozenset(self.holidays)
+        )
+
+
+class TeamOverlay(_Model):
+    """One entry under `teams:`: any subset of the keys of `TeamSettings`."""
+
+    timezone: TimezoneName | None = None
+    business_hours: BusinessHoursSpec | None = None
+    holidays: list[HolidayDate] | None = None
+    sla: SlaTargetsOverlay | None = None
+    priorities: PriorityOverrides | None = None
+
+    def over(self, base: TeamSettings) -> TeamSettings:
+        """`base` overlaid by this team's settings (see the module docstring for the rules)."""
+        updates: dict[str, Any] = {}
+        if self.timezone is not None:
+            updates["timezone"] = self.timezone
+        if self.business_hours is not None:
+            updates["business_hours"] = self.business_hours
+        if self.holidays is not None:
+            updates["holidays"] = self.holidays
+        if self.sla is not None:
+            updates["sla"] = self.sla.over(base.sla)
+        if self.priorities is not None:
+            updates["priorities"] = _merge_priorities(base.priorities, self.priorities)
+        return base.model_copy(update=updates) if updates else base
+
+
+class WeightedKpi(_Model):
+    """One term of the agent `weighted_score`."""
+
+    weight: PositiveNumber
+    target: PositiveNumber
+    better: Literal["higher", "lower"]
+
+
+def _default_weighted_score() -> dict[str, WeightedKpi]:
+    return {
+        "csat.positive_ratio": WeightedKpi(weight=3, target=0.9, better="higher"),
+        "first_response_seconds": WeightedKpi(weight=2, target=3600, better="lower"),
+        "qa.avg": WeightedKpi(weight=2, target=85, better="higher"),
+        "fcr_ratio": WeightedKpi(weight=1, target=0.7, better="higher"),
+        "pulled_per_hour": WeightedKpi(weight=1, target=4, better="higher"),
+    }
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ResolvedTeam:
+    """A team's effective settings, calendar and SLA targets, ready for the hot path."""
+
+    name: str | None
+    settings: TeamSettings
+    calendar: BusinessCalendar
+    targets: Mapping[tuple[str, str], tuple[int, bool]]
+
+    @classmethod
+    def build(cls, name: str | None, settings: TeamSettings) -> ResolvedTeam:
+        """Resolve `settings`, precomputing every (kind, priority) target."""
+        targets: dict[tuple[str, str], tuple[int, bool]] = {}
+        for kind in SLA_KINDS:
+            base: SlaTarget = getattr(settings.sla, kind)
+            for priority in PRIORITIES:
+                override = settings.priorities.get(priority, {}).get(kind)
+                effective = base if override is None else override.over(base)
+                target_ms = max(1, round(effective.target * 1000))
+                targets[(kind, priority)] = (target_ms, effective.business_hours)
+        return cls(name, settings, settings.calendar(), targets)
+
+    def sla_target(self, kind: str, priority: str) -> tuple[int, bool]:
+        """(target in milliseconds, measured in business hours?) for an SLA kind and priority.
+
+        Raises KeyError for a kind outside SLA_KINDS or a priority outside PRIORITIES.
+        """
+        try:
+            return self.targets[(kind, priority)]
+        except KeyError:
+            raise KeyError(f"unknown SLA kind or priority: {kind!r}, {priority!r}") from None
+
+
+class KpiConfig(_Model):
+    """The whole configuration file. Equality and hashing are by content."""
+
+    at_risk_ratio: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+    defaults: TeamSettings = TeamSettings()
+    teams: dict[str, TeamOverlay] = Field(default_factory=dict)
+    weighted_score: dict[KpiPath, WeightedKpi] = Field(default_factory=_default_weighted_score)
+
+    _resolved: dict[str | None, ResolvedTeam] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_values(cls, data: Any) -> Any:
+        return _none_as_empty(data, {"teams": {}})
+
+    def team(self, name: str | None) -> ResolvedTeam:
+        """The effective settings of a team; None and teams not under `teams:` get `defaults`."""
+        resolved = self._resolved.get(name)
+        if resolved is not None:
+            return resolved
+        overlay = self.teams.get(name) if name is not None else None
+        if overlay is None:
+            resolved = self._resolved.get(None)
+            if resolved is None:
+                resolved = self._resolved[None] = ResolvedTeam.build(None, self.defaults)
+            return resolved
+        resolved = self._resolved[name] = ResolvedTeam.build(name, overlay.over(self.defaults))
+        return resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict; `KpiConfig.model_validate` turns it back into an equal config."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KpiConfig):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+
+class ConfigError(Exception):
+    """The configuration file is unreadable or invalid; the message names the file and key."""
+
+
+def _format_loc(error: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for item in error["loc"]:
+        if item == "[key]":
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    if error["type"] == "business_hours":
+        parts.append(("." if parts else "") + str(error["ctx"]["day"]))
+    return "".join(parts)
+
+
+def _format_msg(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    prefix = "Value error, "
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key repeated in one mapping (the later one would win silently)."""
+
+
+def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+def _construct_checked_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"invalid date {node.value!r}: {exc}", node.start_mark
+        ) from None
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_checked_timestamp)
+
+
+def load_config(path: str | Path | None) -> KpiConfig:
+    """Load and validate the YAML file at `path`; None or an empty file give the defaults.
+
+    Raises ConfigError with one line per problem, e.g.
+    ``config.yaml: teams.billing.sla.first_response.target: Input should be greater than 0``.
+    """
+    if path is None:
+        return KpiConfig()
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{label}: cannot read the file: {reason}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigError(f"{label}: {where}invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{label}: invalid YAML: {exc}") from None
+    if data is None:
+        return KpiConfig()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: the top level must be a mapping, not {type(data).__name__}")
+    try:
+        return KpiConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = _format_loc(error)
+            msg = _format_msg(error)
+            lines.append(f"{label}: {loc}: {msg}" if loc else f"{label}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> KpiConfig:
+    """Load the file named by SUPPORT_KPI_CONFIG; unset or empty means the defaults."""
+    env = os.environ if environ is None else environ
+    path = env.get(CONFIG_ENV_VAR, "").strip()
+    return load_config(path or None)

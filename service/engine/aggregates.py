@@ -1,0 +1,277 @@
+"""Pane aggregates per level key: exact counters and sums, and quantile sketches.
+
+Every fact adds to (or, retracted, subtracts from) one 1-minute pane and one 15-minute pane of
+each level it belongs to: its agent, its team, and overall. Counts and sums are integers (times
+in ms, QA scores in thousandths), so a retraction restores the previous totals exactly.
+"""
+
+from collections import deque
+from collections.abc import Iterator
+
+from service.engine.facts import (
+    F_ABANDONED,
+    F_ASSIGNED,
+    F_CLOSED,
+    F_CREATED,
+    F_FIRST_RESPONSE,
+    F_NEXT_RESPONSE,
+    F_RATING,
+    F_REOPENED,
+    F_RESOLVED,
+    F_REVIEW,
+    Fact,
+)
+from service.engine.panes import MINUTE_MS, WindowSpec
+from service.engine.sketch import QuantileSketch
+
+__all__ = [
+    "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "Totals",
+    "contributions",
+]
+
+_COUNTERS = (
+    "created", "resolved", "closed", "reopened", "abandoned", "assigned", "pulled",
+    "fcr_eligible", "fcr_one_touch",
+    "sla_first_response_achieved", "sla_first_response_judged",
+    "sla_next_response_achieved", "sla_next_response_judged",
+    "sla_resolution_achieved", "sla_resolution_judged",
+    "csat_responses", "csat_positive", "csat_sum",
+    "csat_all_responses", "csat_all_positive", "csat_all_sum",
+    "nps_responses", "nps_promoters", "nps_detractors",
+    "ces_responses", "ces_sum", "qa_reviews", "qa_sum_milli",
+)
+
+DISTRIBUTIONS = (
+    "first_response_seconds",
+    "first_response_business_seconds",
+    "next_response_seconds",
+    "next_response_business_seconds",
+    "resolution_seconds",
+    "resolution_business_seconds",
+    "time_to_close_seconds",
+    "wait_seconds",
+)
+
+SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
+"""Counter positions by name; each distribution also has ``<name>_count`` and ``<name>_sum_ms``."""
+for _name in DISTRIBUTIONS:
+    SLOT[f"{_name}_count"] = len(SLOT)
+    SLOT[f"{_name}_sum_ms"] = len(SLOT)
+N_SLOTS = len(SLOT)
+DIST_INDEX = {name: i for i, name in enumerate(DISTRIBUTIONS)}
+_DIST_SLOTS = tuple((SLOT[f"{d}_count"], SLOT[f"{d}_sum_ms"]) for d in DISTRIBUTIONS)
+
+Contribution = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+
+def _pairs(*items: tuple[int, int | None]) -> tuple[tuple[int, int], ...]:
+    return tuple(item for item in items if item[1])  # type: ignore[misc]
+
+
+_D = DIST_INDEX
+_FR = (_D["first_response_seconds"], _D["first_response_business_seconds"],
+       SLOT["sla_first_response_judged"], SLOT["sla_first_response_achieved"])
+_NR = (_D["next_response_seconds"], _D["next_response_business_seconds"],
+       SLOT["sla_next_response_judged"], SLOT["sla_next_response_achieved"])
+_CONSTANT: dict[int, Contribution] = {
+    F_CREATED: (((SLOT["created"], 1),), ()),
+    F_REOPENED: (((SLOT["reopened"], 1),), ()),
+    F_ABANDONED: (((SLOT["abandoned"], 1),), ()),
+}
+_ASSIGNED = {
+    0: (((SLOT["assigned"], 1),), ()),
+    1: (((SLOT["assigned"], 1), (SLOT["pulled"], 1)), ()),
+}
+
+
+def contributions(fact: Fact) -> Contribution:
+    """What one fact adds: ((counter slot, amount), ...), ((distribution index, ms), ...).
+    A distribution value also adds to its ``_count`` and ``_sum_ms`` counters."""
+    kind = fact[1]
+    constant = _CONSTANT.get(kind)
+    if constant is not None:
+        return constant
+    if kind == F_ASSIGNED:
+        return _ASSIGNED[fact[5]]
+    counters: tuple[tuple[int, int], ...]
+    dists: tuple[tuple[int, int], ...] = ()
+    if kind in (F_FIRST_RESPONSE, F_NEXT_RESPONSE):
+        plain, business, judged, achieved = _FR if kind == F_FIRST_RESPONSE else _NR
+        dists = ((plain, fact[5]), (business, fact[6]))
+        counters = _pairs((judged, 1), (achieved, fact[7]))
+    elif kind == F_RESOLVED:
+        ms, business_ms, achieved_sla, wait, fcr = fact[5:10]
+        if ms is not None:
+            dists = ((_D["resolution_seconds"], ms),
+                     (_D["resolution_business_seconds"], business_ms),
+                     (_D["wait_seconds"], wait))
+        counters = _pairs(
+            (SLOT["resolved"], 1),
+            (SLOT["sla_resolution_judged"], int(achieved_sla is not None)),
+            (SLOT["sla_resolution_achieved"], achieved_sla),
+            (SLOT["fcr_eligible"], int(fcr is not None)),
+            (SLOT["fcr_one_touch"], fcr),
+        )
+    elif kind == F_CLOSED:
+        counters = ((SLOT["closed"], 1),)
+        if fact[5] is not None:
+            dists = ((_D["time_to_close_seconds"], fact[5]),)
+    elif kind == F_RATING:
+        counters = _rating(*fact[5:8])
+    elif kind == F_REVIEW:
+        counters = _pairs((SLOT["qa_reviews"], 1), (SLOT["qa_sum_milli"], fact[5]))
+    else:
+        raise ValueError(f"not a pane fact: {fact!r}")
+    if dists:
+        extra: list[tuple[int, int]] = []
+        for index, ms in dists:
+            count_slot, sum_slot = _DIST_SLOTS[index]
+            extra.append((count_slot, 1))
+            if ms:
+                extra.append((sum_slot, ms))
+        counters = counters + tuple(extra)
+    return counters, dists
+
+
+def _rating(survey: str, score: int, about: str) -> tuple[tuple[int, int], ...]:
+    if survey == "csat":
+        positive = int(score >= 4)
+        pairs = [(SLOT["csat_all_responses"], 1), (SLOT["csat_all_positive"], positive),
+                 (SLOT["csat_all_sum"], score)]
+        if about in ("agent", "unspecified"):
+            pairs += [(SLOT["csat_responses"], 1), (SLOT["csat_positive"], positive),
+                      (SLOT["csat_sum"], score)]
+        return _pairs(*pairs)
+    if survey == "nps":
+        return _pairs((SLOT["nps_responses"], 1), (SLOT["nps_promoters"], int(score >= 9)),
+                      (SLOT["nps_detractors"], int(score <= 6)))
+    return _pairs((SLOT["ces_responses"], 1), (SLOT["ces_sum"], score))
+
+
+class Pane:
+    __slots__ = ("counters", "sketches")
+
+    def __init__(self) -> None:
+        self.counters = [0] * N_SLOTS
+        self.sketches: list[QuantileSketch | None] | None = None
+
+    def add(self, contribution: Contribution, sign: int) -> None:
+        counters = self.counters
+        for slot, amount in contribution[0]:
+            counters[slot] += sign * amount
+        if contribution[1]:
+            sketches = self.sketches
+            if sketches is None:
+                sketches = self.sketches = [None] * len(DISTRIBUTIONS)
+            for index, ms in contribution[1]:
+                sketch = sketches[index]
+                if sketch is None:
+                    sketch = sketches[index] = QuantileSketch()
+                sketch.add(ms, sign)
+
+
+class Totals:
+    """Panes merged over a window: what a KPI's value is computed from."""
+
+    __slots__ = ("busy_ms", "counters", "logged_in_ms", "sketches")
+
+    def __init__(self) -> None:
+        self.counters = [0] * N_SLOTS
+        self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in DISTRIBUTIONS]
+        self.logged_in_ms = 0
+        self.busy_ms = 0
+
+    def merge(self, pane: Pane) -> None:
+        counters = self.counters
+        for i, value in enumerate(pane.counters):
+            if value:
+                counters[i] += value
+        if pane.sketches is not None:
+            for mine, theirs in zip(self.sketches, pane.sketches, strict=True):
+                if theirs is not None:
+                    mine.merge(theirs)
+
+    def __getitem__(self, slot: int) -> int:
+        return self.counters[slot]
+
+
+class LevelPanes:
+    """The 1-minute panes of one level key (an agent, a team, or overall).
+
+    Both windows read these: the 24h window's 15-minute panes are runs of 15 whole minutes, so
+    keeping one pane size halves the writes per fact and reads any as-of on a whole minute
+    exactly (the pane holding it contributes only the minutes before it)."""
+
+    __slots__ = ("minutes",)
+
+    def __init__(self) -> None:
+        self.minutes: dict[int, Pane] = {}
+
+    def totals(self, window: WindowSpec, as_of_ms: int) -> Totals:
+        start, end = window.span(as_of_ms)
+        totals = Totals()
+        for at, pane in self.minutes.items():
+            if start <= at < end:
+                totals.merge(pane)
+        return totals
+
+
+LevelKey = tuple[str, str]
+
+
+class Aggregates:
+    """All pane aggregates, with retention driven by event time."""
+
+    def __init__(self, retention_ms: int) -> None:
+        self.retention_ms = retention_ms
+        self.agents: dict[str, LevelPanes] = {}
+        self.teams: dict[str, LevelPanes] = {}
+        self.overall = LevelPanes()
+        self._created: deque[tuple[int, str, str]] = deque()
+
+    def _panes(self, level: str, key: str) -> LevelPanes:
+        table = self.agents if level == "agent" else self.teams
+        panes = table.get(key)
+        if panes is None:
+            panes = table[key] = LevelPanes()
+        return panes
+
+    def apply(self, fact: Fact, sign: int, cutoff_ms: int) -> bool:
+        """Add (sign 1) or retract (sign -1) a fact; False when it is out of retention."""
+        at = fact[2]
+        if at < cutoff_ms:
+            return False
+        contribution = contributions(fact)
+        minute = at - at % MINUTE_MS
+        team, agent = fact[3], fact[4]
+        for level_panes in (
+            self.overall,
+            None if team is None else self._panes("team", team),
+            None if agent is None else self._panes("agent", agent),
+        ):
+            if level_panes is None:
+                continue
+            panes = level_panes.minutes
+            pane = panes.get(minute)
+            if pane is None:
+                pane = panes[minute] = Pane()
+                self._created.append((minute, team or "", agent or ""))
+            pane.add(contribution, sign)
+        return True
+
+    def expire(self, cutoff_ms: int) -> None:
+        """Drop panes that end before ``cutoff_ms``."""
+        created = self._created
+        while created and created[0][0] + MINUTE_MS <= cutoff_ms:
+            start, team, agent = created.popleft()
+            for level_panes in self._levels_of(team, agent):
+                level_panes.minutes.pop(start, None)
+        for table in (self.agents, self.teams):
+            for key in [k for k, v in table.items() if not v.minutes]:
+                del table[key]
+
+    def _levels_of(self, team: str, agent: str) -> Iterator[LevelPanes]:
+        yield self.overall
+        if team and team in self.teams:
+            yield self.teams[team]
+        if agent and agent in self.agents:
+            yield self.agents[agent]

@@ -1,0 +1,362 @@
+"""Per-conversation state: the rules of SPEC §3 as a fold over events in ``at`` order.
+
+A :class:`Conversation` keeps its events sorted by (``at``, arrival). An event that sorts last
+(the usual case) is applied to the running fold; one that sorts earlier is inserted and the
+conversation is folded again from the start, and the difference between the old and the new
+fact sets is emitted as changes. Either way the facts are those of the events in ``at`` order,
+whatever the arrival order, and a repeated event id changes nothing.
+"""
+
+from typing import Any, Protocol
+
+from service.engine.facts import (
+    F_ABANDONED,
+    F_ASSIGNED,
+    F_BUSY,
+    F_CLOSED,
+    F_CREATED,
+    F_FIRST_RESPONSE,
+    F_NEXT_RESPONSE,
+    F_RATING,
+    F_REOPENED,
+    F_RESOLVED,
+    F_REVIEW,
+    Fact,
+    FactChange,
+    fact_set_changes,
+)
+from service.engine.records import (
+    K_ABANDONED,
+    K_ASSIGNED,
+    K_CREATED,
+    K_MESSAGE,
+    K_RATING,
+    K_REVIEW,
+    K_STATUS,
+    K_UNASSIGNED,
+    Record,
+)
+
+__all__ = ["Conversation", "ConversationFold", "TeamPolicy"]
+
+_ENDED = ("resolved", "closed")
+_WAITING = ("pending", "snoozed")
+
+
+class Calendar(Protocol):
+    def business_ms(self, start_ms: int, end_ms: int) -> int: ...
+
+
+class TeamRules(Protocol):
+    @property
+    def calendar(self) -> Calendar: ...
+    def sla_target(self, kind: str, priority: str) -> tuple[int, bool]: ...
+
+
+class TeamPolicy(Protocol):
+    """What the fold needs of the configuration (``service.config.KpiConfig``): a team's
+    business-hours calendar and SLA targets."""
+
+    def team(self, name: str | None) -> TeamRules: ...
+
+
+class ConversationFold:
+    """The state after applying a conversation's events in order; ``apply`` returns the fact
+    changes one event causes."""
+
+    __slots__ = (
+        "abandoned",
+        "assignee",
+        "busy_agent",
+        "busy_start",
+        "closed",
+        "conversation_id",
+        "created_at",
+        "first_agent",
+        "human_responses",
+        "initiator",
+        "last_responder",
+        "many_agents",
+        "next_response_from",
+        "open_ms",
+        "open_since",
+        "ordinals",
+        "priority",
+        "resolved_once",
+        "status",
+        "team",
+    )
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        self.created_at: int | None = None
+        self.team: str | None = None
+        self.priority = "normal"
+        self.initiator = "customer"
+        self.status = "open"
+        self.assignee: str | None = None
+        self.first_agent: str | None = None
+        self.many_agents = False
+        self.human_responses = 0
+        self.last_responder: str | None = None
+        self.next_response_from: int | None = None
+        self.resolved_once = False
+        self.abandoned = False
+        self.closed = False
+        self.open_ms = 0
+        self.open_since: int | None = None
+        self.busy_agent: str | None = None
+        self.busy_start = 0
+        self.ordinals: dict[str, int] | None = None
+
+    # -- derived state ---------------------------------------------------------------------
+
+    @property
+    def first_response_running(self) -> bool:
+        return (
+            self.created_at is not None
+            and self.initiator == "customer"
+            and self.human_responses == 0
+            and self.status not in _ENDED
+        )
+
+    @property
+    def running_clock(self) -> tuple[str, int] | None:
+        """The response clock that runs now, as (SLA kind, start), if any."""
+        if self.first_response_running:
+            assert self.created_at is not None
+            return "first_response", self.created_at
+        if self.next_response_from is not None:
+            return "next_response", self.next_response_from
+        return None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _fid(self, code: str, numbered: bool = False) -> str:
+        if not numbered:
+            return f"{self.conversation_id}:{code}"
+        ordinals = self.ordinals
+        if ordinals is None:
+            ordinals = self.ordinals = {}
+        n = ordinals.get(code, 0) + 1
+        ordinals[code] = n
+        return f"{self.conversation_id}:{code}{n}"
+
+    def _touch(self, agent: str) -> None:
+        if self.first_agent is None:
+            self.first_agent = agent
+        elif agent != self.first_agent:
+            self.many_agents = True
+
+    def _duration(
+        self, policy: TeamPolicy, kind: str, start: int, stop: int
+    ) -> tuple[int, int, int]:
+        rules = policy.team(self.team)
+        elapsed = stop - start
+        business = rules.calendar.business_ms(start, stop)
+        target, in_business_hours = rules.sla_target(kind, self.priority)
+        achieved = (business if in_business_hours else elapsed) <= target
+        return elapsed, business, int(achieved)
+
+    def _resolver(self, record: Record) -> str | None:
+        return record[5] if record[5] is not None else self.assignee
+
+    # -- the rules ---------------------------------------------------------------------------
+
+    def apply(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
+        at, _seq, _fp, kind, team, agent, a, b, c = record
+        if self.closed and kind != K_RATING and kind != K_REVIEW:
+            return []
+        if team is not None and kind != K_REVIEW:
+            self.team = team
+        out: list[FactChange] = []
+        if kind == K_MESSAGE:
+            self._message(at, agent, a, b, c, policy, out)
+        elif kind == K_STATUS:
+            self._status(record, a, b, policy, out)
+        elif kind == K_ASSIGNED:
+            if agent != self.assignee:
+                self.assignee = agent
+                self._touch(agent)
+                out.append((None, (self._fid("as", True), F_ASSIGNED, at, self.team, agent,
+                                   int(a == "pull"))))
+        elif kind == K_UNASSIGNED:
+            self.assignee = None
+        elif kind == K_CREATED:
+            if self.created_at is None:
+                self.created_at = at
+                self.priority = b
+                self.initiator = c
+                if self.status == "open":
+                    self.open_since = at
+                out.append((None, (self._fid("cr"), F_CREATED, at, self.team, agent)))
+        elif kind == K_RATING:
+            rated = self.assignee if self.assignee is not None else self.last_responder
+            out.append((None, (self._fid("rt", True), F_RATING, at, self.team, rated, a, b, c)))
+        elif kind == K_REVIEW:
+            review_team = self.team if self.team is not None else team
+            out.append((None, (self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
+        elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
+            self._abandon(at, out)
+            self._set_status("closed", at)
+            self.closed = True
+        self._track_busy(at, out)
+        return out
+
+    def _message(
+        self, at: int, agent: str | None, author: str, automated: bool, internal: bool,
+        policy: TeamPolicy, out: list[FactChange],
+    ) -> None:
+        if author == "customer":
+            if (
+                self.human_responses
+                and self.next_response_from is None
+                and self.status not in _ENDED
+            ):
+                self.next_response_from = at
+            return
+        if author != "agent" or automated or internal or agent is None:
+            return
+        self.human_responses += 1
+        self.last_responder = agent
+        self._touch(agent)
+        if self.human_responses == 1:
+            if self.created_at is not None and self.initiator == "customer":
+                ms, business, ok = self._duration(policy, "first_response", self.created_at, at)
+                out.append((None, (self._fid("fr"), F_FIRST_RESPONSE, at, self.team, agent,
+                                   ms, business, ok)))
+        elif self.next_response_from is not None:
+            ms, business, ok = self._duration(policy, "next_response", self.next_response_from, at)
+            self.next_response_from = None
+            out.append((None, (self._fid("nr", True), F_NEXT_RESPONSE, at, self.team, agent,
+                               ms, business, ok)))
+
+    def _status(
+        self, record: Record, status: str, by: str, policy: TeamPolicy, out: list[FactChange]
+    ) -> None:
+        at = record[0]
+        previous = self.status
+        if status == previous:
+            return
+        if status in _ENDED:
+            self.next_response_from = None
+            if previous not in _ENDED:
+                if self.human_responses == 0 and (by in ("customer", "system") or self.abandoned):
+                    self._abandon(at, out)
+                else:
+                    if not self.resolved_once:
+                        self._resolve(record, policy, out)
+                    if status == "closed":
+                        close_ms = None if self.created_at is None else at - self.created_at
+                        out.append((None, (self._fid("cl"), F_CLOSED, at, self.team,
+                                           self._resolver(record), close_ms)))
+            elif status == "closed" and not self.abandoned:
+                close_ms = None if self.created_at is None else at - self.created_at
+                out.append((None, (self._fid("cl"), F_CLOSED, at, self.team,
+                                   self._resolver(record), close_ms)))
+            if status == "closed":
+                self.closed = True
+        elif status == "open" and previous == "resolved":
+            out.append((None, (self._fid("ro", True), F_REOPENED, at, self.team,
+                               self._resolver(record))))
+        self._set_status(status, at)
+
+    def _set_status(self, status: str, at: int) -> None:
+        if self.status == "open" and self.open_since is not None:
+            self.open_ms += at - self.open_since
+            self.open_since = None
+        self.status = status
+        if status == "open" and self.created_at is not None:
+            self.open_since = at
+
+    def _resolve(self, record: Record, policy: TeamPolicy, out: list[FactChange]) -> None:
+        at = record[0]
+        self.resolved_once = True
+        ms = business = ok = wait = None
+        if self.created_at is not None:
+            ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
+            wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
+        fcr = None if self.human_responses == 0 else int(
+            self.human_responses == 1 and not self.many_agents)
+        out.append((None, (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record),
+                           ms, business, ok, wait, fcr)))
+
+    def _abandon(self, at: int, out: list[FactChange]) -> None:
+        if not self.abandoned:
+            self.abandoned = True
+            out.append((None, (self._fid("ab"), F_ABANDONED, at, self.team, self.assignee)))
+
+    def _track_busy(self, at: int, out: list[FactChange]) -> None:
+        """Occupancy: the assignee is busy while a response clock runs on the conversation."""
+        awaiting = self.assignee is not None and self.running_clock is not None
+        agent = self.assignee if awaiting else None
+        if agent == self.busy_agent:
+            return
+        if self.busy_agent is not None:
+            fid = f"{self.conversation_id}:bz{self.ordinals['bz']}"  # type: ignore[index]
+            start = self.busy_start
+            out.append(((fid, F_BUSY, start, None, self.busy_agent, start, None),
+                        (fid, F_BUSY, start, None, self.busy_agent, start, at)))
+        self.busy_agent = agent
+        if agent is not None:
+            self.busy_start = at
+            out.append((None, (self._fid("bz", True), F_BUSY, at, None, agent, at, None)))
+
+
+class Conversation:
+    """A conversation's events (sorted) and the fold over them."""
+
+    __slots__ = ("fold", "log")
+
+    def __init__(self, conversation_id: str) -> None:
+        self.log: list[Record] = []
+        self.fold = ConversationFold(conversation_id)
+
+    def add(self, record: Record, policy: TeamPolicy) -> list[FactChange] | None:
+        """Apply one event; ``None`` when its id was seen before."""
+        log = self.log
+        fp = record[2]
+        for existing in log:
+            if existing[2] == fp:
+                return None
+        if not log or record[0] > log[-1][0] or (
+            record[0] == log[-1][0] and record[1] > log[-1][1]
+        ):
+            log.append(record)
+            return self.fold.apply(record, policy)
+        before = _fold_facts(self.fold.conversation_id, log, policy)[1]
+        log.append(record)
+        log.sort(key=_order)
+        fold, after = _fold_facts(self.fold.conversation_id, log, policy)
+        self.fold = fold
+        return fact_set_changes(before, after)
+
+    def to_state(self) -> list[Any]:
+        return [list(r) for r in self.log]
+
+    @classmethod
+    def from_state(
+        cls, conversation_id: str, state: list[Any], policy: TeamPolicy
+    ) -> "Conversation":
+        conversation = cls(conversation_id)
+        conversation.log = [tuple(r) for r in state]
+        conversation.fold = _fold_facts(conversation_id, conversation.log, policy)[0]
+        return conversation
+
+
+def _order(record: Record) -> tuple[int, int]:
+    return record[0], record[1]
+
+
+def _fold_facts(
+    conversation_id: str, log: list[Record], policy: TeamPolicy
+) -> tuple[ConversationFold, dict[str, Fact]]:
+    fold = ConversationFold(conversation_id)
+    facts: dict[str, Fact] = {}
+    for record in log:
+        for old, new in fold.apply(record, policy):
+            if new is not None:
+                facts[new[0]] = new
+            elif old is not None:
+                facts.pop(old[0], None)
+    return fold, facts

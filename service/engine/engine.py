@@ -1,0 +1,227 @@
+"""The KPI engine in one process: both stages wired together, and the report of SPEC §6.
+
+Replay uses it as it is; the streaming workers run the two stages on the keys they own and
+build the same report from them.
+"""
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from service.engine.conversation import TeamPolicy
+from service.engine.facts import FactChange
+from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, weighted_score
+from service.engine.panes import WINDOWS, ceil_to_minute
+from service.engine.records import K_PRESENCE, K_REVIEW, Record, to_record
+from service.engine.stages import (
+    HOUR_MS,
+    AggregateStage,
+    ConversationStage,
+    LevelTotals,
+    LiveCounts,
+    LiveTotals,
+)
+
+__all__ = [
+    "DEFAULT_FORGET_AFTER_MS",
+    "DEFAULT_RETENTION_MS",
+    "CachedPolicy",
+    "KpiEngine",
+    "build_report",
+    "format_time",
+]
+
+DEFAULT_RETENTION_MS = 25 * HOUR_MS
+DEFAULT_FORGET_AFTER_MS = 7 * 24 * HOUR_MS
+
+
+class EngineConfig(TeamPolicy, Protocol):
+    at_risk_ratio: float
+
+    @property
+    def weighted_score(self) -> Mapping[str, Any]: ...
+
+
+class CachedPolicy:
+    """Team rules by name in a plain dict: the fold asks for them on every response."""
+
+    __slots__ = ("_cache", "config")
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._cache: dict[str | None, Any] = {}
+
+    def team(self, name: str | None) -> Any:
+        rules = self._cache.get(name)
+        if rules is None:
+            rules = self._cache[name] = self.config.team(name)
+        return rules
+
+
+class KpiEngine:
+    """Feed validated events in arrival order; ask for the report at any time t."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        forget_after_ms: int = DEFAULT_FORGET_AFTER_MS,
+    ) -> None:
+        self.config = config
+        self.retention_ms = retention_ms
+        self.conversations = ConversationStage(CachedPolicy(config), retention_ms,
+                                               forget_after_ms)
+        self.aggregates = AggregateStage(retention_ms)
+        self.watermark_ms: int | None = None
+        self.seq = 0
+        self.counts: Counter[str] = Counter()
+        self._next_expiry_ms: int | None = None
+
+    @property
+    def cutoff_ms(self) -> int:
+        """Pane data before this time may be dropped (SPEC §4: 25 h behind the latest event)."""
+        return -(2**62) if self.watermark_ms is None else self.watermark_ms - self.retention_ms
+
+    def process(self, event: Any) -> list[FactChange] | None:
+        """Apply one validated event. Returns its fact changes, or None for a duplicate."""
+        self.seq += 1
+        record = to_record(event, self.seq)
+        return self.process_record(event.type, record,
+                                   getattr(event, "conversation_id", None))
+
+    def process_record(self, event_type: str, record: Record,
+                       conversation_id: str | None) -> list[FactChange] | None:
+        at = record[0]
+        counts = self.counts
+        counts[event_type] += 1
+        if self.watermark_ms is None or at > self.watermark_ms:
+            self.watermark_ms = at
+        cutoff = self.cutoff_ms
+        late = at < cutoff
+        result: list[FactChange] | None = []
+        kind = record[3]
+        if kind == K_PRESENCE:
+            result = None if self.aggregates.add_presence(record) is None else []
+        elif kind == K_REVIEW and conversation_id is None:
+            added = self.aggregates.add_review(record, cutoff)
+            result = None if added is None else []
+        else:
+            result = self.conversations.add(conversation_id, record)  # type: ignore[arg-type]
+            if result:
+                for change in result:
+                    self.aggregates.apply(change, cutoff)
+        if result is None:
+            counts["duplicate"] += 1
+        elif late:
+            counts["late"] += 1
+        self._maybe_expire()
+        return result
+
+    def _maybe_expire(self) -> None:
+        watermark = self.watermark_ms
+        assert watermark is not None
+        if self._next_expiry_ms is None:
+            self._next_expiry_ms = watermark + HOUR_MS
+        elif watermark >= self._next_expiry_ms:
+            self._next_expiry_ms = watermark + HOUR_MS
+            self.conversations.expire(watermark)
+            self.aggregates.expire(self.cutoff_ms)
+
+    def default_as_of(self) -> int:
+        """The latest event time rounded up to the next whole minute (SPEC §4)."""
+        return ceil_to_minute(self.watermark_ms if self.watermark_ms is not None else 0)
+
+    def report(self, as_of_ms: int | None = None) -> dict[str, Any]:
+        as_of = self.default_as_of() if as_of_ms is None else as_of_ms
+        windows = {w.name: self.aggregates.window_totals(w, as_of) for w in WINDOWS}
+        live = self.conversations.live(as_of, self.config.at_risk_ratio)
+        return build_report(
+            as_of,
+            windows,
+            live,
+            dict(self.aggregates.agent_status(as_of)),
+            {agent: team for agent, (_, team) in self.aggregates.agent_team.items()},
+            self.config.weighted_score,
+        )
+
+    # -- saved state ----------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "watermark_ms": self.watermark_ms,
+            "seq": self.seq,
+            "counts": dict(self.counts),
+            "next_expiry_ms": self._next_expiry_ms,
+            "conversations": self.conversations.to_state(),
+            "aggregates": self.aggregates.to_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.watermark_ms = state["watermark_ms"]
+        self.seq = state["seq"]
+        self.counts = Counter(state["counts"])
+        self._next_expiry_ms = state["next_expiry_ms"]
+        self.conversations.load_state(state["conversations"])
+        self.aggregates.load_state(state["aggregates"])
+
+
+def format_time(at_ms: int) -> str:
+    text = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _window_kpis(totals: Any, level: str, weights: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for spec in WINDOW_KPIS:
+        if level not in spec.levels:
+            continue
+        if spec.compute is not None:
+            values[spec.key] = spec.compute(totals)
+        else:
+            values[spec.key] = weighted_score(values, weights)
+    return values
+
+
+def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    oldest = row[4]
+    for spec, value in zip(LIVE_KPIS, (*row[:4], None if oldest is None else oldest / 1000,
+                                       row[5], row[6], row[7], status), strict=True):
+        if level in spec.levels:
+            values[spec.key] = value
+    return values
+
+
+def build_report(
+    as_of_ms: int,
+    windows: Mapping[str, LevelTotals],
+    live: LiveTotals,
+    agent_status: Mapping[str, str],
+    agent_team: Mapping[str, str],
+    weights: Mapping[str, Any],
+) -> dict[str, Any]:
+    """SPEC §6's report from window totals and live counts (the keys come from the registry)."""
+
+    def agent_entry(agent: str, values: dict[str, Any]) -> dict[str, Any]:
+        return {"team": agent_team.get(agent), **values}
+
+    report: dict[str, Any] = {"as_of": format_time(as_of_ms), "windows": {}}
+    for name, level_totals in windows.items():
+        report["windows"][name] = {
+            "overall": _window_kpis(level_totals.overall, "overall", weights),
+            "teams": {team: _window_kpis(t, "teams", weights)
+                      for team, t in sorted(level_totals.teams.items())},
+            "agents": {agent: agent_entry(agent, _window_kpis(t, "agents", weights))
+                       for agent, t in sorted(level_totals.agents.items())},
+        }
+    agents = sorted(set(live.agents) | set(agent_status))
+    zero = [0, 0, 0, 0, None, 0, 0, 0]
+    report["live"] = {
+        "overall": _live_kpis(live.overall, "overall", None),
+        "teams": {team: _live_kpis(row, "teams", None) for team, row in sorted(live.teams.items())},
+        "agents": {agent: agent_entry(agent, _live_kpis(live.agents.get(agent, zero), "agents",
+                                                         agent_status.get(agent, "offline")))
+                   for agent in agents},
+    }
+    return report

@@ -1,0 +1,263 @@
+"""The KPI registry: one entry per report key, in SPEC §6 order.
+
+It drives the report's keys and values, the Prometheus metric names (``service.metrics``), the
+metric table in the README and the dashboard; a KPI is added here and nowhere else.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from service.engine.aggregates import DIST_INDEX, SLOT, Totals
+
+__all__ = [
+    "ALL_LEVELS",
+    "LIVE_KPIS",
+    "SLA_KINDS",
+    "WEIGHTABLE_PATHS",
+    "WINDOW_KPIS",
+    "KpiSpec",
+    "weighted_score",
+]
+
+Level = Literal["agents", "teams", "overall"]
+ALL_LEVELS: tuple[Level, ...] = ("agents", "teams", "overall")
+SLA_KINDS = ("first_response", "next_response", "resolution")
+Kind = Literal["count", "ratio", "sum", "distribution", "group", "score", "gauge", "state"]
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    key: str
+    kind: Kind
+    help: str
+    formula: str
+    unit: str = ""
+    levels: tuple[Level, ...] = ALL_LEVELS
+    fields: tuple[str, ...] = ()
+    """Sub-keys of a group; dotted for nested groups (``first_response.achieved``)."""
+    compute: Callable[[Totals], Any] | None = field(default=None, compare=False)
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else numerator / denominator
+
+
+def _count(slot: str) -> Callable[[Totals], int]:
+    index = SLOT[slot]
+    return lambda t: t.counters[index]
+
+
+def _distribution(name: str) -> Callable[[Totals], dict[str, Any]]:
+    """count and avg are exact; p50 and p90 come from the sketch (within 1%), except that with
+    one or two values the interpolated median is their mean, which the sum gives exactly."""
+    count_slot, sum_slot = SLOT[f"{name}_count"], SLOT[f"{name}_sum_ms"]
+    sketch_index = DIST_INDEX[name]
+
+    def compute(t: Totals) -> dict[str, Any]:
+        count = t.counters[count_slot]
+        if not count:
+            return {"count": 0, "avg": None, "p50": None, "p90": None}
+        avg = t.counters[sum_slot] / count / 1000
+        p50, p90 = t.sketches[sketch_index].quantiles((0.5, 0.9))
+        return {
+            "count": count,
+            "avg": avg,
+            "p50": avg if count <= 2 else p50 / 1000,  # type: ignore[operator]
+            "p90": avg if count == 1 else p90 / 1000,  # type: ignore[operator]
+        }
+
+    return compute
+
+
+def _csat(prefix: str) -> Callable[[Totals], dict[str, Any]]:
+    n, pos, total = SLOT[f"{prefix}_responses"], SLOT[f"{prefix}_positive"], SLOT[f"{prefix}_sum"]
+
+    def compute(t: Totals) -> dict[str, Any]:
+        c = t.counters
+        return {"responses": c[n], "positive": c[pos], "positive_ratio": _ratio(c[pos], c[n]),
+                "avg": _ratio(c[total], c[n])}
+
+    return compute
+
+
+def _nps(t: Totals) -> dict[str, Any]:
+    c = t.counters
+    n, promoters, detractors = (c[SLOT["nps_responses"]], c[SLOT["nps_promoters"]],
+                                c[SLOT["nps_detractors"]])
+    return {"responses": n, "promoters": promoters, "detractors": detractors,
+            "score": _ratio(100 * (promoters - detractors), n)}
+
+
+def _ces(t: Totals) -> dict[str, Any]:
+    c = t.counters
+    return {"responses": c[SLOT["ces_responses"]],
+            "avg": _ratio(c[SLOT["ces_sum"]], c[SLOT["ces_responses"]])}
+
+
+def _qa(t: Totals) -> dict[str, Any]:
+    c = t.counters
+    reviews = c[SLOT["qa_reviews"]]
+    return {"reviews": reviews, "avg": _ratio(c[SLOT["qa_sum_milli"]] / 1000, reviews)}
+
+
+def _sla(t: Totals) -> dict[str, Any]:
+    c = t.counters
+    out = {}
+    for kind in SLA_KINDS:
+        achieved, judged = c[SLOT[f"sla_{kind}_achieved"]], c[SLOT[f"sla_{kind}_judged"]]
+        out[kind] = {"achieved": achieved, "breached": judged - achieved,
+                     "achieved_ratio": _ratio(achieved, judged)}
+    return out
+
+
+def _per_hour(t: Totals) -> float | None:
+    return _ratio(t.counters[SLOT["pulled"]], t.logged_in_ms / 3_600_000)
+
+
+_DURATION_HELP = {
+    "first_response_seconds": ("Time from conversation.created to the first human response",
+                               "first human response.at − created.at"),
+    "next_response_seconds": ("Time from a customer message awaiting a reply to the next human "
+                              "response", "human response.at − first unanswered customer "
+                              "message.at"),
+    "resolution_seconds": ("Time from conversation.created to the first resolution",
+                           "first resolution.at − created.at"),
+    "time_to_close_seconds": ("Time from conversation.created to the change to closed",
+                              "closed.at − created.at"),
+    "wait_seconds": ("Seconds in status open (not pending or snoozed) before the first "
+                     "resolution",
+                     "Σ open stretches from created to first resolution"),
+}
+
+
+def _duration_specs() -> list[KpiSpec]:
+    specs = []
+    for name in ("first_response_seconds", "next_response_seconds", "resolution_seconds"):
+        text, formula = _DURATION_HELP[name]
+        business = name.replace("_seconds", "_business_seconds")
+        specs += [
+            KpiSpec(name, "distribution", text, formula, "seconds",
+                    compute=_distribution(name)),
+            KpiSpec(business, "distribution", f"{text}, counting business hours only",
+                    f"business seconds of ({formula})", "seconds",
+                    compute=_distribution(business)),
+        ]
+    for name in ("time_to_close_seconds", "wait_seconds"):
+        text, formula = _DURATION_HELP[name]
+        specs.append(KpiSpec(name, "distribution", text, formula, "seconds",
+                             compute=_distribution(name)))
+    return specs
+
+
+_CSAT_FIELDS = ("responses", "positive", "positive_ratio", "avg")
+
+WINDOW_KPIS: tuple[KpiSpec, ...] = (
+    KpiSpec("conversations_created", "count", "Conversations created",
+            "count of conversation.created", compute=_count("created")),
+    KpiSpec("conversations_resolved", "count", "First resolutions (not abandonments)",
+            "count of first changes to resolved/closed", compute=_count("resolved")),
+    KpiSpec("conversations_closed", "count", "Changes to closed (not abandonments)",
+            "count of changes to closed", compute=_count("closed")),
+    KpiSpec("reopened", "count", "Changes from resolved back to open",
+            "count of resolved → open", compute=_count("reopened")),
+    KpiSpec("abandoned", "count", "Conversations that ended before any human response",
+            "count of abandonments", compute=_count("abandoned")),
+    KpiSpec("abandonment_ratio", "ratio", "Share of created conversations abandoned",
+            "abandoned / conversations_created",
+            compute=lambda t: _ratio(t[SLOT["abandoned"]], t[SLOT["created"]])),
+    KpiSpec("assigned", "count", "Assignments (a new assignee)", "count of conversation.assigned",
+            compute=_count("assigned")),
+    KpiSpec("pulled", "count", "Assignments the agent took from the queue (method=pull)",
+            "count of conversation.assigned with method=pull", compute=_count("pulled")),
+    KpiSpec("pulled_per_hour", "ratio", "Conversations pulled per logged-in hour",
+            "pulled / (logged_in_seconds / 3600)", compute=_per_hour),
+    *_duration_specs(),
+    KpiSpec("fcr_ratio", "ratio",
+            "First contact resolution: share of first resolutions with one human response "
+            "and one agent", "one-touch resolutions / resolutions with a human response",
+            compute=lambda t: _ratio(t[SLOT["fcr_one_touch"]], t[SLOT["fcr_eligible"]])),
+    KpiSpec("logged_in_seconds", "sum", "Seconds with presence available, busy or after_work",
+            "Σ logged-in time clipped to the window", "seconds",
+            compute=lambda t: t.logged_in_ms / 1000),
+    KpiSpec("busy_seconds", "sum",
+            "Logged-in seconds busy: status busy/after_work, or available while assignee of a "
+            "conversation awaiting a response", "Σ busy time clipped to the window", "seconds",
+            compute=lambda t: t.busy_ms / 1000),
+    KpiSpec("occupancy_ratio", "ratio", "Busy share of logged-in time",
+            "busy_seconds / logged_in_seconds",
+            compute=lambda t: _ratio(t.busy_ms, t.logged_in_ms)),
+    KpiSpec("csat", "group", "CSAT over ratings about the agent or unspecified",
+            "positive = score ≥ 4; positive_ratio = positive / responses; avg = Σ score / "
+            "responses", fields=_CSAT_FIELDS, compute=_csat("csat")),
+    KpiSpec("csat_all", "group", "CSAT over every rating (product feedback included)",
+            "as csat, over all ratings", levels=("teams", "overall"), fields=_CSAT_FIELDS,
+            compute=_csat("csat_all")),
+    KpiSpec("nps", "group", "Net promoter score", "100 × (promoters − detractors) / responses",
+            fields=("responses", "promoters", "detractors", "score"), compute=_nps),
+    KpiSpec("ces", "group", "Customer effort score", "Σ score / responses",
+            fields=("responses", "avg"), compute=_ces),
+    KpiSpec("qa", "group", "QA / teammate review scores of the reviewed agent",
+            "Σ score / reviews", fields=("reviews", "avg"), compute=_qa),
+    KpiSpec("sla", "group", "SLA results, judged at the stop against the team's target",
+            "achieved = value ≤ target; achieved_ratio = achieved / (achieved + breached)",
+            fields=tuple(f"{kind}.{stat}" for kind in SLA_KINDS
+                         for stat in ("achieved", "breached", "achieved_ratio")),
+            compute=_sla),
+    KpiSpec("weighted_score", "score", "Weighted score of the agent's configured KPIs",
+            "100 × Σ wᵢ·aᵢ / Σ wᵢ, aᵢ = min(1, value/target) or min(1, target/value)",
+            levels=("agents",)),
+)
+
+LIVE_KPIS: tuple[KpiSpec, ...] = (
+    KpiSpec("open", "gauge", "Conversations in status open", "count"),
+    KpiSpec("unassigned", "gauge", "Open or waiting conversations without an assignee", "count"),
+    KpiSpec("waiting_on_customer", "gauge", "Conversations pending or snoozed", "count"),
+    KpiSpec("awaiting_first_response", "gauge",
+            "Customer-initiated conversations, not resolved or closed, without a human response",
+            "count"),
+    KpiSpec("oldest_awaiting_first_response_seconds", "gauge",
+            "Age of the oldest conversation awaiting a first response", "max(t − created.at)",
+            "seconds"),
+    KpiSpec("sla_breaching", "gauge",
+            "Conversations whose running first- or next-response clock is past its target",
+            "count"),
+    KpiSpec("sla_at_risk", "gauge",
+            "Running response clocks past at_risk_ratio × target, not yet breaching", "count"),
+    KpiSpec("assigned_open", "gauge", "Open conversations assigned to the agent", "count",
+            levels=("agents",)),
+    KpiSpec("status", "state", "The agent's presence", "latest agent.status_changed before t",
+            levels=("agents",)),
+)
+
+WEIGHTABLE_PATHS: frozenset[str] = frozenset(
+    [s.key for s in WINDOW_KPIS if s.kind in ("ratio", "distribution", "count", "sum")]
+    + [f"{s.key}.{f}" for s in WINDOW_KPIS if s.kind == "group" for f in s.fields]
+)
+
+
+def _path_value(values: Mapping[str, Any], path: str) -> float | None:
+    value: Any = values
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, Mapping):
+        value = value.get("avg")
+    return value if isinstance(value, int | float) else None
+
+
+def weighted_score(values: Mapping[str, Any], weights: Mapping[str, Any]) -> float | None:
+    """SPEC §3: 100 × Σ wᵢ·aᵢ / Σ wᵢ over the configured KPIs that have data in the window."""
+    total_weight = achieved = 0.0
+    for path, w in weights.items():
+        value = _path_value(values, path)
+        if value is None:
+            continue
+        if w.better == "higher":
+            attainment = min(1.0, value / w.target)
+        else:
+            attainment = 1.0 if value == 0 else min(1.0, w.target / value)
+        total_weight += w.weight
+        achieved += w.weight * attainment
+    return None if not total_weight else 100 * achieved / total_weight

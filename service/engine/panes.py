@@ -1,0 +1,36 @@
+"""Pane arithmetic for SPEC §4's rolling windows, by event time."""
+
+from dataclasses import dataclass
+
+__all__ = ["MINUTE_MS", "QUARTER_MS", "WINDOWS", "WindowSpec", "ceil_to_minute", "pane_start"]
+
+MINUTE_MS = 60_000
+QUARTER_MS = 15 * MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    name: str
+    pane_ms: int
+    panes: int
+
+    def span(self, as_of_ms: int) -> tuple[int, int]:
+        """[start, end) of the window at ``as_of_ms``: the last ``panes`` panes including the one
+        that holds ``as_of_ms``, and only times before it."""
+        return pane_start(as_of_ms, self.pane_ms) - (self.panes - 1) * self.pane_ms, as_of_ms
+
+
+WINDOWS: tuple[WindowSpec, ...] = (
+    WindowSpec("1h", MINUTE_MS, 60),
+    WindowSpec("24h", QUARTER_MS, 96),
+)
+
+
+def pane_start(at_ms: int, pane_ms: int) -> int:
+    return at_ms - at_ms % pane_ms
+
+
+def ceil_to_minute(at_ms: int) -> int:
+    """The next whole minute strictly after ``at_ms``: replay's default as-of, so that the latest
+    event (``at < as_of``) is inside the window."""
+    return pane_start(at_ms, MINUTE_MS) + MINUTE_MS

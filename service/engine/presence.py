@@ -1,0 +1,134 @@
+"""Agent presence and occupancy (SPEC §3): logged-in and busy time, clipped to a window.
+
+Logged in = available, busy or after_work. Busy = busy or after_work, or available while the
+agent is the assignee of a conversation that awaits a human response (the conversation reports
+those stretches as ``F_BUSY`` interval facts). Each presence interval counts for the ``team`` on
+the status event that began it.
+"""
+
+from typing import Any
+
+from service.engine.records import Record
+
+__all__ = ["LOGGED_IN", "AgentTimeline", "Occupancy"]
+
+LOGGED_IN = frozenset({"available", "busy", "after_work"})
+_BUSY = frozenset({"busy", "after_work"})
+
+Occupancy = tuple[str | None, int, int]
+"""(team of the presence interval, logged-in ms, busy ms)."""
+
+
+class AgentTimeline:
+    """One agent's presence events (sorted by time) and attention intervals."""
+
+    __slots__ = ("attention", "presence", "review_fps")
+
+    def __init__(self) -> None:
+        self.presence: list[Record] = []
+        self.attention: dict[str, tuple[int, int | None]] = {}
+        self.review_fps: dict[int, int] = {}
+
+    def add_presence(self, record: Record) -> bool:
+        """Insert a presence event in time order; False for a repeated id."""
+        fp = record[2]
+        presence = self.presence
+        for existing in presence:
+            if existing[2] == fp:
+                return False
+        presence.append(record)
+        if len(presence) > 1 and record[:2] < presence[-2][:2]:
+            presence.sort(key=lambda r: (r[0], r[1]))
+        return True
+
+    def status_at(self, at_ms: int) -> str:
+        status = "offline"
+        for record in self.presence:
+            if record[0] >= at_ms:
+                break
+            status = record[6]
+        return status
+
+    def occupancy(self, start_ms: int, end_ms: int) -> list[Occupancy]:
+        """Logged-in and busy ms per presence interval inside [start_ms, end_ms)."""
+        attention = _merged(
+            (max(start, start_ms), min(end_ms if end is None else end, end_ms))
+            for start, end in self.attention.values()
+        )
+        out: list[Occupancy] = []
+        presence = self.presence
+        cursor = 0
+        for i, record in enumerate(presence):
+            begin = record[0]
+            if begin >= end_ms:
+                break
+            status = record[6]
+            if status not in LOGGED_IN:
+                continue
+            finish = presence[i + 1][0] if i + 1 < len(presence) else end_ms
+            low, high = max(begin, start_ms), min(finish, end_ms)
+            if high <= low:
+                continue
+            logged = high - low
+            if status in _BUSY:
+                busy = logged
+            else:
+                busy = 0
+                while cursor < len(attention) and attention[cursor][1] <= low:
+                    cursor += 1
+                j = cursor
+                while j < len(attention) and attention[j][0] < high:
+                    busy += min(high, attention[j][1]) - max(low, attention[j][0])
+                    j += 1
+            out.append((record[4], logged, busy))
+        return out
+
+    def expire(self, cutoff_ms: int) -> None:
+        """Forget what ended before ``cutoff_ms``, keeping the presence in force at the cutoff."""
+        presence = self.presence
+        keep_from = 0
+        for i, record in enumerate(presence):
+            if record[0] < cutoff_ms:
+                keep_from = i
+            else:
+                break
+        if keep_from:
+            del presence[:keep_from]
+        if any(end is not None and end < cutoff_ms for _, end in self.attention.values()):
+            self.attention = {
+                fid: (start, end)
+                for fid, (start, end) in self.attention.items()
+                if end is None or end >= cutoff_ms
+            }
+        if any(at < cutoff_ms for at in self.review_fps.values()):
+            self.review_fps = {fp: at for fp, at in self.review_fps.items() if at >= cutoff_ms}
+
+    @property
+    def empty(self) -> bool:
+        return not self.presence and not self.attention and not self.review_fps
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "presence": [list(r) for r in self.presence],
+            "attention": {fid: list(v) for fid, v in self.attention.items()},
+            "reviews": [[fp, at] for fp, at in self.review_fps.items()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "AgentTimeline":
+        timeline = cls()
+        timeline.presence = [tuple(r) for r in state["presence"]]
+        timeline.attention = {fid: (v[0], v[1]) for fid, v in state["attention"].items()}
+        timeline.review_fps = {fp: at for fp, at in state["reviews"]}
+        return timeline
+
+
+def _merged(intervals: Any) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged

@@ -1,0 +1,1 @@
+"""Importers: convert helpdesk exports into canonical events (SPEC §2) for backfills."""

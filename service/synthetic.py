@@ -1,0 +1,178 @@
+"""Realistic synthetic helpdesk traffic, for the simulator, benchmarks and property tests.
+
+Teams work shifts in their own time zones; conversations arrive on chat and email, meet bots
+and auto-replies, get pulled or pushed to agents, transferred, put on pending, resolved,
+reopened, abandoned and rated; agents change presence and receive QA reviews. The stream is
+deterministic for a seed and comes out in ``at`` order.
+"""
+
+import heapq
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["TEAMS", "TrafficShape", "generate_events", "iso"]
+
+TEAMS: tuple[tuple[str, str], ...] = (
+    ("billing", "Europe/Berlin"),
+    ("tech", "America/New_York"),
+    ("sales", "Asia/Tokyo"),
+    ("vip", "UTC"),
+)
+
+MINUTE = 60_000
+
+
+def iso(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TrafficShape:
+    conversations: int = 1000
+    agents: int = 40
+    teams: int = 4
+    start_ms: int = 1_709_546_400_000  # 2024-03-04T10:00:00Z, a Monday
+    conversations_per_minute: float = 20.0
+    source: str = "synthetic"
+
+
+class _Stream:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.heap: list[tuple[int, int, dict[str, Any]]] = []
+        self.seq = 0
+
+    def push(self, at_ms: int, event: dict[str, Any]) -> None:
+        self.seq += 1
+        event["at"] = iso(at_ms)
+        event.setdefault("id", f"ev-{self.seq}")
+        heapq.heappush(self.heap, (at_ms, self.seq, event))
+
+    def pop_until(self, at_ms: int) -> Iterator[dict[str, Any]]:
+        heap = self.heap
+        while heap and heap[0][0] <= at_ms:
+            yield heapq.heappop(heap)[2]
+
+
+def _agent_names(shape: TrafficShape) -> list[tuple[str, str]]:
+    teams = [name for name, _ in TEAMS[: max(1, min(shape.teams, len(TEAMS)))]]
+    return [(f"agent-{i:04d}", teams[i % len(teams)]) for i in range(shape.agents)]
+
+
+def _presence(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
+              start: int, end: int) -> None:
+    for agent, team in agents:
+        at = start - rng.randint(0, 30) * MINUTE
+        while at < end:
+            stream.push(at, {"type": "agent.status_changed", "agent_id": agent, "team": team,
+                             "status": "available"})
+            shift_end = at + rng.randint(240, 480) * MINUTE
+            t = at + rng.randint(20, 90) * MINUTE
+            while t < shift_end:
+                status = rng.choice(("busy", "after_work", "away"))
+                stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
+                                "status": status})
+                t += rng.randint(3, 15) * MINUTE
+                stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
+                                "status": "available"})
+                t += rng.randint(20, 90) * MINUTE
+            stream.push(shift_end, {"type": "agent.status_changed", "agent_id": agent,
+                                    "status": "offline"})
+            at = shift_end + rng.randint(60, 240) * MINUTE
+
+
+def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
+                  agents: list[tuple[str, str]], source: str) -> None:
+    agent, team = rng.choice(agents)
+    team_agents = [a for a, t in agents if t == team] or [agent]
+    channel = rng.choices(("chat", "email", "phone", "social"), (5, 3, 1, 1))[0]
+    priority = rng.choices(("low", "normal", "high", "urgent"), (2, 6, 2, 1))[0]
+    initiator = "agent" if rng.random() < 0.05 else "customer"
+    base = {"conversation_id": cid, "source": source}
+
+    def push(t: int, **fields: Any) -> None:
+        stream.push(t, {**base, **fields})
+
+    def sec(low: int, high: int) -> int:
+        return rng.randint(low, high) * 1000
+
+    push(at, type="conversation.created", channel=channel, priority=priority, team=team,
+         initiator=initiator, customer_id=f"cust-{rng.randint(1, 10**6)}")
+    t = at
+    if initiator == "customer":
+        push(t + 1, type="message.created", author="customer")
+        if rng.random() < 0.3:
+            push(t + 2, type="message.created", author="agent", automated=True)
+        if channel == "chat" and rng.random() < 0.2:
+            push(t + 500, type="message.created", author="bot")
+        if channel in ("chat", "phone") and rng.random() < 0.06:
+            push(t + sec(60, 900), type="conversation.abandoned")
+            return
+    t += sec(10, 600)
+    method = "pull" if rng.random() < 0.4 else "push"
+    push(t, type="conversation.assigned", agent_id=agent, team=team, method=method)
+    t += sec(30, 1800) if channel == "chat" else sec(300, 7200)
+    push(t, type="message.created", author="agent", agent_id=agent)
+    responses = 1
+    for _ in range(rng.choices((0, 1, 2, 3), (4, 3, 2, 1))[0]):
+        if rng.random() < 0.15:
+            push(t + sec(5, 60), type="conversation.status_changed", status="pending", by="agent",
+                 agent_id=agent)
+            t += sec(600, 10_800)
+            push(t, type="message.created", author="customer")
+            push(t + 1, type="conversation.status_changed", status="open", by="customer")
+        else:
+            t += sec(60, 3600)
+            push(t, type="message.created", author="customer")
+        if rng.random() < 0.1:
+            push(t + sec(5, 120), type="message.created", author="agent", agent_id=agent,
+                 internal=True)
+        if rng.random() < 0.05:
+            agent = rng.choice(team_agents)
+            t += sec(30, 300)
+            push(t, type="conversation.assigned", agent_id=agent, team=team, method="push")
+        t += sec(20, 2400)
+        push(t, type="message.created", author="agent", agent_id=agent)
+        responses += 1
+    t += sec(30, 1200)
+    push(t, type="conversation.status_changed", status="resolved", by="agent", agent_id=agent)
+    if rng.random() < 0.05:
+        t += sec(600, 7200)
+        push(t, type="conversation.status_changed", status="open", by="customer")
+        push(t + 1, type="message.created", author="customer")
+        t += sec(60, 3600)
+        push(t, type="message.created", author="agent", agent_id=agent)
+        t += sec(60, 600)
+        push(t, type="conversation.status_changed", status="resolved", by="agent", agent_id=agent)
+    if rng.random() < 0.3:
+        survey = rng.choices(("csat", "nps", "ces"), (6, 2, 2))[0]
+        score = {"csat": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 8))[0],
+                 "nps": rng.randint(0, 10), "ces": rng.randint(1, 7)}[survey]
+        about = rng.choices(("agent", "product", "unspecified"), (5, 2, 3))[0]
+        push(t + sec(60, 3600), type="rating.submitted", survey=survey, score=score, about=about)
+    if rng.random() < 0.6:
+        push(t + sec(600, 36_000), type="conversation.status_changed", status="closed",
+             by="system")
+    if rng.random() < 0.05:
+        push(t + sec(3600, 36_000), type="review.submitted", agent_id=agent,
+             reviewer_id="qa-lead", score=rng.randint(50, 100))
+
+
+def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Events of ``shape.conversations`` conversations, in ``at`` order."""
+    rng = random.Random(seed)
+    stream = _Stream(rng)
+    agents = _agent_names(shape)
+    gap_ms = 60_000 / shape.conversations_per_minute
+    end = shape.start_ms + int(shape.conversations * gap_ms)
+    _presence(stream, rng, agents, shape.start_ms, end)
+    at = float(shape.start_ms)
+    for n in range(shape.conversations):
+        at += rng.expovariate(1.0) * gap_ms
+        yield from stream.pop_until(int(at))
+        _conversation(stream, rng, f"conv-{seed}-{n}", int(at), agents, shape.source)
+    yield from stream.pop_until(2**62)
