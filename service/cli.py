@@ -42,7 +42,9 @@ def _load_config(path: str | None):  # type: ignore[no-untyped-def]
 def _replay(args: argparse.Namespace) -> int:
     from service.engine.engine import KpiEngine
     from service.replay import open_lines, replay_lines, report_json
+    from service.runtime import tune_gc
 
+    tune_gc()
     engine = KpiEngine(_load_config(args.config))
     progress = sys.stderr if sys.stderr.isatty() else None
     try:

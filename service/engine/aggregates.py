@@ -22,7 +22,7 @@ from service.engine.facts import (
     Fact,
 )
 from service.engine.panes import MINUTE_MS, WindowSpec
-from service.engine.sketch import QuantileSketch
+from service.engine.sketch import QuantileSketch, bucket_of
 
 __all__ = [
     "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "Totals",
@@ -61,7 +61,8 @@ N_SLOTS = len(SLOT)
 DIST_INDEX = {name: i for i, name in enumerate(DISTRIBUTIONS)}
 _DIST_SLOTS = tuple((SLOT[f"{d}_count"], SLOT[f"{d}_sum_ms"]) for d in DISTRIBUTIONS)
 
-Contribution = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+Contribution = tuple[tuple[int, int], ...]
+"""(pane key, amount) pairs: counter slots, and one bucket of a sketch per distribution value."""
 
 def _pairs(*items: tuple[int, int | None]) -> tuple[tuple[int, int], ...]:
     return tuple(item for item in items if item[1])  # type: ignore[misc]
@@ -73,19 +74,19 @@ _FR = (_D["first_response_seconds"], _D["first_response_business_seconds"],
 _NR = (_D["next_response_seconds"], _D["next_response_business_seconds"],
        SLOT["sla_next_response_judged"], SLOT["sla_next_response_achieved"])
 _CONSTANT: dict[int, Contribution] = {
-    F_CREATED: (((SLOT["created"], 1),), ()),
-    F_REOPENED: (((SLOT["reopened"], 1),), ()),
-    F_ABANDONED: (((SLOT["abandoned"], 1),), ()),
+    F_CREATED: ((SLOT["created"], 1),),
+    F_REOPENED: ((SLOT["reopened"], 1),),
+    F_ABANDONED: ((SLOT["abandoned"], 1),),
 }
-_ASSIGNED = {
-    0: (((SLOT["assigned"], 1),), ()),
-    1: (((SLOT["assigned"], 1), (SLOT["pulled"], 1)), ()),
+_ASSIGNED: dict[int, Contribution] = {
+    0: ((SLOT["assigned"], 1),),
+    1: ((SLOT["assigned"], 1), (SLOT["pulled"], 1)),
 }
 
 
 def contributions(fact: Fact) -> Contribution:
-    """What one fact adds: ((counter slot, amount), ...), ((distribution index, ms), ...).
-    A distribution value also adds to its ``_count`` and ``_sum_ms`` counters."""
+    """What one fact adds to a pane. A distribution value adds to its ``_count`` and ``_sum_ms``
+    counters and to one bucket of its sketch."""
     kind = fact[1]
     constant = _CONSTANT.get(kind)
     if constant is not None:
@@ -128,8 +129,9 @@ def contributions(fact: Fact) -> Contribution:
             extra.append((count_slot, 1))
             if ms:
                 extra.append((sum_slot, ms))
+            extra.append((sketch_key(index, ms), 1))
         counters = counters + tuple(extra)
-    return counters, dists
+    return counters
 
 
 def _rating(survey: str, score: int, about: str) -> tuple[tuple[int, int], ...]:
@@ -147,26 +149,17 @@ def _rating(survey: str, score: int, about: str) -> tuple[tuple[int, int], ...]:
     return _pairs((SLOT["ces_responses"], 1), (SLOT["ces_sum"], score))
 
 
-class Pane:
-    __slots__ = ("counters", "sketches")
+Pane = dict[int, int]
+"""A pane is one sparse dict: counter slots (below ``SKETCH_BASE``) and, above it, the bucket
+counts of each distribution's sketch. Most panes hold a handful of facts, so a dict of the
+non-zero entries is several times smaller than dense arrays and sketch objects."""
 
-    def __init__(self) -> None:
-        self.counters = [0] * N_SLOTS
-        self.sketches: list[QuantileSketch | None] | None = None
+SKETCH_BASE = 1 << 20
+_BUCKETS_PER_DIST = 1 << 16
 
-    def add(self, contribution: Contribution, sign: int) -> None:
-        counters = self.counters
-        for slot, amount in contribution[0]:
-            counters[slot] += sign * amount
-        if contribution[1]:
-            sketches = self.sketches
-            if sketches is None:
-                sketches = self.sketches = [None] * len(DISTRIBUTIONS)
-            for index, ms in contribution[1]:
-                sketch = sketches[index]
-                if sketch is None:
-                    sketch = sketches[index] = QuantileSketch()
-                sketch.add(ms, sign)
+
+def sketch_key(index: int, value_ms: int) -> int:
+    return SKETCH_BASE + index * _BUCKETS_PER_DIST + bucket_of(value_ms)
 
 
 class Totals:
@@ -182,13 +175,12 @@ class Totals:
 
     def merge(self, pane: Pane) -> None:
         counters = self.counters
-        for i, value in enumerate(pane.counters):
-            if value:
-                counters[i] += value
-        if pane.sketches is not None:
-            for mine, theirs in zip(self.sketches, pane.sketches, strict=True):
-                if theirs is not None:
-                    mine.merge(theirs)
+        for key, value in pane.items():
+            if key < SKETCH_BASE:
+                counters[key] += value
+            else:
+                index, bucket = divmod(key - SKETCH_BASE, _BUCKETS_PER_DIST)
+                self.sketches[index].add_bucket(bucket, value)
 
     def __getitem__(self, slot: int) -> int:
         return self.counters[slot]
@@ -240,7 +232,7 @@ class Aggregates:
         at = fact[2]
         if at < cutoff_ms:
             return False
-        contribution = contributions(fact)
+        entries = contributions(fact)
         minute = at - at % MINUTE_MS
         team, agent = fact[3], fact[4]
         for level_panes in (
@@ -253,9 +245,14 @@ class Aggregates:
             panes = level_panes.minutes
             pane = panes.get(minute)
             if pane is None:
-                pane = panes[minute] = Pane()
+                pane = panes[minute] = {}
                 self._created.append((minute, team or "", agent or ""))
-            pane.add(contribution, sign)
+            for key, amount in entries:
+                value = pane.get(key, 0) + sign * amount
+                if value:
+                    pane[key] = value
+                else:
+                    del pane[key]
         return True
 
     def expire(self, cutoff_ms: int) -> None:

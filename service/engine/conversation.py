@@ -77,10 +77,15 @@ class ConversationFold:
         "initiator",
         "last_responder",
         "many_agents",
+        "n_as",
+        "n_bz",
+        "n_nr",
+        "n_ro",
+        "n_rt",
+        "n_rv",
         "next_response_from",
         "open_ms",
         "open_since",
-        "ordinals",
         "priority",
         "resolved_once",
         "status",
@@ -107,7 +112,7 @@ class ConversationFold:
         self.open_since: int | None = None
         self.busy_agent: str | None = None
         self.busy_start = 0
-        self.ordinals: dict[str, int] | None = None
+        self.n_as = self.n_bz = self.n_nr = self.n_ro = self.n_rt = self.n_rv = 0
 
     # -- derived state ---------------------------------------------------------------------
 
@@ -135,11 +140,8 @@ class ConversationFold:
     def _fid(self, code: str, numbered: bool = False) -> str:
         if not numbered:
             return f"{self.conversation_id}:{code}"
-        ordinals = self.ordinals
-        if ordinals is None:
-            ordinals = self.ordinals = {}
-        n = ordinals.get(code, 0) + 1
-        ordinals[code] = n
+        n = getattr(self, f"n_{code}") + 1
+        setattr(self, f"n_{code}", n)
         return f"{self.conversation_id}:{code}{n}"
 
     def _touch(self, agent: str) -> None:
@@ -293,7 +295,7 @@ class ConversationFold:
         if agent == self.busy_agent:
             return
         if self.busy_agent is not None:
-            fid = f"{self.conversation_id}:bz{self.ordinals['bz']}"  # type: ignore[index]
+            fid = f"{self.conversation_id}:bz{self.n_bz}"
             start = self.busy_start
             out.append(((fid, F_BUSY, start, None, self.busy_agent, start, None),
                         (fid, F_BUSY, start, None, self.busy_agent, start, at)))

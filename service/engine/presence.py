@@ -22,12 +22,20 @@ Occupancy = tuple[str | None, int, int]
 class AgentTimeline:
     """One agent's presence events (sorted by time) and attention intervals."""
 
-    __slots__ = ("attention", "presence", "review_fps")
+    __slots__ = ("attention", "earliest_end", "presence", "review_fps")
 
     def __init__(self) -> None:
         self.presence: list[Record] = []
         self.attention: dict[str, tuple[int, int | None]] = {}
         self.review_fps: dict[int, int] = {}
+        self.earliest_end: int | None = None
+        """A lower bound of the ends of finished attention intervals, so expiry can skip
+        agents with nothing to drop."""
+
+    def set_attention(self, fid: str, start: int, end: int | None) -> None:
+        self.attention[fid] = (start, end)
+        if end is not None and (self.earliest_end is None or end < self.earliest_end):
+            self.earliest_end = end
 
     def add_presence(self, record: Record) -> bool:
         """Insert a presence event in time order; False for a repeated id."""
@@ -94,12 +102,14 @@ class AgentTimeline:
                 break
         if keep_from:
             del presence[:keep_from]
-        if any(end is not None and end < cutoff_ms for _, end in self.attention.values()):
+        if self.earliest_end is not None and self.earliest_end < cutoff_ms:
             self.attention = {
                 fid: (start, end)
                 for fid, (start, end) in self.attention.items()
                 if end is None or end >= cutoff_ms
             }
+            ends = [end for _, end in self.attention.values() if end is not None]
+            self.earliest_end = min(ends) if ends else None
         if any(at < cutoff_ms for at in self.review_fps.values()):
             self.review_fps = {fp: at for fp, at in self.review_fps.items() if at >= cutoff_ms}
 
@@ -118,7 +128,8 @@ class AgentTimeline:
     def from_state(cls, state: dict[str, Any]) -> "AgentTimeline":
         timeline = cls()
         timeline.presence = [tuple(r) for r in state["presence"]]
-        timeline.attention = {fid: (v[0], v[1]) for fid, v in state["attention"].items()}
+        for fid, (start, end) in state["attention"].items():
+            timeline.set_attention(fid, start, end)
         timeline.review_fps = {fp: at for fp, at in state["reviews"]}
         return timeline
 

@@ -10,7 +10,7 @@ that was already counted.
 import math
 from collections.abc import Iterable
 
-__all__ = ["RELATIVE_ACCURACY", "QuantileSketch"]
+__all__ = ["RELATIVE_ACCURACY", "QuantileSketch", "bucket_of"]
 
 RELATIVE_ACCURACY = 0.005
 """Half of the 1% the SPEC allows, leaving room for the interpolation between two ranks."""
@@ -18,6 +18,14 @@ RELATIVE_ACCURACY = 0.005
 _GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _INV_LOG_GAMMA = 1.0 / math.log(_GAMMA)
 _BUCKET_VALUE_FACTOR = 2.0 / (_GAMMA + 1.0)
+
+
+def bucket_of(value_ms: int) -> int:
+    """The bucket a value falls in: 0 for zero (and negatives), else its log index + 1 (≥ 1
+    for any value of at least 1 ms)."""
+    if value_ms <= 0:
+        return 0
+    return math.ceil(math.log(value_ms) * _INV_LOG_GAMMA) + 1
 
 
 class QuantileSketch:
@@ -43,6 +51,18 @@ class QuantileSketch:
             bins[index] = count
         else:
             del bins[index]
+
+    def add_bucket(self, bucket: int, count: int) -> None:
+        """Add ``count`` values of a bucket from :func:`bucket_of`."""
+        if bucket == 0:
+            self.zeros += count
+            return
+        index = bucket - 1
+        total = self.bins.get(index, 0) + count
+        if total:
+            self.bins[index] = total
+        else:
+            del self.bins[index]
 
     def merge(self, other: "QuantileSketch") -> None:
         self.zeros += other.zeros

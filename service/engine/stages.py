@@ -169,7 +169,7 @@ class ConversationStage:
     def to_state(self) -> dict[str, Any]:
         return {
             "conversations": {
-                cid: [c.to_state(), [_fold_value(getattr(c.fold, f)) for f in _FOLD_FIELDS]]
+                cid: [c.to_state(), [getattr(c.fold, f) for f in _FOLD_FIELDS]]
                 for cid, c in self.conversations.items()
             },
             "last_at": self.last_at,
@@ -191,10 +191,6 @@ class ConversationStage:
         self.compacted = {cid: set(fps) for cid, fps in state["compacted"].items()}
         self._due = [(due, cid) for due, cid in state["due"]]
         heapq.heapify(self._due)
-
-
-def _fold_value(value: Any) -> Any:
-    return dict(value) if isinstance(value, dict) else value
 
 
 def _live_add(into: LiveCounts, row: LiveCounts) -> None:
@@ -236,7 +232,7 @@ class AggregateStage:
             if old is not None:
                 self.timeline(old[4]).attention.pop(old[0], None)
             if new is not None:
-                self.timeline(new[4]).attention[new[0]] = (new[5], new[6])
+                self.timeline(new[4]).set_attention(new[0], new[5], new[6])
             return True
         applied = False
         if old is not None:
@@ -300,11 +296,8 @@ class AggregateStage:
 
     def to_state(self) -> dict[str, Any]:
         def panes_state(level: LevelPanes) -> list[Any]:
-            return [
-                [at, p.counters, None if p.sketches is None else
-                 [None if s is None else s.to_state() for s in p.sketches]]
-                for at, p in level.minutes.items()
-            ]
+            return [[at, [x for item in pane.items() for x in item]]
+                    for at, pane in level.minutes.items()]
 
         agg = self.aggregates
         return {
@@ -319,18 +312,10 @@ class AggregateStage:
     def load_state(self, state: dict[str, Any]) -> None:
         from collections import deque
 
-        from service.engine.aggregates import Pane
-        from service.engine.sketch import QuantileSketch
-
         def load_panes(data: list[Any]) -> LevelPanes:
             level = LevelPanes()
-            for at, counters, sketches in data:
-                pane = Pane()
-                pane.counters = list(counters)
-                if sketches is not None:
-                    pane.sketches = [None if s is None else QuantileSketch.from_state(s)
-                                     for s in sketches]
-                level.minutes[at] = pane
+            for at, flat in data:
+                level.minutes[at] = dict(zip(flat[::2], flat[1::2], strict=True))
             return level
 
         agg = self.aggregates
