@@ -67,6 +67,7 @@ from service.engine.facts import (
     F_RESOLVED,
     Fact,
 )
+from service.engine.records import to_epoch_ms
 from service.importers.servicenow import (
     ImportStats,
     IncidentTruth,
@@ -137,9 +138,9 @@ def backfill(events: list[Event]) -> list[Any]:
     events still update conversation state but are *late*: their facts never reach a window.
     The export is ordered by incident, not by time (an incident's rows run on for days, up to
     months, and the next incident starts back at its own opening time), so fed in file order
-    4,106 of its 4,130 events are late (``test_backfill_must_be_sorted``). The sort is stable, so events of one incident
-    with the same ``at`` keep the importer's order (an assignment before the status change of
-    the same row).
+    4,106 of its 4,130 events are late (``test_backfill_must_be_sorted``). The sort is stable,
+    so events of one incident with the same ``at`` keep the importer's order (an assignment
+    before the status change of the same row).
     """
     ordered = sorted(events, key=_at)
     return [event_adapter.validate_python(event) for event in ordered]
@@ -616,14 +617,15 @@ def _check_shape(report: dict[str, Any]) -> None:
 def test_cli_import_then_replay(
     as_of: str | None,
     events: list[Event],
+    backfill: list[Any],
     truths: dict[str, IncidentTruth],
     raw_rows: dict[str, list[dict[str, str]]],
 ) -> None:
     """The pipeline a team would run. Replay feeds the importer's file order, unsorted: that
     is fine for the report's windows (a fact in the last 24 h is never older than 25 h behind
-    the watermark), not for a backfill of every pane. The default as-of (the latest event,
-    a close in February 2017) has a nearly empty 24 h window, so the busiest day, 2 March 2016,
-    is checked too."""
+    the watermark), not for a backfill of every pane: the report equals that of the sorted
+    backfill up to the same as-of. The default as-of (the latest event, a close in February
+    2017) has a nearly empty 24 h window, so the busiest day, 2 March 2016, is checked too."""
     report = _cli() if as_of is None else _cli("--as-of", as_of)
     _check_shape(report)
     if as_of is None:
@@ -666,6 +668,12 @@ def test_cli_import_then_replay(
     assert sla["achieved"] + sla["breached"] == resolved
     assert overall["abandoned"] == 0 and overall["fcr_ratio"] is None
     assert overall["first_response_seconds"]["count"] == 0
+
+    # The same report from the sorted backfill in process (events before as-of only).
+    engine = _engine()
+    as_of_ms = to_epoch_ms(moment)
+    _run(engine, (e for e in backfill if to_epoch_ms(e.at) < as_of_ms))
+    assert orjson.loads(orjson.dumps(engine.report(as_of_ms))) == report
 
     live = report["live"]["overall"]
     # No messages: every unresolved incident awaits a "first response" (SPEC §4), although the

@@ -1,0 +1,68 @@
+"""Generated parts of the README, rendered from the KPI registry: ``python -m service.docs``
+rewrites them between their markers, and a test fails when the README is stale."""
+
+import re
+import sys
+from pathlib import Path
+
+from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
+
+__all__ = ["README", "render_kpi_table", "render_sections", "update_readme"]
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+_LEVELS = {"agents": "agent", "teams": "team", "overall": "overall"}
+
+
+def _levels(spec: KpiSpec) -> str:
+    return ", ".join(_LEVELS[level] for level in spec.levels)
+
+
+def _key(spec: KpiSpec) -> str:
+    if spec.kind == "distribution":
+        return f"`{spec.key}` {{count, avg, p50, p90}}"
+    if spec.kind == "group":
+        groups: dict[str, list[str]] = {}
+        for name in spec.fields:
+            head, _, tail = name.partition(".")
+            groups.setdefault(head if tail else "", []).append(tail or head)
+        if "" in groups:
+            return f"`{spec.key}` {{{', '.join(groups[''])}}}"
+        inner = ", ".join(f"{head}: {{{', '.join(tails)}}}" for head, tails in groups.items())
+        return f"`{spec.key}` {{{inner}}}"
+    return f"`{spec.key}`"
+
+
+def render_kpi_table() -> str:
+    rows = ["| KPI | levels | what it is | formula |", "|---|---|---|---|"]
+    for spec in WINDOW_KPIS:
+        rows.append(f"| {_key(spec)} | {_levels(spec)} | {spec.help} | {spec.formula} |")
+    rows += ["", "Live state at t (no window):", "",
+             "| key | levels | what it is | formula |", "|---|---|---|---|"]
+    for spec in LIVE_KPIS:
+        rows.append(f"| `{spec.key}` | {_levels(spec)} | {spec.help} | {spec.formula} |")
+    return "\n".join(rows)
+
+
+def render_sections() -> dict[str, str]:
+    return {"kpis": render_kpi_table()}
+
+
+def update_readme(path: Path = README) -> bool:
+    """Rewrite the generated sections; True when the file changed."""
+    text = path.read_text()
+    new = text
+    for name, body in render_sections().items():
+        pattern = re.compile(
+            rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
+        if not pattern.search(new):
+            raise ValueError(f"{path}: markers for section {name!r} are missing")
+        new = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), new)
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    changed = update_readme()
+    print(f"{README.name}: {'updated' if changed else 'up to date'}", file=sys.stderr)

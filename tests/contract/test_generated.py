@@ -1,0 +1,15 @@
+"""Generated files are current: the README's tables come from the KPI registry."""
+
+from service.docs import README, render_sections
+
+
+def test_readme_generated_sections_are_current() -> None:
+    text = README.read_text()
+    for name, body in render_sections().items():
+        block = f"<!-- generated:{name} -->\n{body}\n<!-- /generated:{name} -->"
+        assert block in text, f"README section {name!r} is stale: run `python -m service.docs`"
+
+
+def test_readme_shows_the_two_commands() -> None:
+    text = README.read_text()
+    assert "make demo" in text and "make test" in text
