@@ -236,32 +236,42 @@ class ConversationFold:
     def _status(
         self, record: Record, status: str, by: str, policy: TeamPolicy, out: list[FactChange]
     ) -> None:
+        """Status changes. Endings and reopens are measured only for a conversation whose
+        ``conversation.created`` is known: without it nobody can tell whether a resolution is the
+        first or whether a human responded before an ending (the history may have been forgotten
+        after a long idle time, or never published)."""
         at = record[0]
         previous = self.status
         if status == previous:
             return
         if status in _ENDED:
             self.next_response_from = None
-            if previous not in _ENDED:
-                if self.human_responses == 0 and (by in ("customer", "system") or self.abandoned):
-                    self._abandon(at, out)
-                else:
-                    if not self.resolved_once:
-                        self._resolve(record, policy, out)
-                    if status == "closed":
-                        close_ms = None if self.created_at is None else at - self.created_at
-                        out.append((None, (self._fid("cl"), F_CLOSED, at, self.team,
-                                           self._resolver(record), close_ms)))
-            elif status == "closed" and not self.abandoned:
-                close_ms = None if self.created_at is None else at - self.created_at
-                out.append((None, (self._fid("cl"), F_CLOSED, at, self.team,
-                                   self._resolver(record), close_ms)))
+            if self.created_at is not None:
+                self._end(record, status, previous, by, policy, out)
             if status == "closed":
                 self.closed = True
-        elif status == "open" and previous == "resolved":
+        elif status == "open" and previous == "resolved" and self.created_at is not None:
             out.append((None, (self._fid("ro", True), F_REOPENED, at, self.team,
                                self._resolver(record))))
         self._set_status(status, at)
+
+    def _end(
+        self, record: Record, status: str, previous: str, by: str, policy: TeamPolicy,
+        out: list[FactChange],
+    ) -> None:
+        at = record[0]
+        if previous not in _ENDED:
+            if self.human_responses == 0 and (by in ("customer", "system") or self.abandoned):
+                self._abandon(at, out)
+                return
+            if not self.resolved_once:
+                self._resolve(record, policy, out)
+        elif self.abandoned:
+            return
+        if status == "closed":
+            assert self.created_at is not None
+            out.append((None, (self._fid("cl"), F_CLOSED, at, self.team, self._resolver(record),
+                               at - self.created_at)))
 
     def _set_status(self, status: str, at: int) -> None:
         if self.status == "open" and self.open_since is not None:
@@ -273,11 +283,10 @@ class ConversationFold:
 
     def _resolve(self, record: Record, policy: TeamPolicy, out: list[FactChange]) -> None:
         at = record[0]
+        assert self.created_at is not None
         self.resolved_once = True
-        ms = business = ok = wait = None
-        if self.created_at is not None:
-            ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
-            wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
+        ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
+        wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
         fcr = None if self.human_responses == 0 else int(
             self.human_responses == 1 and not self.many_agents)
         out.append((None, (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record),

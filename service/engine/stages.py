@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 HOUR_MS = 3_600_000
+RESOLVED_FORGET_AFTER_MS = 30 * 24 * HOUR_MS
 _ACTIVE = ("open", "pending", "snoozed")
 
 LiveCounts = list[Any]
@@ -82,7 +83,6 @@ class ConversationStage:
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(conversation_id)
             self.last_at[conversation_id] = record[0]
-            heapq.heappush(self._due, (record[0] + self.retention_ms, conversation_id))
         seen = self.compacted.get(conversation_id)
         if seen is None:
             changes = conversation.add(record, self.policy)
@@ -96,36 +96,45 @@ class ConversationStage:
         if record[0] > self.last_at[conversation_id]:
             self.last_at[conversation_id] = record[0]
         fold = conversation.fold
-        if fold.status in _ACTIVE and fold.created_at is not None:
-            self.active.add(conversation_id)
+        if fold.status in _ACTIVE:
+            if fold.created_at is not None:
+                self.active.add(conversation_id)
         else:
             self.active.discard(conversation_id)
+            heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
+                                       conversation_id))
         return changes
 
     def expire(self, watermark_ms: int) -> None:
-        """Compact closed conversations idle for the retention (their log can no longer change
-        a retained pane) and forget any conversation idle for ``forget_after_ms``."""
+        """Retire conversations that ended long ago.
+
+        A resolved or closed conversation idle for the pane retention is compacted: its event log
+        can no longer change a retained pane, so only the fold (what ratings need) and the ids
+        it saw are kept. A closed one idle for ``forget_after_ms`` is forgotten, a resolved one
+        (which may still be closed or reopened) after at least 30 days. Open, pending and
+        snoozed conversations are kept however long they wait: they are live state."""
         due = self._due
         while due and due[0][0] <= watermark_ms:
             _, cid = heapq.heappop(due)
-            if cid not in self.conversations:
+            conversation = self.conversations.get(cid)
+            if conversation is None or conversation.fold.status in _ACTIVE:
                 continue
             idle_since = self.last_at[cid]
-            if cid in self.compacted or idle_since + self.forget_after_ms <= watermark_ms:
-                if idle_since + self.forget_after_ms <= watermark_ms:
-                    del self.conversations[cid], self.last_at[cid]
-                    self.compacted.pop(cid, None)
-                    self.active.discard(cid)
-                    continue
-                heapq.heappush(due, (idle_since + self.forget_after_ms, cid))
-            elif idle_since + self.retention_ms <= watermark_ms:
-                conversation = self.conversations[cid]
-                if conversation.fold.closed:
-                    self.compacted[cid] = {r[2] for r in conversation.log}
-                    conversation.log = []
-                heapq.heappush(due, (idle_since + self.forget_after_ms, cid))
-            else:
-                heapq.heappush(due, (idle_since + self.retention_ms, cid))
+            forget_at = idle_since + (
+                self.forget_after_ms if conversation.fold.closed
+                else max(self.forget_after_ms, RESOLVED_FORGET_AFTER_MS))
+            if forget_at <= watermark_ms:
+                del self.conversations[cid], self.last_at[cid]
+                self.compacted.pop(cid, None)
+                continue
+            compact_at = idle_since + self.retention_ms
+            if compact_at > watermark_ms:
+                heapq.heappush(due, (compact_at, cid))
+                continue
+            if cid not in self.compacted:
+                self.compacted[cid] = {r[2] for r in conversation.log}
+                conversation.log = []
+            heapq.heappush(due, (forget_at, cid))
 
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""

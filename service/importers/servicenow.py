@@ -82,13 +82,15 @@ No message events: first response is not in the log
 ---------------------------------------------------
 ServiceNow's incident log has no messages, no caller / fulfiller comments and no "first
 response" timestamp, so this importer emits no ``message.created`` at all. The first response,
-next response and FCR KPIs, and live "awaiting first response", are therefore empty for a
-ServiceNow backfill; resolution, time to close, wait time, reopens, assignments and the
-resolution SLA are what the log supports. The nearest signal is the first move to "Awaiting
-User Info" (a fulfiller asked the caller something, so someone had contacted the caller by
-then; 291 of the 890 sample incidents have one before their first resolution). It is at best an
-upper bound on the first response, it is missing for most incidents, and a made-up agent message
-would also start next-response clocks and count in FCR, so it is not turned into an event.
+next response and FCR KPIs are therefore empty for a ServiceNow backfill, while every unresolved
+incident counts as awaiting a first response in the live state (and, past the target, as
+breaching the first-response SLA), as SPEC §4 defines it. Resolution, time to close, wait time,
+reopens, assignments and the resolution SLA are what the log supports. The nearest signal is the
+first move to "Awaiting User Info" (a fulfiller asked the caller something, so someone had
+contacted the caller by then; 291 of the 890 sample incidents have one before their first
+resolution). It is at best an upper bound on the first response, it is missing for most
+incidents, and a made-up agent message would also start next-response clocks and count in FCR,
+so it is not turned into an event.
 
 ServiceNow's own answers
 ------------------------

