@@ -3,6 +3,7 @@ rewrites them between their markers, and a test fails when the README is stale."
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
@@ -48,6 +49,10 @@ def render_sections() -> dict[str, str]:
     return {"kpis": render_kpi_table()}
 
 
+def _replacement(body: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: match.group(1) + body + "\n" + match.group(2)
+
+
 def update_readme(path: Path = README) -> bool:
     """Rewrite the generated sections; True when the file changed."""
     text = path.read_text()
@@ -57,7 +62,7 @@ def update_readme(path: Path = README) -> bool:
             rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
         if not pattern.search(new):
             raise ValueError(f"{path}: markers for section {name!r} are missing")
-        new = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), new)
+        new = pattern.sub(_replacement(body), new)
     if new != text:
         path.write_text(new)
     return new != text
