@@ -1,0 +1,38 @@
+"""Process settings from the environment: Kafka, topics, HTTP (SPEC §5: these come from the
+environment; the KPI configuration is the YAML file named by ``SUPPORT_KPI_CONFIG``)."""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPPORT_KPI_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Kafka bootstrap servers, host:port[,host:port]")
+    app_id: str = Field(default="support-kpi", description="Consumer group and topic prefix")
+    topic: str = Field(default="support.events", description="Input topic of canonical events")
+    facts_topic: str = Field(default="support.facts",
+                             description="Internal topic: facts keyed by the aggregate owner")
+    dead_letter_topic: str = Field(default="support.dead-letters",
+                                   description="Rejected input, with the reason")
+    partitions: int = Field(default=4, ge=1,
+                            description="Partitions of the input and internal topics")
+    max_message_bytes: int = Field(default=1_048_576, ge=1024,
+                                   description="Larger input messages are dead-lettered")
+    http_host: str = Field(default="127.0.0.1", description="Address of the HTTP server")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server")
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token required by /kpis when set")
+    store: str = Field(default="memory://",
+                       description="Table store: memory:// or rocksdb:// (needs rocksdict)")
+    data_dir: Path = Field(default=Path(".support-kpi"),
+                           description="Worker data directory (RocksDB tables)")
+    config: Path | None = Field(default=None, description="KPI configuration YAML (SPEC §5)")
+    workers: str = Field(default="http://127.0.0.1:8000",
+                         description="Comma-separated worker URLs that `report` merges")
