@@ -37,10 +37,15 @@ from service.engine.records import (
     Record,
 )
 
-__all__ = ["Conversation", "ConversationFold", "TeamPolicy"]
+__all__ = ["Conversation", "ConversationFold", "LiveSummary", "TeamPolicy"]
 
 _ENDED = ("resolved", "closed")
 _WAITING = ("pending", "snoozed")
+
+
+LiveSummary = tuple[Any, ...]
+"""(team, assignee, status, priority, awaiting first response since | None,
+running clock kind | None, running clock start | None)."""
 
 
 class Calendar(Protocol):
@@ -134,6 +139,16 @@ class ConversationFold:
         if self.next_response_from is not None:
             return "next_response", self.next_response_from
         return None
+
+    def live_summary(self) -> "LiveSummary | None":
+        """What the live state needs of this conversation, or None when it is not live (no
+        known ``conversation.created``, or resolved or closed)."""
+        if self.created_at is None or self.status in _ENDED:
+            return None
+        clock = self.running_clock
+        return (self.team, self.assignee, self.status, self.priority,
+                self.created_at if self.first_response_running else None,
+                None if clock is None else clock[0], None if clock is None else clock[1])
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ from service.engine.conversation import TeamPolicy
 from service.engine.facts import FactChange
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, weighted_score
 from service.engine.panes import WINDOWS, ceil_to_minute
-from service.engine.records import K_PRESENCE, K_REVIEW, Record, to_record
+from service.engine.records import K_PRESENCE, Record, to_record
 from service.engine.stages import (
     HOUR_MS,
+    REVIEW_PREFIX,
     AggregateStage,
     ConversationStage,
     LevelTotals,
@@ -103,11 +104,10 @@ class KpiEngine:
         kind = record[3]
         if kind == K_PRESENCE:
             result = None if self.aggregates.add_presence(record) is None else []
-        elif kind == K_REVIEW and conversation_id is None:
-            added = self.aggregates.add_review(record, cutoff)
-            result = None if added is None else []
         else:
-            result = self.conversations.add(conversation_id, record)  # type: ignore[arg-type]
+            if conversation_id is None:
+                conversation_id = f"{REVIEW_PREFIX}{record[2]:016x}"
+            result = self.conversations.add(conversation_id, record)
             if result:
                 for change in result:
                     self.aggregates.apply(change, cutoff)

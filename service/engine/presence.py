@@ -6,28 +6,43 @@ those stretches as ``F_BUSY`` interval facts). Each presence interval counts for
 the status event that began it.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 from service.engine.records import Record
 
-__all__ = ["LOGGED_IN", "AgentTimeline", "Occupancy"]
+__all__ = ["LOGGED_IN", "AgentTimeline", "Segment", "clip_segments"]
 
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
 
-Occupancy = tuple[str | None, int, int]
-"""(team of the presence interval, logged-in ms, busy ms)."""
+Segment = tuple[int, int | None, str | None, bool]
+"""(start ms, end ms or None while it runs, team, busy)."""
+_OPEN = 2**62
+
+
+def _end(at: int) -> int | None:
+    return None if at >= _OPEN else at
+
+
+def clip_segments(segments: list[Segment], start_ms: int, end_ms: int
+                  ) -> Iterator[tuple[str | None, int, int]]:
+    """(team, logged-in ms, busy ms) of each segment inside [start_ms, end_ms)."""
+    for begin, finish, team, busy in segments:
+        low = begin if begin > start_ms else start_ms
+        high = end_ms if finish is None or finish > end_ms else finish
+        if high > low:
+            yield team, high - low, (high - low) if busy else 0
 
 
 class AgentTimeline:
     """One agent's presence events (sorted by time) and attention intervals."""
 
-    __slots__ = ("attention", "earliest_end", "presence", "review_fps")
+    __slots__ = ("attention", "earliest_end", "presence")
 
     def __init__(self) -> None:
         self.presence: list[Record] = []
         self.attention: dict[str, tuple[int, int | None]] = {}
-        self.review_fps: dict[int, int] = {}
         self.earliest_end: int | None = None
         """A lower bound of the ends of finished attention intervals, so expiry can skip
         agents with nothing to drop."""
@@ -57,38 +72,37 @@ class AgentTimeline:
             status = record[6]
         return status
 
-    def occupancy(self, start_ms: int, end_ms: int) -> list[Occupancy]:
-        """Logged-in and busy ms per presence interval inside [start_ms, end_ms)."""
-        attention = _merged(
-            (max(start, start_ms), min(end_ms if end is None else end, end_ms))
-            for start, end in self.attention.values()
-        )
-        out: list[Occupancy] = []
+    def segments(self) -> list[Segment]:
+        """The logged-in time as non-overlapping segments, each busy or not, with the team of
+        the status event that began it; the last may still run (end ``None``)."""
+        attention = _merged((start, _OPEN if end is None else end)
+                            for start, end in self.attention.values())
+        out: list[Segment] = []
         presence = self.presence
         cursor = 0
         for i, record in enumerate(presence):
-            begin = record[0]
-            if begin >= end_ms:
-                break
             status = record[6]
             if status not in LOGGED_IN:
                 continue
-            finish = presence[i + 1][0] if i + 1 < len(presence) else end_ms
-            low, high = max(begin, start_ms), min(finish, end_ms)
-            if high <= low:
+            begin, team = record[0], record[4]
+            finish = presence[i + 1][0] if i + 1 < len(presence) else _OPEN
+            if finish <= begin:
                 continue
-            logged = high - low
             if status in _BUSY:
-                busy = logged
-            else:
-                busy = 0
-                while cursor < len(attention) and attention[cursor][1] <= low:
-                    cursor += 1
-                j = cursor
-                while j < len(attention) and attention[j][0] < high:
-                    busy += min(high, attention[j][1]) - max(low, attention[j][0])
-                    j += 1
-            out.append((record[4], logged, busy))
+                out.append((begin, _end(finish), team, True))
+                continue
+            while cursor < len(attention) and attention[cursor][1] <= begin:
+                cursor += 1
+            position, j = begin, cursor
+            while j < len(attention) and attention[j][0] < finish:
+                low, high = max(begin, attention[j][0]), min(finish, attention[j][1])
+                if low > position:
+                    out.append((position, low, team, False))
+                out.append((low, _end(high), team, True))
+                position = high
+                j += 1
+            if position < finish:
+                out.append((position, _end(finish), team, False))
         return out
 
     def expire(self, cutoff_ms: int) -> None:
@@ -110,18 +124,15 @@ class AgentTimeline:
             }
             ends = [end for _, end in self.attention.values() if end is not None]
             self.earliest_end = min(ends) if ends else None
-        if any(at < cutoff_ms for at in self.review_fps.values()):
-            self.review_fps = {fp: at for fp, at in self.review_fps.items() if at >= cutoff_ms}
 
     @property
     def empty(self) -> bool:
-        return not self.presence and not self.attention and not self.review_fps
+        return not self.presence and not self.attention
 
     def to_state(self) -> dict[str, Any]:
         return {
             "presence": [list(r) for r in self.presence],
             "attention": {fid: list(v) for fid, v in self.attention.items()},
-            "reviews": [[fp, at] for fp, at in self.review_fps.items()],
         }
 
     @classmethod
@@ -130,7 +141,6 @@ class AgentTimeline:
         timeline.presence = [tuple(r) for r in state["presence"]]
         for fid, (start, end) in state["attention"].items():
             timeline.set_attention(fid, start, end)
-        timeline.review_fps = {fp: at for fp, at in state["reviews"]}
         return timeline
 
 

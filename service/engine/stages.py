@@ -12,14 +12,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from service.engine.aggregates import Aggregates, LevelPanes, Totals
-from service.engine.conversation import Conversation, ConversationFold, TeamPolicy
-from service.engine.facts import F_BUSY, F_REVIEW, Fact, FactChange
+from service.engine.conversation import (
+    Conversation,
+    ConversationFold,
+    LiveSummary,
+    TeamPolicy,
+)
+from service.engine.facts import F_BUSY, Fact, FactChange
 from service.engine.panes import WindowSpec
-from service.engine.presence import AgentTimeline
+from service.engine.presence import AgentTimeline, clip_segments
 from service.engine.records import Record
 
 __all__ = [
     "HOUR_MS",
+    "REVIEW_PREFIX",
     "AggregateStage",
     "ConversationStage",
     "LevelTotals",
@@ -29,6 +35,9 @@ __all__ = [
 
 HOUR_MS = 3_600_000
 RESOLVED_FORGET_AFTER_MS = 30 * 24 * HOUR_MS
+REVIEW_PREFIX = "review:"
+"""A review without a conversation is kept as a conversation of its own, ``review:<event id
+digest>``, so that it is de-duplicated, attributed and synced like every other fact."""
 _ACTIVE = ("open", "pending", "snoozed")
 
 LiveCounts = list[Any]
@@ -96,7 +105,9 @@ class ConversationStage:
         if record[0] > self.last_at[conversation_id]:
             self.last_at[conversation_id] = record[0]
         fold = conversation.fold
-        if fold.status in _ACTIVE:
+        if conversation_id.startswith(REVIEW_PREFIX):
+            heapq.heappush(self._due, (record[0] + self.retention_ms, conversation_id))
+        elif fold.status in _ACTIVE:
             if fold.created_at is not None:
                 self.active.add(conversation_id)
         else:
@@ -117,9 +128,15 @@ class ConversationStage:
         while due and due[0][0] <= watermark_ms:
             _, cid = heapq.heappop(due)
             conversation = self.conversations.get(cid)
-            if conversation is None or conversation.fold.status in _ACTIVE:
+            if conversation is None:
                 continue
             idle_since = self.last_at[cid]
+            if cid.startswith(REVIEW_PREFIX):
+                if idle_since + self.retention_ms <= watermark_ms:
+                    del self.conversations[cid], self.last_at[cid]
+                continue
+            if conversation.fold.status in _ACTIVE:
+                continue
             forget_at = idle_since + (
                 self.forget_after_ms if conversation.fold.closed
                 else max(self.forget_after_ms, RESOLVED_FORGET_AFTER_MS))
@@ -139,38 +156,11 @@ class ConversationStage:
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
         totals = LiveTotals()
-        policy = self.policy
         for cid in self.active:
-            fold = self.conversations[cid].fold
-            row = _live_zero()
-            status = fold.status
-            if status == "open":
-                row[0] = 1
-            else:
-                row[2] = 1
-            if fold.assignee is None:
-                row[1] = 1
-            elif status == "open":
-                row[7] = 1
-            if fold.first_response_running:
-                row[3] = 1
-                row[4] = as_of_ms - fold.created_at  # type: ignore[operator]
-            clock = fold.running_clock
-            if clock is not None:
-                kind, start = clock
-                rules = policy.team(fold.team)
-                target, business = rules.sla_target(kind, fold.priority)
-                elapsed = (rules.calendar.business_ms(start, as_of_ms) if business
-                           else as_of_ms - start)
-                if elapsed > target:
-                    row[5] = 1
-                elif elapsed > at_risk_ratio * target:
-                    row[6] = 1
-            _live_add(totals.overall, row)
-            if fold.team is not None:
-                _live_add(totals.teams.setdefault(fold.team, _live_zero()), row)
-            if fold.assignee is not None:
-                _live_add(totals.agents.setdefault(fold.assignee, _live_zero()), row)
+            summary = self.conversations[cid].fold.live_summary()
+            if summary is not None:
+                row = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
+                add_live(totals, summary, row, ("overall", "teams", "agents"))
         return totals
 
     # -- saved state ---------------------------------------------------------------------------
@@ -200,6 +190,45 @@ class ConversationStage:
         self.compacted = {cid: set(fps) for cid, fps in state["compacted"].items()}
         self._due = [(due, cid) for due, cid in state["due"]]
         heapq.heapify(self._due)
+
+
+def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float
+             ) -> LiveCounts:
+    """One conversation's contribution to the live counts at ``as_of_ms``."""
+    team, assignee, status, priority, awaiting_since, clock_kind, clock_start = summary
+    row = _live_zero()
+    if status == "open":
+        row[0] = 1
+    else:
+        row[2] = 1
+    if assignee is None:
+        row[1] = 1
+    elif status == "open":
+        row[7] = 1
+    if awaiting_since is not None:
+        row[3] = 1
+        row[4] = as_of_ms - awaiting_since
+    if clock_kind is not None:
+        rules = policy.team(team)
+        target, business = rules.sla_target(clock_kind, priority)
+        elapsed = (rules.calendar.business_ms(clock_start, as_of_ms) if business
+                   else as_of_ms - clock_start)
+        if elapsed > target:
+            row[5] = 1
+        elif elapsed > at_risk_ratio * target:
+            row[6] = 1
+    return row
+
+
+def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts,
+             levels: tuple[str, ...]) -> None:
+    team, assignee = summary[0], summary[1]
+    if "overall" in levels:
+        _live_add(totals.overall, row)
+    if "teams" in levels and team is not None:
+        _live_add(totals.teams.setdefault(team, _live_zero()), row)
+    if "agents" in levels and assignee is not None:
+        _live_add(totals.agents.setdefault(assignee, _live_zero()), row)
 
 
 def _live_add(into: LiveCounts, row: LiveCounts) -> None:
@@ -260,16 +289,6 @@ class AggregateStage:
         self._note_team(agent, record[4], record[0])
         return True
 
-    def add_review(self, record: Record, cutoff_ms: int) -> bool | None:
-        """A review.submitted without a conversation; None for a repeated id."""
-        agent, fp, at = record[5], record[2], record[0]
-        reviews = self.timeline(agent).review_fps
-        if fp in reviews:
-            return None
-        reviews[fp] = at
-        fact = (f"{agent}:rv:{fp:016x}", F_REVIEW, at, record[4], agent, record[6])
-        return self.apply((None, fact), cutoff_ms)
-
     def expire(self, cutoff_ms: int) -> None:
         self.aggregates.expire(cutoff_ms)
         for agent in list(self.timelines):
@@ -289,7 +308,7 @@ class AggregateStage:
                     into[key] = totals
         start, end = window.span(as_of_ms)
         for agent, timeline in self.timelines.items():
-            for team, logged, busy in timeline.occupancy(start, end):
+            for team, logged, busy in clip_segments(timeline.segments(), start, end):
                 targets = [out.overall, _totals(out.agents, agent)]
                 if team is not None:
                     targets.append(_totals(out.teams, team))
