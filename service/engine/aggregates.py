@@ -6,7 +6,6 @@ in ms, QA scores in thousandths), so a retraction restores the previous totals e
 """
 
 from collections import deque
-from collections.abc import Iterator
 
 from service.engine.facts import (
     F_ABANDONED,
@@ -210,6 +209,9 @@ class LevelPanes:
 LevelKey = tuple[str, str]
 
 
+LEVELS = ("overall", "team", "agent")
+
+
 class Aggregates:
     """All pane aggregates, with retention driven by event time."""
 
@@ -220,55 +222,52 @@ class Aggregates:
         self.overall = LevelPanes()
         self._created: deque[tuple[int, str, str]] = deque()
 
-    def _panes(self, level: str, key: str) -> LevelPanes:
+    def level_panes(self, level: str, key: str, create: bool = True) -> LevelPanes | None:
+        if level == "overall":
+            return self.overall
         table = self.agents if level == "agent" else self.teams
         panes = table.get(key)
-        if panes is None:
+        if panes is None and create:
             panes = table[key] = LevelPanes()
         return panes
 
-    def apply(self, fact: Fact, sign: int, cutoff_ms: int) -> bool:
-        """Add (sign 1) or retract (sign -1) a fact; False when it is out of retention."""
+    def apply(self, fact: Fact, sign: int, cutoff_ms: int,
+              levels: tuple[str, ...] = LEVELS) -> bool:
+        """Add (sign 1) or retract (sign -1) a fact at its ``levels`` (of overall, its team and
+        its agent); False when it is out of retention."""
         at = fact[2]
         if at < cutoff_ms:
             return False
         entries = contributions(fact)
         minute = at - at % MINUTE_MS
         team, agent = fact[3], fact[4]
-        for level_panes in (
-            self.overall,
-            None if team is None else self._panes("team", team),
-            None if agent is None else self._panes("agent", agent),
-        ):
-            if level_panes is None:
+        for level in levels:
+            key = "" if level == "overall" else (team if level == "team" else agent)
+            if key is None:
                 continue
+            level_panes = self.level_panes(level, key)
+            assert level_panes is not None
             panes = level_panes.minutes
             pane = panes.get(minute)
             if pane is None:
                 pane = panes[minute] = {}
-                self._created.append((minute, team or "", agent or ""))
-            for key, amount in entries:
-                value = pane.get(key, 0) + sign * amount
+                self._created.append((minute, level, key))
+            for slot, amount in entries:
+                value = pane.get(slot, 0) + sign * amount
                 if value:
-                    pane[key] = value
+                    pane[slot] = value
                 else:
-                    del pane[key]
+                    del pane[slot]
         return True
 
     def expire(self, cutoff_ms: int) -> None:
         """Drop panes that end before ``cutoff_ms``."""
         created = self._created
         while created and created[0][0] + MINUTE_MS <= cutoff_ms:
-            start, team, agent = created.popleft()
-            for level_panes in self._levels_of(team, agent):
+            start, level, key = created.popleft()
+            level_panes = self.level_panes(level, key, create=False)
+            if level_panes is not None:
                 level_panes.minutes.pop(start, None)
         for table in (self.agents, self.teams):
             for key in [k for k, v in table.items() if not v.minutes]:
                 del table[key]
-
-    def _levels_of(self, team: str, agent: str) -> Iterator[LevelPanes]:
-        yield self.overall
-        if team and team in self.teams:
-            yield self.teams[team]
-        if agent and agent in self.agents:
-            yield self.agents[agent]

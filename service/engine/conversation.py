@@ -332,11 +332,17 @@ class ConversationFold:
 class Conversation:
     """A conversation's events (sorted) and the fold over them."""
 
-    __slots__ = ("fold", "log")
+    __slots__ = ("fold", "log", "owners")
 
     def __init__(self, conversation_id: str) -> None:
         self.log: list[Record] = []
         self.fold = ConversationFold(conversation_id)
+        self.owners: frozenset[str] = frozenset()
+        """The aggregate owners ever sent something of this conversation (streaming service)."""
+
+    def facts(self, policy: TeamPolicy) -> dict[str, Fact]:
+        """The conversation's current facts by id."""
+        return _fold_facts(self.fold.conversation_id, self.log, policy)[1]
 
     def add(self, record: Record, policy: TeamPolicy) -> list[FactChange] | None:
         """Apply one event; ``None`` when its id was seen before."""
@@ -358,15 +364,18 @@ class Conversation:
         return fact_set_changes(before, after)
 
     def to_state(self) -> list[Any]:
-        return [list(r) for r in self.log]
+        """[events, owners]: the fold is derived again from the events when loaded."""
+        return [[list(r) for r in self.log], sorted(self.owners)]
 
     @classmethod
     def from_state(
-        cls, conversation_id: str, state: list[Any], policy: TeamPolicy
+        cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None
     ) -> "Conversation":
         conversation = cls(conversation_id)
-        conversation.log = [tuple(r) for r in state]
-        conversation.fold = _fold_facts(conversation_id, conversation.log, policy)[0]
+        conversation.log = [tuple(r) for r in state[0]]
+        conversation.owners = frozenset(state[1])
+        if policy is not None:
+            conversation.fold = _fold_facts(conversation_id, conversation.log, policy)[0]
         return conversation
 
 

@@ -76,8 +76,10 @@ _FOLD_FIELDS = ConversationFold.__slots__
 class ConversationStage:
     """Conversations by id: events in, fact changes out, and live state."""
 
-    def __init__(self, policy: TeamPolicy, retention_ms: int, forget_after_ms: int) -> None:
+    def __init__(self, policy: TeamPolicy, retention_ms: int, forget_after_ms: int,
+                 compact: bool = True) -> None:
         self.policy = policy
+        self.compact = compact
         self.retention_ms = retention_ms
         self.forget_after_ms = forget_after_ms
         self.conversations: dict[str, Conversation] = {}
@@ -148,10 +150,22 @@ class ConversationStage:
             if compact_at > watermark_ms:
                 heapq.heappush(due, (compact_at, cid))
                 continue
-            if cid not in self.compacted:
+            if self.compact and cid not in self.compacted:
                 self.compacted[cid] = {r[2] for r in conversation.log}
                 conversation.log = []
             heapq.heappush(due, (forget_at, cid))
+
+    def restore(self, conversation_id: str, conversation: Conversation) -> None:
+        """Adopt a conversation recovered from saved state."""
+        self.conversations[conversation_id] = conversation
+        log = conversation.log
+        self.last_at[conversation_id] = max((r[0] for r in log), default=0)
+        fold = conversation.fold
+        if fold.status in _ACTIVE and fold.created_at is not None:
+            self.active.add(conversation_id)
+        elif log:
+            heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
+                                       conversation_id))
 
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
@@ -177,9 +191,8 @@ class ConversationStage:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        for cid, (log, fold_values) in state["conversations"].items():
-            conversation = Conversation(cid)
-            conversation.log = [tuple(r) for r in log]
+        for cid, (conversation_state, fold_values) in state["conversations"].items():
+            conversation = Conversation.from_state(cid, conversation_state)
             for name, value in zip(_FOLD_FIELDS, fold_values, strict=True):
                 setattr(conversation.fold, name, value)
             self.conversations[cid] = conversation

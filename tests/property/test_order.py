@@ -5,53 +5,13 @@ only distinct times make arrival order irrelevant); everything else is drawn at 
 """
 
 import random
-from functools import cache
-from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from streams import _as_of, _ms, config, report_of, stream
 
-from schemas import event_adapter
-from service.config import KpiConfig, load_config
 from service.engine.engine import KpiEngine
-from service.synthetic import TrafficShape, generate_events
-
-CONFIG_YAML = """
-teams:
-  billing: {timezone: Europe/Berlin, sla: {first_response: {target: 1800, business_hours: true}}}
-  tech: {timezone: America/New_York, priorities: {urgent: {first_response: {target: 300}}}}
-"""
-
-
-@cache
-def config() -> KpiConfig:
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-        handle.write(CONFIG_YAML)
-    return load_config(handle.name)
-
-
-@cache
-def stream(seed: int) -> tuple[Any, ...]:
-    shape = TrafficShape(conversations=60, agents=6, conversations_per_minute=2.0)
-    raw = list(generate_events(shape, seed=seed))
-    seen: set[tuple[str, str]] = set()
-    for event in raw:
-        key = event.get("conversation_id") or event.get("agent_id")
-        while (key, event["at"]) in seen:
-            event["at"] = event["at"][:-4] + f"{(int(event['at'][-4:-1]) + 1) % 1000:03d}Z"
-        seen.add((key, event["at"]))
-    return tuple(event_adapter.validate_python(e) for e in raw)
-
-
-def report_of(events: Any, as_of_ms: int | None = None) -> dict[str, Any]:
-    engine = KpiEngine(config())
-    for event in events:
-        engine.process(event)
-    return engine.report(as_of_ms)
-
 
 seeds = st.integers(0, 3)
 slow = settings(max_examples=25, deadline=None,
@@ -109,15 +69,3 @@ def test_report_at_past_as_of_equals_replay_of_the_prefix(seed: int, minutes: in
     as_of = first_ms - first_ms % 60_000 + minutes * 60_000
     prefix = [e for e in events if _ms(e.at) < as_of]
     assert report_of(prefix, as_of) == report_of(reversed(prefix), as_of)
-
-
-def _ms(at: Any) -> int:
-    from service.engine.records import to_epoch_ms
-
-    return to_epoch_ms(at)
-
-
-def _as_of(report: dict[str, Any]) -> int:
-    from datetime import datetime
-
-    return _ms(datetime.fromisoformat(report["as_of"]))
