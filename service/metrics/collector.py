@@ -1,0 +1,90 @@
+"""A Prometheus collector that reads the report at scrape time.
+
+``collect()`` asks for a fresh report of the keys this worker owns and yields one family per
+metric spec; a key that moved to another worker simply is not in the report any more, so its
+series vanish here and appear on the new owner. Null values (no data) yield no sample.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from schemas.common import AgentPresence
+from service.metrics.names import DISTRIBUTION_STATS, MetricSpec, metric_specs
+
+__all__ = ["PRESENCE_STATES", "KpiCollector"]
+
+PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-defined]
+
+
+class KpiCollector(Collector):
+    def __init__(self, report: Callable[[], Mapping[str, Any]]) -> None:
+        self._report = report
+        self._specs = metric_specs()
+
+    def describe(self) -> Iterator[Metric]:
+        for spec in self._specs:
+            yield GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+
+    def collect(self) -> Iterator[Metric]:
+        report = self._report()
+        for spec in self._specs:
+            family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+            for levels, window in _level_blocks(report, spec.windowed):
+                for labels, kpis in _entries(levels, spec.level):
+                    if window is not None:
+                        labels = {**labels, "window": window}
+                    _add(family, spec, labels, kpis)
+            yield family
+
+
+def _level_blocks(report: Mapping[str, Any], windowed: bool
+                  ) -> Iterator[tuple[Mapping[str, Any], str | None]]:
+    if windowed:
+        for window, levels in report.get("windows", {}).items():
+            yield levels, window
+    else:
+        yield report.get("live", {}), None
+
+
+def _entries(levels: Mapping[str, Any], level: str
+             ) -> Iterator[tuple[dict[str, str], Mapping[str, Any]]]:
+    if level == "overall":
+        if levels.get("overall") is not None:
+            yield {}, levels["overall"]
+    elif level == "team":
+        for team, kpis in levels.get("teams", {}).items():
+            yield {"team": team}, kpis
+    else:
+        for agent, kpis in levels.get("agents", {}).items():
+            yield {"agent": agent, "team": kpis.get("team") or ""}, kpis
+
+
+def _value(kpis: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = kpis
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _add(family: GaugeMetricFamily, spec: MetricSpec, labels: dict[str, str],
+         kpis: Mapping[str, Any]) -> None:
+    value = _value(kpis, spec.path)
+    if value is None:
+        return
+    if spec.kind == "stateset":
+        for state in PRESENCE_STATES:
+            family.add_metric([*(labels[n] for n in spec.labels[:-1]), state],
+                              1.0 if value == state else 0.0)
+        return
+    if spec.stat_label:
+        for stat in DISTRIBUTION_STATS:
+            if value.get(stat) is not None:
+                family.add_metric([*(labels[n] for n in spec.labels[:-1]), stat],
+                                  float(value[stat]))
+        return
+    family.add_metric([labels[n] for n in spec.labels], float(value))
