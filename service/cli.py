@@ -2,12 +2,14 @@
 
 import argparse
 import sys
-from datetime import datetime
 
 __all__ = ["main"]
 
 EXAMPLES = """\
 examples:
+  support-kpi worker --port 8001                       a streaming worker
+  support-kpi simulate --rate 50                       live traffic into Kafka
+  support-kpi report                                   merged report of the running workers
   support-kpi replay events.jsonl                      report as of the last event
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
   cat events.jsonl | support-kpi replay -
@@ -16,17 +18,12 @@ examples:
 
 
 def _as_of(text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time; write e.g. 2024-03-04T18:00:00Z") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has no UTC offset; add Z or +HH:MM, e.g. {text}Z")
-    from service.engine.records import to_epoch_ms
+    from service.timefmt import parse_as_of
 
-    return to_epoch_ms(moment)
+    try:
+        return parse_as_of(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _load_config(path: str | None):  # type: ignore[no-untyped-def]
@@ -56,6 +53,113 @@ def _replay(args: argparse.Namespace) -> int:
     print(stats.summary(engine), file=sys.stderr)
     pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
     sys.stdout.buffer.write(report_json(engine.report(args.as_of), pretty))
+    return 0
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        from service.ingest import describe_error
+
+        print(f"support-kpi: bad environment: {describe_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from service.runtime import tune_gc
+    from service.stream.app import KpiService
+
+    settings = _settings()
+    if args.port is not None:
+        settings = settings.model_copy(update={"http_port": args.port})
+    config = _load_config(args.config or (str(settings.config) if settings.config else None))
+    import asyncio
+
+    from service.publish import ensure_topics
+
+    try:
+        asyncio.run(ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [settings.topic, settings.facts_topic, settings.dead_letter_topic],
+            settings.partitions))
+    except Exception as error:
+        return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
+    tune_gc()
+    service = KpiService(settings, config)
+    worker = faust.Worker(service.app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.publish import produce
+    from service.replay import open_lines
+
+    settings = _settings()
+    try:
+        stats = asyncio.run(produce(open_lines(args.file), settings.kafka_bootstrap_servers,
+                                    settings.topic, settings.partitions, batch=args.batch))
+    except FileNotFoundError:
+        print(f"support-kpi produce: {args.file}: no such file", file=sys.stderr)
+        return 2
+    except Exception as error:
+        return _kafka_failed("produce", settings.kafka_bootstrap_servers, error)
+    print(f"published {stats.events} events in {stats.messages} messages to {settings.topic}"
+          + (f"; {stats.skipped} lines skipped" if stats.skipped else ""), file=sys.stderr)
+    return 0
+
+
+def _kafka_failed(command: str, bootstrap: str, error: Exception) -> int:
+    print(f"support-kpi {command}: cannot reach Kafka at {bootstrap} ({error}). Start one with "
+          "`python deploy/kafka/local_kafka.py run` or set KAFKA_BOOTSTRAP_SERVERS.",
+          file=sys.stderr)
+    return 1
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.publish import simulate
+
+    settings = _settings()
+    progress = sys.stderr if sys.stderr.isatty() else None
+    try:
+        stats = asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
+                                     settings.partitions, args.rate, args.agents,
+                                     args.duration, args.seed, args.batch, progress))
+    except KeyboardInterrupt:
+        return 0
+    except Exception as error:
+        return _kafka_failed("simulate", settings.kafka_bootstrap_servers, error)
+    print(f"\nsimulated {stats.events} events in {stats.messages} messages", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from service.stream.client import fetch_reports
+
+    settings = _settings()
+    urls = [u.strip() for u in (args.workers or settings.workers).split(",") if u.strip()]
+    token = settings.token.get_secret_value() if settings.token else None
+    try:
+        report = fetch_reports(urls, args.as_of_text, token)
+    except OSError as error:
+        print(f"support-kpi report: {error}. Are the workers running? (SUPPORT_KPI_WORKERS="
+              f"{','.join(urls)})", file=sys.stderr)
+        return 1
+    from service.replay import report_json
+
+    pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
+    sys.stdout.buffer.write(report_json(report, pretty))
     return 0
 
 
@@ -99,6 +203,57 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("rest", nargs=argparse.REMAINDER, metavar="ARGS",
                           help="FILE|- [--timezone TZ]")
     importer.set_defaults(run=_import)
+
+    worker = commands.add_parser(
+        "worker", help="run a streaming worker (Kafka in, /metrics and /kpis out)",
+        description="Run one Faust worker of the streaming service. Settings come from the "
+        "environment (KAFKA_BOOTSTRAP_SERVERS, SUPPORT_KPI_*; see README).",
+        epilog="example:\n  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 support-kpi worker --port 8001",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("--port", type=int, help="HTTP port (default: $SUPPORT_KPI_HTTP_PORT, "
+                        "else 8000)")
+    worker.add_argument("--config", metavar="F", help="YAML configuration")
+    worker.add_argument("--loglevel", default="warning", help="faust log level")
+    worker.set_defaults(run=_worker)
+
+    producer = commands.add_parser(
+        "produce", help="publish a JSON-lines file to the input topic",
+        description="Publish events (one JSON object or array per line) keyed by "
+        "conversation_id, else agent_id.",
+        epilog="example:\n  support-kpi produce events.jsonl --batch 200",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    producer.add_argument("file", metavar="FILE|-")
+    producer.add_argument("--batch", type=int, default=1,
+                          help="events per message, grouped by partition (batch envelopes)")
+    producer.set_defaults(run=_produce)
+
+    simulator = commands.add_parser(
+        "simulate", help="publish realistic live traffic",
+        description="Teams on shifts in their time zones, chat and email, bots and "
+        "auto-replies, transfers, pending, reopen, abandonment, ratings, QA reviews and agent "
+        "presence, stamped with the current time.",
+        epilog="example:\n  support-kpi simulate --rate 50 --agents 40 --duration 600",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    simulator.add_argument("--rate", type=float, default=20.0, help="events per second")
+    simulator.add_argument("--agents", type=int, default=40)
+    simulator.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+    simulator.add_argument("--seed", type=int, default=0)
+    simulator.add_argument("--batch", type=int, default=1, help="events per message")
+    simulator.set_defaults(run=_simulate)
+
+    reporter = commands.add_parser(
+        "report", help="print the merged report of all running workers",
+        description="Fetch /kpis from every worker and merge them (each key comes from the "
+        "worker that owns it): the same JSON as replay.",
+        epilog="example:\n  support-kpi report --workers http://127.0.0.1:8001,"
+        "http://127.0.0.1:8002 --as-of 2024-03-04T18:00:00Z",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    reporter.add_argument("--workers", help="comma-separated URLs (default: "
+                          "$SUPPORT_KPI_WORKERS)")
+    reporter.add_argument("--as-of", dest="as_of_text", metavar="T", type=str,
+                          help="report time, RFC 3339 with offset (default: now)")
+    reporter.add_argument("--pretty", action=argparse.BooleanOptionalAction, default=None)
+    reporter.set_defaults(run=_report)
     return parser
 
 

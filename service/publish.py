@@ -42,6 +42,9 @@ class PublishStats:
 
 
 async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
+    """Create missing topics and wait (bounded) until the cluster's metadata lists them, so a
+    consumer subscribing right after sees every partition."""
+    topics = list(topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -50,6 +53,14 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) 
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+        deadline = time.monotonic() + 30
+        while True:
+            described = await admin.describe_topics(topics)
+            if all(d.get("error_code", 0) == 0 and d.get("partitions") for d in described):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {topics} not visible in the cluster metadata")
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
 

@@ -1,0 +1,322 @@
+"""The Faust topology (see README "How it works").
+
+* ``conversations`` agent — input topic, keyed by conversation: decode (bad input to the dead
+  letters), :class:`~service.engine.router.ConversationRouter` (the engine's stage 1), the
+  conversation's state to the ``conversations`` table, and owner syncs to the facts topic,
+  one message per destination partition per batch.
+* ``owners`` agent — facts topic, keyed by owner: :class:`~service.engine.owners.OwnerBook`
+  (stage 2), the synced facts, presence and segments to the ``owners`` table; agent owners
+  send their occupancy segments on to the team and overall owners.
+
+At-least-once: a batch's outputs (syncs and changelog records) are flushed before its input is
+acknowledged, and every output is an idempotent replace-sync, so a re-delivered batch changes
+nothing. In-memory state is rebuilt from the tables whenever the assignment changes.
+"""
+
+import contextlib
+import logging
+import time
+import weakref
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event
+from faust.types import EventT
+
+from service.config import KpiConfig
+from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, CachedPolicy
+from service.engine.owners import OVERALL, ConversationSync, OwnerBook, SegmentSync, owner_level
+from service.engine.records import to_record
+from service.engine.router import ConversationRouter
+from service.ingest import decode_message
+from service.publish import partition_for
+from service.settings import Settings
+from service.stream.health import Health
+from service.stream.wire import (
+    SEPARATOR,
+    OwnerMessage,
+    decode_owner_message,
+    encode_owner_message,
+    table_key,
+)
+
+__all__ = ["KpiService"]
+
+log = logging.getLogger(__name__)
+
+BATCH_EVENTS = 500
+BATCH_WITHIN_S = 0.05
+
+
+@contextlib.contextmanager
+def _as_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` faust's current event, so table writes go to its partition (a batch
+    mixes partitions; faust would otherwise use the batch's last event for all of them)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class KpiService:
+    def __init__(self, settings: Settings, config: KpiConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.policy = CachedPolicy(config)
+        self.partitions = settings.partitions
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.kafka_bootstrap_servers}",
+            store=settings.store,
+            datadir=str(settings.data_dir),
+            topic_partitions=settings.partitions,
+            processing_guarantee="at_least_once",
+            table_standby_replicas=0,
+            web_host=settings.http_host,
+            web_bind=settings.http_host,
+            web_port=settings.http_port,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=5000,
+            broker_commit_interval=1.0,
+            stream_wait_empty=False,
+            web_in_thread=False,
+            producer_linger_ms=5,
+        )
+        raw: Any = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.events_topic = self.app.topic(settings.topic, partitions=self.partitions, **raw)
+        self.facts_topic = self.app.topic(settings.facts_topic, partitions=self.partitions,
+                                          internal=True, **raw)
+        self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
+                                           **raw)
+        self.conversation_table = self.app.Table("conversations", default=None,
+                                                 partitions=self.partitions, key_type=bytes,
+                                                 value_type=bytes)
+        self.owner_table = self.app.Table("owners", default=None, partitions=self.partitions,
+                                          key_type=bytes, value_type=bytes)
+        self.router = self._new_router()
+        self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
+        self.segment_holders: dict[str, frozenset[str]] = {}
+        self.health = Health()
+        self.seq = 0
+        self._dead_letters_sent: list[Any] = []
+        self._stage1_loaded: frozenset[int] | None = None
+        self._stage2_loaded: frozenset[int] | None = None
+        self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
+        self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
+        from service.stream.web import register_routes
+
+        register_routes(self)
+
+    def _new_router(self) -> ConversationRouter:
+        return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)
+
+    # -- assignment ----------------------------------------------------------------------------
+
+    def active_partitions(self, topic: str) -> frozenset[int]:
+        return frozenset(tp.partition for tp in self.app.assignor.assigned_actives()
+                         if tp.topic == topic)
+
+    @property
+    def recovered(self) -> bool:
+        tables: Any = self.app.tables
+        return bool(tables.recovery.completed.is_set())
+
+    def refresh(self) -> None:
+        """Rebuild in-memory state from the tables when the assignment changed."""
+        if not self.recovered:
+            return
+        active = self.active_partitions(self.settings.topic)
+        if active != self._stage1_loaded:
+            router = self._new_router()
+            for key, value in list(self.conversation_table.items()):
+                partition, state = orjson.loads(value)
+                if partition in active:
+                    router.load(key.decode(), state)
+            self.router, self._stage1_loaded = router, active
+            log.info("conversations loaded for partitions %s: %d", sorted(active),
+                     len(router.stage.conversations))
+        active = self.active_partitions(self.settings.facts_topic)
+        if active != self._stage2_loaded:
+            self._rebuild_book(active)
+            self._stage2_loaded = active
+
+    def _rebuild_book(self, active: frozenset[int]) -> None:
+        book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
+        holders: dict[str, frozenset[str]] = {}
+        for key, value in list(self.owner_table.items()):
+            partition, kind, payload = orjson.loads(value)
+            if partition not in active:
+                continue
+            parts = key.decode().split(SEPARATOR, 2)
+            owner, rest = parts[0], parts[2] if len(parts) > 2 else ""
+            if kind == "c":
+                facts, live = payload
+                book.apply_sync(ConversationSync(owner, rest, tuple(tuple(f) for f in facts),
+                                                 None if live is None else tuple(live)))
+            elif kind == "p":
+                for record in payload:
+                    book.add_presence(owner[2:], record)
+            elif kind == "s":
+                book.apply_segments(SegmentSync(owner, rest, tuple(tuple(s) for s in payload)))
+            else:
+                holders[owner[2:]] = frozenset(payload)
+        self.book, self.segment_holders = book, holders
+        log.info("owners loaded for partitions %s: %d", sorted(active), len(book.owners()))
+
+    def owned(self) -> set[str]:
+        """The owner keys this worker exports (``o`` only on the worker that owns it)."""
+        self.refresh()
+        active = self._stage2_loaded or frozenset()
+        owners = {o for o in self.book.owners() if self.partition_of(o) in active}
+        if self.partition_of(OVERALL) in active:
+            owners.add(OVERALL)
+        return owners
+
+    def partition_of(self, owner: str) -> int:
+        return partition_for(owner.encode(), self.partitions)
+
+    # -- stage 1 -------------------------------------------------------------------------------
+
+    async def _conversations_agent(self, stream: Any) -> None:
+        async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
+            self.refresh()
+            outbox: dict[int, OwnerMessage] = {}
+            by_partition: dict[int, list[EventT]] = {}
+            for event in events:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            for partition, group in by_partition.items():
+                await self._conversation_batch(partition, group, outbox)
+            await self._deliver(outbox, b"batch")
+
+    async def _conversation_batch(self, partition: int, group: list[EventT],
+                                  outbox: dict[int, OwnerMessage]) -> None:
+        items = []
+        types: Counter[str] = Counter()
+        origin_ms = min(int(e.message.timestamp * 1000) for e in group)
+        for event in group:
+            message = event.message
+            self.health.observe_offset(message.topic, message.partition, message.offset)
+            decoded = decode_message(event.value, self.settings.max_message_bytes)
+            for rejection in decoded.rejections:
+                self.health.rejected(rejection.reason)
+                self._dead_letters_sent.append(await self.dead_letters.send(
+                    key=message.key, value=rejection.raw,
+                    headers={"reason": rejection.reason.encode(), "error": rejection.error.encode(),
+                             "topic": message.topic.encode(),
+                             "partition": str(message.partition).encode(),
+                             "offset": str(message.offset).encode()}))
+            parsed: Any
+            for parsed in decoded.events:
+                self.seq += 1
+                types[parsed.type] += 1
+                items.append((to_record(parsed, self.seq),
+                              getattr(parsed, "conversation_id", None)))
+        out = self.router.process(items)
+        self.health.processed(types, out.duplicates, out.late)
+        for sync in out.syncs:
+            self._message_for(outbox, sync.owner, origin_ms).syncs.append(sync)
+        for owner, record in out.presence:
+            self._message_for(outbox, owner, origin_ms).presence.append((owner, record))
+        conversations = self.router.stage.conversations
+        with _as_event(group[-1]):
+            for cid in out.touched:
+                conversation = conversations.get(cid)
+                key = cid.encode()
+                if conversation is None:
+                    if self.conversation_table.get(key) is not None:
+                        del self.conversation_table[key]
+                else:
+                    self.conversation_table[key] = orjson.dumps([partition,
+                                                                 conversation.to_state()])
+
+    async def _deliver(self, outbox: dict[int, OwnerMessage], key: bytes) -> None:
+        """Send the batch's messages and wait until Kafka has them (changelog records and dead
+        letters included): only then may the input be acknowledged. A failed send raises, the
+        agent crashes and the batch is delivered again."""
+        pending = [await self.facts_topic.send(key=key, value=encode_owner_message(message),
+                                               partition=partition)
+                   for partition, message in outbox.items()]
+        pending += self._dead_letters_sent
+        self._dead_letters_sent = []
+        await self.app.producer.flush()
+        for future in pending:
+            await future
+
+    def _message_for(self, outbox: dict[int, OwnerMessage], owner: str,
+                     origin_ms: int | None) -> OwnerMessage:
+        partition = self.partition_of(owner)
+        message = outbox.get(partition)
+        if message is None:
+            message = outbox[partition] = OwnerMessage(origin_ms)
+        elif origin_ms is not None and (message.origin_ms is None
+                                        or origin_ms < message.origin_ms):
+            message.origin_ms = origin_ms
+        return message
+
+    # -- stage 2 -------------------------------------------------------------------------------
+
+    async def _owners_agent(self, stream: Any) -> None:
+        async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
+            self.refresh()
+            outbox: dict[int, OwnerMessage] = {}
+            by_partition: dict[int, list[EventT]] = {}
+            for event in events:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            for partition, group in by_partition.items():
+                self._owner_batch(partition, group, outbox)
+            await self._deliver(outbox, b"segments")
+
+    def _owner_batch(self, partition: int, group: list[EventT],
+                     outbox: dict[int, OwnerMessage]) -> None:
+        book = self.book
+        changed_agents: set[str] = set()
+        now = time.time()
+        with _as_event(group[-1]):
+            for event in group:
+                message = decode_owner_message(event.value)
+                self.health.observe_offset(event.message.topic, partition, event.message.offset)
+                for sync in message.syncs:
+                    if book.apply_sync(sync):
+                        self._put(partition, sync.owner, "c", sync.conversation_id,
+                                  [sync.facts, sync.live])
+                        if sync.owner.startswith("a:"):
+                            changed_agents.add(sync.owner[2:])
+                for owner, record in message.presence:
+                    agent = owner[2:]
+                    if book.add_presence(agent, record):
+                        changed_agents.add(agent)
+                        self._put(partition, owner, "p", "", book.timeline(agent).presence)
+                segment_sync: SegmentSync
+                for segment_sync in message.segments:
+                    if book.apply_segments(segment_sync):
+                        self._put(partition, segment_sync.owner, "s", segment_sync.agent,
+                                  segment_sync.segments)
+                if message.origin_ms is not None:
+                    self.health.latency(now - message.origin_ms / 1000)
+            for agent in changed_agents:
+                syncs, holders = book.segment_syncs(agent, self.segment_holders.get(agent, ()))
+                for segments in syncs:
+                    self._message_for(outbox, segments.owner, None).segments.append(segments)
+                merged = holders | self.segment_holders.get(agent, frozenset())
+                if merged != self.segment_holders.get(agent):
+                    self.segment_holders[agent] = merged
+                    self._put(partition, f"a:{agent}", "h", "", sorted(merged))
+
+    def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
+        """One owner-table record: ``[partition, kind, payload]`` under owner/kind/name."""
+        key = table_key(owner, kind, name).encode()
+        self.owner_table[key] = orjson.dumps([partition, kind, payload])
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def report(self, as_of_ms: int) -> dict[str, Any]:
+        return self.book.report(as_of_ms, self.owned(), self.config.at_risk_ratio,
+                                self.config.weighted_score)
+
+    def owner_summary(self) -> dict[str, int]:
+        levels = Counter(owner_level(o)[0] for o in self.owned())
+        return dict(levels)

@@ -1,0 +1,84 @@
+"""HTTP on each worker: /metrics, /kpis, /healthz, /readyz (bound to 127.0.0.1 unless
+configured; /kpis holds per-agent performance data, so a bearer token can protect it)."""
+
+import hmac
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from service.metrics.collector import KpiCollector
+from service.timefmt import parse_as_of
+
+if TYPE_CHECKING:
+    from service.stream.app import KpiService
+
+__all__ = ["register_routes"]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def register_routes(service: "KpiService") -> None:
+    app = service.app
+    kpi_registry = CollectorRegistry(auto_describe=False)
+    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms())))
+    token = service.settings.token
+
+    def authorized(request: Any) -> bool:
+        if token is None:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
+
+    def update_health() -> bool:
+        """Refresh the gauges read at scrape time; True when the worker is ready."""
+        health = service.health
+        ready = service.recovered and bool(service.app.assignor.assigned_actives())
+        health.ready.set(1 if ready else 0)
+        consumer: Any = service.app.consumer
+        highwaters = {}
+        sources = {service.settings.topic, service.settings.facts_topic}
+        for tp in service.app.assignor.assigned_actives():
+            if tp.topic not in sources:
+                continue
+            try:
+                highwaters[tp] = consumer.highwater(tp)
+            except (KeyError, AssertionError, AttributeError):
+                continue
+        health.update_lag({tp: hw for tp, hw in highwaters.items() if hw is not None})
+        for level, count in service.owner_summary().items():
+            health.owned_keys.labels(level).set(count)
+        return ready
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        update_health()
+        body = generate_latest(service.health.registry) + generate_latest(kpi_registry)
+        return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/kpis")
+    async def kpis(web: Any, request: Any) -> Any:
+        if not authorized(request):
+            return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
+                            status=401)
+        as_of = request.query.get("as_of")
+        try:
+            as_of_ms = _now_ms() if as_of is None else parse_as_of(as_of)
+        except ValueError as error:
+            return web.json({"error": f"as_of: {error}"}, status=400)
+        return web.bytes(orjson.dumps(service.report(as_of_ms)), content_type="application/json")
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        update_health()
+        if service.health.ready._value.get() == 1:
+            return web.json({"status": "ready", "owned": service.owner_summary()})
+        return web.json({"status": "recovering"}, status=503)
