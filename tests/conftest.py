@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 # tests/ is on sys.path (pytest inserts a rootless conftest's directory), hence "fixtures.".
-pytest_plugins = ["fixtures.kafka"]
+pytest_plugins = ["fixtures.kafka", "fixtures.workers"]
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 

@@ -94,17 +94,19 @@ class KpiService:
                                            **raw)
         self.conversation_table = self.app.Table("conversations", default=None,
                                                  partitions=self.partitions, key_type=bytes,
-                                                 value_type=bytes)
+                                                 value_type=bytes, on_recover=self._recovered)
         self.owner_table = self.app.Table("owners", default=None, partitions=self.partitions,
-                                          key_type=bytes, value_type=bytes)
+                                          key_type=bytes, value_type=bytes,
+                                          on_recover=self._recovered)
+        self._recoveries = 0
         self.router = self._new_router()
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
         self.segment_holders: dict[str, frozenset[str]] = {}
         self.health = Health()
         self.seq = 0
         self._dead_letters_sent: list[Any] = []
-        self._stage1_loaded: frozenset[int] | None = None
-        self._stage2_loaded: frozenset[int] | None = None
+        self._stage1_loaded: tuple[frozenset[int], int] | None = None
+        self._stage2_loaded: tuple[frozenset[int], int] | None = None
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
         self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
         from service.stream.web import register_routes
@@ -120,29 +122,34 @@ class KpiService:
         return frozenset(tp.partition for tp in self.app.assignor.assigned_actives()
                          if tp.topic == topic)
 
+    async def _recovered(self) -> None:
+        """A table finished recovering after a rebalance (faust's on_recover callback)."""
+        self._recoveries += 1
+
     @property
     def recovered(self) -> bool:
-        tables: Any = self.app.tables
-        return bool(tables.recovery.completed.is_set())
+        app: Any = self.app
+        return bool(app.tables.recovery.completed.is_set() and not app.in_recovery
+                    and not app.rebalancing and self._recoveries)
 
     def refresh(self) -> None:
-        """Rebuild in-memory state from the tables when the assignment changed."""
+        """Rebuild in-memory state from the tables after each rebalance's recovery."""
         if not self.recovered:
             return
         active = self.active_partitions(self.settings.topic)
-        if active != self._stage1_loaded:
+        if (active, self._recoveries) != self._stage1_loaded:
             router = self._new_router()
             for key, value in list(self.conversation_table.items()):
                 partition, state = orjson.loads(value)
                 if partition in active:
                     router.load(key.decode(), state)
-            self.router, self._stage1_loaded = router, active
+            self.router, self._stage1_loaded = router, (active, self._recoveries)
             log.info("conversations loaded for partitions %s: %d", sorted(active),
                      len(router.stage.conversations))
         active = self.active_partitions(self.settings.facts_topic)
-        if active != self._stage2_loaded:
+        if (active, self._recoveries) != self._stage2_loaded:
             self._rebuild_book(active)
-            self._stage2_loaded = active
+            self._stage2_loaded = (active, self._recoveries)
 
     def _rebuild_book(self, active: frozenset[int]) -> None:
         book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
@@ -170,7 +177,8 @@ class KpiService:
     def owned(self) -> set[str]:
         """The owner keys this worker exports (``o`` only on the worker that owns it)."""
         self.refresh()
-        active = self._stage2_loaded or frozenset()
+        loaded = self._stage2_loaded[0] if self._stage2_loaded else frozenset()
+        active = loaded & self.active_partitions(self.settings.facts_topic)
         owners = {o for o in self.book.owners() if self.partition_of(o) in active}
         if self.partition_of(OVERALL) in active:
             owners.add(OVERALL)

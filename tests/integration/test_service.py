@@ -1,0 +1,167 @@
+"""The streaming service on the real broker, checked against offline replay.
+
+(a) events through Kafka and through replay give identical reports; (b) two workers, one
+stopped: the survivor takes over and still equals replay; (c) a worker killed with SIGKILL
+mid-stream and restarted equals replay; (d) garbage lands in the dead-letter topic and changes
+no KPI.
+"""
+
+import asyncio
+import json
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
+
+from service.engine.owners import merge_reports
+from service.synthetic import TrafficShape, generate_events
+
+CUT_OFF = "2024-03-04T11:30"
+AS_OF = "2024-03-04T12:00:00Z"
+
+
+def events_file(tmp: Path, conversations: int = 300, seed: int = 7) -> Path:
+    """Synthetic traffic cut off before AS_OF, so that many conversations are still open."""
+    path = tmp / "events.jsonl"
+    with path.open("wb") as out:
+        for event in generate_events(TrafficShape(conversations=conversations, agents=16,
+                                                  conversations_per_minute=4), seed=seed):
+            if event["at"] < CUT_OFF:
+                out.write(orjson.dumps(event) + b"\n")
+    return path
+
+
+def replay(namespace: Namespace, path: Path) -> dict[str, Any]:
+    return json.loads(namespace.cli("replay", str(path), "--as-of", AS_OF, "--no-pretty"))
+
+
+def merged(workers: list[WorkerProcess]) -> dict[str, Any]:
+    return merge_reports([w.kpis(AS_OF) for w in workers])
+
+
+def wait_equal(workers: list[WorkerProcess], expected: dict[str, Any], what: str,
+               timeout_s: float = 120) -> None:
+    wait_until(lambda: merged(workers) == expected, timeout_s, what)
+
+
+def owned_agents(worker: WorkerProcess) -> set[str]:
+    return set(worker.kpis(AS_OF)["windows"]["24h"]["agents"])
+
+
+def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_worker: Any,
+                                                 tmp_path: Path) -> None:
+    path = events_file(tmp_path)
+    expected = replay(namespace, path)
+    assert expected["windows"]["24h"]["overall"]["conversations_created"] > 0
+    namespace.cli("produce", str(path), "--batch", "50")
+    worker = start_worker("w1").wait_ready()
+    wait_equal([worker], expected, "the worker's report to equal replay")
+    text = worker.metrics()
+    live = expected["live"]["overall"]
+    assert live["open"] + live["waiting_on_customer"] > 0
+    for key in ("open", "waiting_on_customer", "unassigned", "awaiting_first_response"):
+        assert f"support_overall_{key} {float(live[key])}" in text, key
+    assert "support_processing_latency_seconds_count" in text
+
+
+def test_survivor_takes_over_when_a_worker_stops(namespace: Namespace, start_worker: Any,
+                                                 tmp_path: Path) -> None:
+    path = events_file(tmp_path, seed=11)
+    expected = replay(namespace, path)
+    first = start_worker("w1").wait_ready()
+    second = start_worker("w2").wait_ready()
+    namespace.cli("produce", str(path), "--batch", "20")
+    wait_equal([first, second], expected, "two workers' merged report to equal replay")
+    moved = owned_agents(second)
+    assert moved and owned_agents(first), "both workers should own some agents"
+    second.stop(signal.SIGTERM)
+    wait_equal([first], expected, "the survivor alone to equal replay", timeout_s=150)
+    text = first.metrics()
+    agent = sorted(moved)[0]
+    assert f'agent="{agent}"' in text, "the survivor exports the moved agent's series"
+
+
+def test_sigkill_mid_stream_then_restart(namespace: Namespace, start_worker: Any,
+                                         tmp_path: Path) -> None:
+    path = events_file(tmp_path, conversations=400, seed=3)
+    expected = replay(namespace, path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    (tmp_path / "first.jsonl").write_bytes(b"".join(lines[:half]))
+    (tmp_path / "second.jsonl").write_bytes(b"".join(lines[half:]))
+    namespace.cli("produce", str(tmp_path / "first.jsonl"), "--batch", "10")
+    worker = start_worker("w1").wait_ready()
+    wait_until(lambda: "support_events_total{" in worker.metrics(), 60,
+               "the worker to process some events")
+    namespace.cli("produce", str(tmp_path / "second.jsonl"), "--batch", "10")
+    worker.stop(signal.SIGKILL)
+    restarted = start_worker("w1b").wait_ready()
+    wait_equal([restarted], expected, "the restarted worker to equal replay", timeout_s=150)
+
+
+def test_garbage_goes_to_dead_letters(namespace: Namespace, start_worker: Any,
+                                      tmp_path: Path) -> None:
+    path = events_file(tmp_path, conversations=80, seed=5)
+    expected = replay(namespace, path)
+    good = path.read_bytes().splitlines()
+    garbage = [
+        b"this is not json",
+        b'{"id": "x1", "type": "conversation.created", "at": "2024-03-04T10:00:00"}',
+        b'{"id": "x2", "type": "rating.submitted", "at": "2024-03-04T10:00:00Z", '
+        b'"conversation_id": "c", "survey": "csat", "score": 9}',
+        b'{"id": "x3", "type": "conversation.created", "at": "2024-03-04T10:00:00Z", '
+        b'"conversation_id": "big", "pad": "' + b"x" * (MAX_MESSAGE_BYTES + 1) + b'"}',
+    ]
+    mixed = list(good)
+    rnd = random.Random(1)
+    for item in garbage:
+        mixed.insert(rnd.randrange(len(mixed)), item)
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=namespace.bootstrap)
+        await producer.start()
+        try:
+            for raw in mixed:
+                try:
+                    key = orjson.loads(raw).get("conversation_id") or orjson.loads(raw).get(
+                        "agent_id")
+                except orjson.JSONDecodeError:
+                    key = None
+                await producer.send(namespace.topic, raw, key=key.encode() if key else None)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    worker = start_worker("w1").wait_ready()
+    asyncio.run(publish())
+    wait_equal([worker], expected, "good events around the garbage to count")
+
+    async def dead_letters() -> list[Any]:
+        consumer = AIOKafkaConsumer(namespace.dead_letter_topic,
+                                    bootstrap_servers=namespace.bootstrap,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        found: list[Any] = []
+        try:
+            for _ in range(40):
+                batch = await consumer.getmany(timeout_ms=500)
+                found += [m for messages in batch.values() for m in messages]
+                if len(found) >= len(garbage):
+                    break
+        finally:
+            await consumer.stop()
+        return found
+
+    letters = asyncio.run(dead_letters())
+    reasons = sorted(dict(m.headers)["reason"].decode() for m in letters)
+    assert reasons == ["invalid_event", "invalid_event", "invalid_json", "oversized"]
+    assert {m.value for m in letters} == set(garbage)
+    errors = {dict(m.headers)["error"].decode() for m in letters}
+    assert any(e.startswith("at: Input should have timezone info") for e in errors)
+    text = worker.metrics()
+    assert 'support_events_rejected_total{reason="invalid_event"} 2.0' in text
+    assert 'support_events_rejected_total{reason="oversized"} 1.0' in text
