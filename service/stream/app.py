@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import faust
@@ -62,6 +62,13 @@ def _as_event(event: EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def _by_partition(events: list[EventT]) -> dict[int, list[EventT]]:
+    groups: dict[int, list[EventT]] = {}
+    for event in events:
+        groups.setdefault(event.message.partition, []).append(event)
+    return groups
+
+
 class KpiService:
     def __init__(self, settings: Settings, config: KpiConfig) -> None:
         self.settings = settings
@@ -84,7 +91,13 @@ class KpiService:
             broker_commit_interval=1.0,
             stream_wait_empty=False,
             web_in_thread=False,
-            producer_linger_ms=5,
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            topic_disable_leader=True,
+            producer_linger=0.005,
+            consumer_metadata_max_age_ms=10_000,
         )
         raw: Any = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.topic, partitions=self.partitions, **raw)
@@ -103,7 +116,6 @@ class KpiService:
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
         self.segment_holders: dict[str, frozenset[str]] = {}
         self.health = Health()
-        self.seq = 0
         self._dead_letters_sent: list[Any] = []
         self._stage1_loaded: tuple[frozenset[int], int] | None = None
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
@@ -191,14 +203,27 @@ class KpiService:
 
     async def _conversations_agent(self, stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
-            self.refresh()
-            outbox: dict[int, OwnerMessage] = {}
-            by_partition: dict[int, list[EventT]] = {}
-            for event in events:
-                by_partition.setdefault(event.message.partition, []).append(event)
-            for partition, group in by_partition.items():
-                await self._conversation_batch(partition, group, outbox)
-            await self._deliver(outbox, b"batch")
+            async with self._or_crash("conversations"):
+                await self._conversations_batch(events)
+
+    @contextlib.asynccontextmanager
+    async def _or_crash(self, stage: str) -> AsyncIterator[None]:
+        """A failure inside a faust take() batch would leave the agent wedged (restarted but
+        never consuming again): stop the worker instead, so it restarts from the committed
+        offsets and the batch is delivered again."""
+        try:
+            yield
+        except Exception as error:
+            log.exception("%s batch failed; stopping the worker", stage)
+            await self.app.crash(error)
+            raise
+
+    async def _conversations_batch(self, events: list[EventT]) -> None:
+        self.refresh()
+        outbox: dict[int, OwnerMessage] = {}
+        for partition, group in _by_partition(events).items():
+            await self._conversation_batch(partition, group, outbox)
+        await self._deliver(outbox, b"batch")
 
     async def _conversation_batch(self, partition: int, group: list[EventT],
                                   outbox: dict[int, OwnerMessage]) -> None:
@@ -218,10 +243,9 @@ class KpiService:
                              "partition": str(message.partition).encode(),
                              "offset": str(message.offset).encode()}))
             parsed: Any
-            for parsed in decoded.events:
-                self.seq += 1
+            for index, parsed in enumerate(decoded.events):
                 types[parsed.type] += 1
-                items.append((to_record(parsed, self.seq),
+                items.append((to_record(parsed, (message.offset << 20) + index),
                               getattr(parsed, "conversation_id", None)))
         out = self.router.process(items)
         self.health.processed(types, out.duplicates, out.late)
@@ -269,14 +293,15 @@ class KpiService:
 
     async def _owners_agent(self, stream: Any) -> None:
         async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
-            self.refresh()
-            outbox: dict[int, OwnerMessage] = {}
-            by_partition: dict[int, list[EventT]] = {}
-            for event in events:
-                by_partition.setdefault(event.message.partition, []).append(event)
-            for partition, group in by_partition.items():
-                self._owner_batch(partition, group, outbox)
-            await self._deliver(outbox, b"segments")
+            async with self._or_crash("owners"):
+                await self._owners_batch(events)
+
+    async def _owners_batch(self, events: list[EventT]) -> None:
+        self.refresh()
+        outbox: dict[int, OwnerMessage] = {}
+        for partition, group in _by_partition(events).items():
+            self._owner_batch(partition, group, outbox)
+        await self._deliver(outbox, b"segments")
 
     def _owner_batch(self, partition: int, group: list[EventT],
                      outbox: dict[int, OwnerMessage]) -> None:
