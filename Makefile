@@ -28,7 +28,7 @@ system-deps:
 $(INSTALLED): pyproject.toml | system-deps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,rocksdb]'
 	@touch $@
 
 install: $(INSTALLED)

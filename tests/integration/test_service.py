@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
 
@@ -52,13 +53,14 @@ def owned_agents(worker: WorkerProcess) -> set[str]:
     return set(worker.kpis(AS_OF)["windows"]["24h"]["agents"])
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_worker: Any,
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path, store: str) -> None:
     path = events_file(tmp_path)
     expected = replay(namespace, path)
     assert expected["windows"]["24h"]["overall"]["conversations_created"] > 0
     namespace.cli("produce", str(path), "--batch", "50")
-    worker = start_worker("w1").wait_ready()
+    worker = start_worker("w1", SUPPORT_KPI_STORE=store).wait_ready()
     wait_equal([worker], expected, "the worker's report to equal replay")
     text = worker.metrics()
     live = expected["live"]["overall"]
