@@ -5,6 +5,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
 
@@ -45,8 +46,41 @@ def render_kpi_table() -> str:
     return "\n".join(rows)
 
 
+def render_metric_table() -> str:
+    from service.metrics.names import metric_specs
+    from service.stream.health import HEALTH_METRICS
+
+    rows = ["| metric | levels | labels | meaning |", "|---|---|---|---|"]
+    grouped: dict[tuple[str, ...], list[Any]] = {}
+    for spec in metric_specs():
+        grouped.setdefault(spec.path, []).append(spec)
+    for path, specs in grouped.items():
+        levels = "/".join(s.level for s in specs)
+        extra = [label for label in specs[0].labels if label not in ("agent", "team")]
+        labels = ", ".join(extra) or "–"
+        rows.append(f"| `support_<level>_{'_'.join(path)}` | {levels} | {labels} | "
+                    f"{specs[0].help} |")
+    rows += ["", "Worker health:", "", "| metric | type | labels | meaning |",
+             "|---|---|---|---|"]
+    for name, kind, text, labels in HEALTH_METRICS:
+        rows.append(f"| `{name}` | {kind} | {', '.join(labels) or '–'} | {text} |")
+    return "\n".join(rows)
+
+
+def render_settings_table() -> str:
+    from service.settings import Settings
+
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias or f"SUPPORT_KPI_{name.upper()}"
+        default = "–" if field.default is None else f"`{field.default}`"
+        rows.append(f"| `{variable}` | {default} | {field.description} |")
+    return "\n".join(rows)
+
+
 def render_sections() -> dict[str, str]:
-    return {"kpis": render_kpi_table()}
+    return {"kpis": render_kpi_table(), "metrics": render_metric_table(),
+            "settings": render_settings_table()}
 
 
 def _replacement(body: str) -> Callable[[re.Match[str]], str]:
