@@ -62,8 +62,8 @@ def render_metric_table() -> str:
                     f"{specs[0].help} |")
     rows += ["", "Worker health:", "", "| metric | type | labels | meaning |",
              "|---|---|---|---|"]
-    for name, kind, text, labels in HEALTH_METRICS:
-        rows.append(f"| `{name}` | {kind} | {', '.join(labels) or '–'} | {text} |")
+    for name, kind, text, label_names in HEALTH_METRICS:
+        rows.append(f"| `{name}` | {kind} | {', '.join(label_names) or '–'} | {text} |")
     return "\n".join(rows)
 
 
