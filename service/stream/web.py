@@ -1,5 +1,7 @@
 """HTTP on each worker: /metrics, /kpis, /healthz, /readyz (bound to 127.0.0.1 unless
-configured; /kpis holds per-agent performance data, so a bearer token can protect it)."""
+configured). /kpis and /metrics hold per-agent performance data: with ``SUPPORT_KPI_TOKEN`` set
+both require ``Authorization: Bearer <token>`` (Prometheus: ``authorization`` in the scrape
+config); the health endpoints stay open for probes."""
 
 import hmac
 import time
@@ -54,8 +56,14 @@ def register_routes(service: "KpiService") -> None:
             health.owned_keys.labels(level).set(count)
         return ready
 
+    def denied(web: Any) -> Any:
+        return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
+                        status=401)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        if not authorized(request):
+            return denied(web)
         update_health()
         body = generate_latest(service.health.registry) + generate_latest(kpi_registry)
         return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -63,8 +71,7 @@ def register_routes(service: "KpiService") -> None:
     @app.page("/kpis")
     async def kpis(web: Any, request: Any) -> Any:
         if not authorized(request):
-            return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
-                            status=401)
+            return denied(web)
         as_of = request.query.get("as_of")
         try:
             as_of_ms = _now_ms() if as_of is None else parse_as_of(as_of)
