@@ -86,12 +86,12 @@ def child_memory(conversations: int, traced: bool) -> dict[str, Any]:
 
     Two figures: the RSS growth per conversation, which includes its share of the pane
     aggregates (those stay when the conversation ends), and the conversation state alone: the
-    traced memory released when the conversation stage forgets them."""
+    traced memory released when the conversation stage lets go of them."""
     import tracemalloc
 
     from schemas import event_adapter
     from service.config import KpiConfig
-    from service.engine.engine import DEFAULT_FORGET_AFTER_MS, KpiEngine
+    from service.engine.engine import KpiEngine
     from service.runtime import tune_gc
     from service.synthetic import iso
 
@@ -123,8 +123,11 @@ def child_memory(conversations: int, traced: bool) -> dict[str, Any]:
             "rss_mb": _rss_bytes() / 2**20,
         }
     traced_with = tracemalloc.get_traced_memory()[0]
-    assert engine.watermark_ms is not None
-    engine.conversations.expire(engine.watermark_ms + DEFAULT_FORGET_AFTER_MS + 1)
+    stage = engine.conversations
+    stage.conversations.clear()
+    stage.last_at.clear()
+    stage.active.clear()
+    stage.compacted.clear()
     gc.collect()
     state = traced_with - tracemalloc.get_traced_memory()[0]
     return {"conversation_state_bytes_per_open_conversation": state / conversations}

@@ -252,8 +252,12 @@ class Aggregates:
             if pane is None:
                 pane = panes[minute] = {}
                 self._created.append((minute, level, key))
+            if sign > 0:
+                for slot, amount in entries:
+                    pane[slot] = pane.get(slot, 0) + amount
+                continue
             for slot, amount in entries:
-                value = pane.get(slot, 0) + sign * amount
+                value = pane.get(slot, 0) - amount
                 if value:
                     pane[slot] = value
                 else:
