@@ -30,10 +30,10 @@ __all__ = [
 
 _COUNTERS = (
     "created", "resolved", "closed", "reopened", "abandoned", "assigned", "pulled",
-    "fcr_eligible", "fcr_one_touch",
-    "sla_first_response_achieved", "sla_first_response_judged",
-    "sla_next_response_achieved", "sla_next_response_judged",
-    "sla_resolution_achieved", "sla_resolution_judged",
+    "fcr_one_touch", "fcr_more_touches",
+    "sla_first_response_achieved", "sla_first_response_breached",
+    "sla_next_response_achieved", "sla_next_response_breached",
+    "sla_resolution_achieved", "sla_resolution_breached",
     "csat_responses", "csat_positive", "csat_sum",
     "csat_all_responses", "csat_all_positive", "csat_all_sum",
     "nps_responses", "nps_promoters", "nps_detractors",
@@ -52,13 +52,13 @@ DISTRIBUTIONS = (
 )
 
 SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
-"""Counter positions by name; each distribution also has ``<name>_count`` and ``<name>_sum_ms``."""
+"""Counter positions by name; each distribution also has ``<name>_sum_ms`` (its count is the
+count of its sketch)."""
 for _name in DISTRIBUTIONS:
-    SLOT[f"{_name}_count"] = len(SLOT)
     SLOT[f"{_name}_sum_ms"] = len(SLOT)
 N_SLOTS = len(SLOT)
 DIST_INDEX = {name: i for i, name in enumerate(DISTRIBUTIONS)}
-_DIST_SLOTS = tuple((SLOT[f"{d}_count"], SLOT[f"{d}_sum_ms"]) for d in DISTRIBUTIONS)
+_SUM_SLOTS = tuple(SLOT[f"{d}_sum_ms"] for d in DISTRIBUTIONS)
 
 Contribution = tuple[tuple[int, int], ...]
 """(pane key, amount) pairs: counter slots, and one bucket of a sketch per distribution value."""
@@ -69,9 +69,9 @@ def _pairs(*items: tuple[int, int | None]) -> tuple[tuple[int, int], ...]:
 
 _D = DIST_INDEX
 _FR = (_D["first_response_seconds"], _D["first_response_business_seconds"],
-       SLOT["sla_first_response_judged"], SLOT["sla_first_response_achieved"])
+       SLOT["sla_first_response_breached"], SLOT["sla_first_response_achieved"])
 _NR = (_D["next_response_seconds"], _D["next_response_business_seconds"],
-       SLOT["sla_next_response_judged"], SLOT["sla_next_response_achieved"])
+       SLOT["sla_next_response_breached"], SLOT["sla_next_response_achieved"])
 _CONSTANT: dict[int, Contribution] = {
     F_CREATED: ((SLOT["created"], 1),),
     F_REOPENED: ((SLOT["reopened"], 1),),
@@ -84,8 +84,9 @@ _ASSIGNED: dict[int, Contribution] = {
 
 
 def contributions(fact: Fact) -> Contribution:
-    """What one fact adds to a pane. A distribution value adds to its ``_count`` and ``_sum_ms``
-    counters and to one bucket of its sketch."""
+    """What one fact adds to a pane: as few entries as the KPIs need, since every entry is
+    written at three levels. A distribution value adds to its ``_sum_ms`` counter and to one
+    bucket of its sketch; an SLA result to achieved or breached; FCR to one or more touches."""
     kind = fact[1]
     constant = _CONSTANT.get(kind)
     if constant is not None:
@@ -95,22 +96,22 @@ def contributions(fact: Fact) -> Contribution:
     counters: tuple[tuple[int, int], ...]
     dists: tuple[tuple[int, int], ...] = ()
     if kind in (F_FIRST_RESPONSE, F_NEXT_RESPONSE):
-        plain, business, judged, achieved = _FR if kind == F_FIRST_RESPONSE else _NR
+        plain, business, breached, achieved = _FR if kind == F_FIRST_RESPONSE else _NR
         dists = ((plain, fact[5]), (business, fact[6]))
-        counters = _pairs((judged, 1), (achieved, fact[7]))
+        counters = ((achieved if fact[7] else breached, 1),)
     elif kind == F_RESOLVED:
         ms, business_ms, achieved_sla, wait, fcr = fact[5:10]
         if ms is not None:
             dists = ((_D["resolution_seconds"], ms),
                      (_D["resolution_business_seconds"], business_ms),
                      (_D["wait_seconds"], wait))
-        counters = _pairs(
-            (SLOT["resolved"], 1),
-            (SLOT["sla_resolution_judged"], int(achieved_sla is not None)),
-            (SLOT["sla_resolution_achieved"], achieved_sla),
-            (SLOT["fcr_eligible"], int(fcr is not None)),
-            (SLOT["fcr_one_touch"], fcr),
-        )
+        pairs = [(SLOT["resolved"], 1)]
+        if achieved_sla is not None:
+            pairs.append((SLOT["sla_resolution_achieved" if achieved_sla
+                               else "sla_resolution_breached"], 1))
+        if fcr is not None:
+            pairs.append((SLOT["fcr_one_touch" if fcr else "fcr_more_touches"], 1))
+        counters = tuple(pairs)
     elif kind == F_CLOSED:
         counters = ((SLOT["closed"], 1),)
         if fact[5] is not None:
@@ -124,10 +125,8 @@ def contributions(fact: Fact) -> Contribution:
     if dists:
         extra: list[tuple[int, int]] = []
         for index, ms in dists:
-            count_slot, sum_slot = _DIST_SLOTS[index]
-            extra.append((count_slot, 1))
             if ms:
-                extra.append((sum_slot, ms))
+                extra.append((_SUM_SLOTS[index], ms))
             extra.append((sketch_key(index, ms), 1))
         counters = counters + tuple(extra)
     return counters
@@ -240,18 +239,23 @@ class Aggregates:
             return False
         entries = contributions(fact)
         minute = at - at % MINUTE_MS
-        team, agent = fact[3], fact[4]
+        created = self._created
         for level in levels:
-            key = "" if level == "overall" else (team if level == "team" else agent)
-            if key is None:
-                continue
-            level_panes = self.level_panes(level, key)
-            assert level_panes is not None
+            if level == "overall":
+                level_panes, key = self.overall, ""
+            else:
+                key = fact[3] if level == "team" else fact[4]
+                if key is None:
+                    continue
+                table = self.teams if level == "team" else self.agents
+                level_panes = table.get(key)  # type: ignore[assignment]
+                if level_panes is None:
+                    level_panes = table[key] = LevelPanes()
             panes = level_panes.minutes
             pane = panes.get(minute)
             if pane is None:
                 pane = panes[minute] = {}
-                self._created.append((minute, level, key))
+                created.append((minute, level, key))
             if sign > 0:
                 for slot, amount in entries:
                     pane[slot] = pane.get(slot, 0) + amount

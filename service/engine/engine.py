@@ -96,37 +96,35 @@ class KpiEngine:
         at = record[0]
         counts = self.counts
         counts[event_type] += 1
-        if self.watermark_ms is None or at > self.watermark_ms:
-            self.watermark_ms = at
-        cutoff = self.cutoff_ms
-        late = at < cutoff
-        result: list[FactChange] | None = []
-        kind = record[3]
-        if kind == K_PRESENCE:
+        watermark = self.watermark_ms
+        if watermark is None or at > watermark:
+            watermark = self.watermark_ms = at
+        cutoff = watermark - self.retention_ms
+        result: list[FactChange] | None
+        if record[3] == K_PRESENCE:
             result = None if self.aggregates.add_presence(record) is None else []
         else:
             if conversation_id is None:
                 conversation_id = f"{REVIEW_PREFIX}{record[2]:016x}"
             result = self.conversations.add(conversation_id, record)
             if result:
+                apply = self.aggregates.apply
                 for change in result:
-                    self.aggregates.apply(change, cutoff)
+                    apply(change, cutoff)
         if result is None:
             counts["duplicate"] += 1
-        elif late:
+        elif at < cutoff:
             counts["late"] += 1
-        self._maybe_expire()
+        if self._next_expiry_ms is None or watermark >= self._next_expiry_ms:
+            self._expire(watermark)
         return result
 
-    def _maybe_expire(self) -> None:
-        watermark = self.watermark_ms
-        assert watermark is not None
-        if self._next_expiry_ms is None:
-            self._next_expiry_ms = watermark + HOUR_MS
-        elif watermark >= self._next_expiry_ms:
-            self._next_expiry_ms = watermark + HOUR_MS
+    def _expire(self, watermark: int) -> None:
+        """Retire old state once per hour of event time."""
+        if self._next_expiry_ms is not None:
             self.conversations.expire(watermark)
-            self.aggregates.expire(self.cutoff_ms)
+            self.aggregates.expire(watermark - self.retention_ms)
+        self._next_expiry_ms = watermark + HOUR_MS
 
     def default_as_of(self) -> int:
         """The latest event time rounded up to the next whole minute (SPEC §4)."""

@@ -51,11 +51,11 @@ def _count(slot: str) -> Callable[[Totals], int]:
 def _distribution(name: str) -> Callable[[Totals], dict[str, Any]]:
     """count and avg are exact; p50 and p90 come from the sketch (within 1%), except that with
     one or two values the interpolated median is their mean, which the sum gives exactly."""
-    count_slot, sum_slot = SLOT[f"{name}_count"], SLOT[f"{name}_sum_ms"]
+    sum_slot = SLOT[f"{name}_sum_ms"]
     sketch_index = DIST_INDEX[name]
 
     def compute(t: Totals) -> dict[str, Any]:
-        count = t.counters[count_slot]
+        count = t.sketches[sketch_index].count
         if not count:
             return {"count": 0, "avg": None, "p50": None, "p90": None}
         avg = t.counters[sum_slot] / count / 1000
@@ -105,9 +105,9 @@ def _sla(t: Totals) -> dict[str, Any]:
     c = t.counters
     out = {}
     for kind in SLA_KINDS:
-        achieved, judged = c[SLOT[f"sla_{kind}_achieved"]], c[SLOT[f"sla_{kind}_judged"]]
-        out[kind] = {"achieved": achieved, "breached": judged - achieved,
-                     "achieved_ratio": _ratio(achieved, judged)}
+        achieved, breached = c[SLOT[f"sla_{kind}_achieved"]], c[SLOT[f"sla_{kind}_breached"]]
+        out[kind] = {"achieved": achieved, "breached": breached,
+                     "achieved_ratio": _ratio(achieved, achieved + breached)}
     return out
 
 
@@ -176,7 +176,8 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
     KpiSpec("fcr_ratio", "ratio",
             "First contact resolution: share of first resolutions with one human response "
             "and one agent", "one-touch resolutions / resolutions with a human response",
-            compute=lambda t: _ratio(t[SLOT["fcr_one_touch"]], t[SLOT["fcr_eligible"]])),
+            compute=lambda t: _ratio(t[SLOT["fcr_one_touch"]],
+                                     t[SLOT["fcr_one_touch"]] + t[SLOT["fcr_more_touches"]])),
     KpiSpec("logged_in_seconds", "sum", "Seconds with presence available, busy or after_work",
             "Σ logged-in time clipped to the window", "seconds",
             compute=lambda t: t.logged_in_ms / 1000),

@@ -38,10 +38,11 @@ def clip_segments(segments: list[Segment], start_ms: int, end_ms: int
 class AgentTimeline:
     """One agent's presence events (sorted by time) and attention intervals."""
 
-    __slots__ = ("attention", "earliest_end", "presence")
+    __slots__ = ("attention", "earliest_end", "presence", "presence_ids")
 
     def __init__(self) -> None:
         self.presence: list[Record] = []
+        self.presence_ids: set[int] = set()
         self.attention: dict[str, tuple[int, int | None]] = {}
         self.earliest_end: int | None = None
         """A lower bound of the ends of finished attention intervals, so expiry can skip
@@ -55,10 +56,10 @@ class AgentTimeline:
     def add_presence(self, record: Record) -> bool:
         """Insert a presence event in time order; False for a repeated id."""
         fp = record[2]
+        if fp in self.presence_ids:
+            return False
+        self.presence_ids.add(fp)
         presence = self.presence
-        for existing in presence:
-            if existing[2] == fp:
-                return False
         presence.append(record)
         if len(presence) > 1 and record[:2] < presence[-2][:2]:
             presence.sort(key=lambda r: (r[0], r[1]))
@@ -115,6 +116,8 @@ class AgentTimeline:
             else:
                 break
         if keep_from:
+            for record in presence[:keep_from]:
+                self.presence_ids.discard(record[2])
             del presence[:keep_from]
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
             self.attention = {
@@ -139,6 +142,7 @@ class AgentTimeline:
     def from_state(cls, state: dict[str, Any]) -> "AgentTimeline":
         timeline = cls()
         timeline.presence = [tuple(r) for r in state["presence"]]
+        timeline.presence_ids = {r[2] for r in timeline.presence}
         for fid, (start, end) in state["attention"].items():
             timeline.set_attention(fid, start, end)
         return timeline
