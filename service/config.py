@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.engine.calendar import WEEKDAY_NAMES, BusinessCalendar, HoursError, parse_hours
+from service.engine.kpis import WEIGHTABLE_PATHS
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -70,30 +71,8 @@ Priority = Literal["low", "normal", "high", "urgent"]
 SLA_KINDS: tuple[SlaKind, ...] = get_args(SlaKind)
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 
-WEIGHTABLE_KPIS: frozenset[str] = frozenset(
-    {
-        "csat.positive_ratio",
-        "csat.avg",
-        "nps.score",
-        "ces.avg",
-        "qa.avg",
-        "fcr_ratio",
-        "pulled_per_hour",
-        "occupancy_ratio",
-        "abandonment_ratio",
-        "sla.first_response.achieved_ratio",
-        "sla.next_response.achieved_ratio",
-        "sla.resolution.achieved_ratio",
-        "first_response_seconds",
-        "first_response_business_seconds",
-        "next_response_seconds",
-        "next_response_business_seconds",
-        "resolution_seconds",
-        "resolution_business_seconds",
-        "time_to_close_seconds",
-        "wait_seconds",
-    }
-)
+WEIGHTABLE_KPIS: frozenset[str] = WEIGHTABLE_PATHS
+"""KPI paths a weighted score may use, from the KPI registry (a distribution counts its avg)."""
 
 _DEFAULT_TARGETS: dict[str, float] = {
     "first_response": 3600,

@@ -19,8 +19,8 @@ from service.engine.aggregates import Aggregates, Totals
 from service.engine.conversation import LiveSummary, TeamPolicy
 from service.engine.facts import F_BUSY, Fact
 from service.engine.panes import WINDOWS
-from service.engine.presence import AgentTimeline, Segment, clip_segments
-from service.engine.stages import LevelTotals, LiveTotals, add_live, live_row
+from service.engine.presence import Segment, clip_segments
+from service.engine.stages import AgentBook, LevelTotals, LiveTotals, add_live, live_row
 
 __all__ = [
     "OVERALL",
@@ -99,18 +99,17 @@ def conversation_syncs(
     return syncs, holders
 
 
-class OwnerBook:
+class OwnerBook(AgentBook):
     """The owners one worker holds: panes, presence, live summaries and occupancy segments."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int) -> None:
+        super().__init__()
         self.policy = policy
         self.retention_ms = retention_ms
         self.aggregates = Aggregates(retention_ms)
-        self.timelines: dict[str, AgentTimeline] = {}
         self.held: dict[str, dict[str, tuple[Fact, ...]]] = {}
         self.live: dict[str, dict[str, LiveSummary]] = {}
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
-        self.agent_team: dict[str, tuple[int, str]] = {}
         self.watermark_ms: int | None = None
 
     @property
@@ -120,18 +119,6 @@ class OwnerBook:
     def _see(self, at_ms: int) -> None:
         if self.watermark_ms is None or at_ms > self.watermark_ms:
             self.watermark_ms = at_ms
-
-    def timeline(self, agent: str) -> AgentTimeline:
-        timeline = self.timelines.get(agent)
-        if timeline is None:
-            timeline = self.timelines[agent] = AgentTimeline()
-        return timeline
-
-    def _note_team(self, agent: str, team: str | None, at: int) -> None:
-        if team is not None:
-            known = self.agent_team.get(agent)
-            if known is None or (at, team) > known:
-                self.agent_team[agent] = (at, team)
 
     # -- input ---------------------------------------------------------------------------------
 

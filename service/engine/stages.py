@@ -253,12 +253,11 @@ def _live_add(into: LiveCounts, row: LiveCounts) -> None:
             into[i] += value
 
 
-class AggregateStage:
-    """Panes, presence and attention per agent, team and overall."""
+class AgentBook:
+    """What both aggregate holders keep per agent: presence and attention timelines, and the
+    agent's team (from its latest presence event or fact)."""
 
-    def __init__(self, retention_ms: int) -> None:
-        self.retention_ms = retention_ms
-        self.aggregates = Aggregates(retention_ms)
+    def __init__(self) -> None:
         self.timelines: dict[str, AgentTimeline] = {}
         self.agent_team: dict[str, tuple[int, str]] = {}
 
@@ -274,6 +273,15 @@ class AggregateStage:
         known = self.agent_team.get(agent)
         if known is None or (at, team) > known:
             self.agent_team[agent] = (at, team)
+
+
+class AggregateStage(AgentBook):
+    """Panes, presence and attention per agent, team and overall."""
+
+    def __init__(self, retention_ms: int) -> None:
+        super().__init__()
+        self.retention_ms = retention_ms
+        self.aggregates = Aggregates(retention_ms)
 
     def apply(self, change: FactChange, cutoff_ms: int) -> bool:
         """Apply one fact change; False when it only touches panes out of retention."""

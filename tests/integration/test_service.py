@@ -62,6 +62,8 @@ def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_wor
     namespace.cli("produce", str(path), "--batch", "50")
     worker = start_worker("w1", SUPPORT_KPI_STORE=store).wait_ready()
     wait_equal([worker], expected, "the worker's report to equal replay")
+    printed = namespace.cli("report", "--workers", worker.url, "--as-of", AS_OF, "--no-pretty")
+    assert json.loads(printed) == expected
     text = worker.metrics()
     live = expected["live"]["overall"]
     assert live["open"] + live["waiting_on_customer"] > 0

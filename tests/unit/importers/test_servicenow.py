@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servicenow_log import open_log
 
 from schemas import event_adapter
 from service.importers.servicenow import (
@@ -31,27 +32,15 @@ from service.importers.servicenow import (
     write_events,
 )
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-LOG = DATA / "incident_event_log_head5998.csv"
-
 Event = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- real data
 
 
-def _open_log() -> io.TextIOWrapper:
-    if not LOG.is_file():
-        pytest.fail(
-            f"real test data missing: {LOG} (the UCI incident event log sample, see "
-            "../shared/data/README.md); these tests must not be skipped"
-        )
-    return open(LOG, encoding="utf-8-sig", newline="")
-
-
 def _convert_log() -> tuple[list[Event], ImportStats]:
     stats = ImportStats()
-    with _open_log() as source:
+    with open_log() as source:
         events = list(convert_incident_log(source, stats=stats))
     return events, stats
 
@@ -71,22 +60,6 @@ def by_incident(events: list[Event]) -> dict[str, list[Event]]:
     grouped: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         grouped[event["conversation_id"]].append(event)
-    return grouped
-
-
-@pytest.fixture(scope="module")
-def truths() -> dict[str, IncidentTruth]:
-    with _open_log() as source:
-        return incident_truths(source)
-
-
-@pytest.fixture(scope="module")
-def raw_rows() -> dict[str, list[dict[str, str]]]:
-    """The log's rows per incident, read independently of the importer (to explain diffs)."""
-    grouped: dict[str, list[dict[str, str]]] = defaultdict(list)
-    with _open_log() as source:
-        for row in csv.DictReader(source):
-            grouped[row["number"]].append(row)
     return grouped
 
 

@@ -39,8 +39,6 @@ after the incident's previous update: nothing is counted twice and no close turn
 abandonment. The comparisons below run the engine with a retention longer than the sample.
 """
 
-import csv
-import io
 import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -50,6 +48,7 @@ from typing import Any
 
 import orjson
 import pytest
+from servicenow_log import LOG, open_log
 
 from schemas import event_adapter
 from service.config import KpiConfig
@@ -70,11 +69,9 @@ from service.importers.servicenow import (
     ImportStats,
     IncidentTruth,
     convert_incident_log,
-    incident_truths,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-LOG = ROOT.parent / "shared" / "data" / "incident_event_log_head5998.csv"
 CLI = ROOT / ".venv" / "bin" / "support-kpi"
 
 DAY_MS = 24 * 3_600_000
@@ -105,15 +102,6 @@ LIVE_KEYS = {
 # --------------------------------------------------------------------------- fixtures
 
 
-def _open_log() -> io.TextIOWrapper:
-    if not LOG.is_file():
-        pytest.fail(
-            f"real test data missing: {LOG} (the UCI incident event log sample, see "
-            "../shared/data/README.md); these tests must not be skipped"
-        )
-    return open(LOG, encoding="utf-8-sig", newline="")
-
-
 def _at(event: Event) -> datetime:
     return datetime.fromisoformat(event["at"])
 
@@ -122,7 +110,7 @@ def _at(event: Event) -> datetime:
 def events() -> list[Event]:
     """The importer's events, in its output order (file order: incident by incident)."""
     stats = ImportStats()
-    with _open_log() as source:
+    with open_log() as source:
         converted = list(convert_incident_log(source, stats=stats))
     assert (stats.rows_read, stats.rows_skipped, stats.incidents) == (5998, 0, 890)
     return converted
@@ -142,23 +130,6 @@ def backfill(events: list[Event]) -> list[Any]:
     """
     ordered = sorted(events, key=_at)
     return [event_adapter.validate_python(event) for event in ordered]
-
-
-@pytest.fixture(scope="module")
-def truths() -> dict[str, IncidentTruth]:
-    with _open_log() as source:
-        return incident_truths(source)
-
-
-@pytest.fixture(scope="module")
-def raw_rows() -> dict[str, list[dict[str, str]]]:
-    """The log's rows per incident in file order, read without the importer (to explain
-    differences and to compute expectations independently)."""
-    grouped: dict[str, list[dict[str, str]]] = defaultdict(list)
-    with _open_log() as source:
-        for row in csv.DictReader(source):
-            grouped[row["number"]].append(row)
-    return grouped
 
 
 def _run(engine: KpiEngine, validated: Iterable[Any]) -> dict[str, Fact]:
@@ -554,7 +525,7 @@ def _cli(*replay_args: str) -> dict[str, Any]:
     """``support-kpi import servicenow LOG | support-kpi replay - [ARGS]``."""
     if not CLI.is_file():
         pytest.fail(f"{CLI} missing: install the project into .venv (pip install -e .)")
-    _open_log().close()
+    open_log().close()
     with subprocess.Popen(
         [str(CLI), "import", "servicenow", str(LOG)],
         stdout=subprocess.PIPE,
