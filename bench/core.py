@@ -30,7 +30,7 @@ def events_file(events: int) -> Path:
 
     from service.synthetic import TrafficShape, generate_events
 
-    path = CACHE / f"events-{events}.jsonl"
+    path = CACHE / f"events-v2-{events}.jsonl"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Realistic synthetic helpdesk traffic, for the simulator, benchmarks and property tests.
 
-Teams work shifts in their own time zones; conversations arrive on chat and email, meet bots
+Teams work day shifts in their own time zones (the ``vip`` team every day, the others on
+weekdays); conversations arrive on chat and email, meet bots
 and auto-replies, get pulled or pushed to agents, transferred, put on pending, resolved,
 reopened, abandoned and rated; agents change presence and receive QA reviews. The stream is
 deterministic for a seed and comes out in ``at`` order.
@@ -10,8 +11,9 @@ import heapq
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 __all__ = ["TEAMS", "TrafficShape", "generate_events", "iso"]
 
@@ -23,6 +25,11 @@ TEAMS: tuple[tuple[str, str], ...] = (
 )
 
 MINUTE = 60_000
+DAY = 24 * 60 * MINUTE
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def iso(at_ms: int) -> str:
@@ -63,26 +70,33 @@ def _agent_names(shape: TrafficShape) -> list[tuple[str, str]]:
     return [(f"agent-{i:04d}", teams[i % len(teams)]) for i in range(shape.agents)]
 
 
-def _presence(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
-              start: int, end: int) -> None:
+def _shifts(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
+            day_ms: int) -> None:
+    """Each agent's shift on the local date that is current at noon UTC of ``day_ms``: starts
+    between 08:00 and 10:00 in the team's time zone, lasts 6 to 9 hours, with breaks; weekends
+    off except for the round-the-clock team."""
+    zones = dict(TEAMS)
     for agent, team in agents:
-        at = start - rng.randint(0, 30) * MINUTE
-        while at < end:
-            stream.push(at, {"type": "agent.status_changed", "agent_id": agent, "team": team,
-                             "status": "available"})
-            shift_end = at + rng.randint(240, 480) * MINUTE
-            t = at + rng.randint(20, 90) * MINUTE
-            while t < shift_end:
-                status = rng.choice(("busy", "after_work", "away"))
-                stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
-                                "status": status})
-                t += rng.randint(3, 15) * MINUTE
-                stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
-                                "status": "available"})
-                t += rng.randint(20, 90) * MINUTE
-            stream.push(shift_end, {"type": "agent.status_changed", "agent_id": agent,
-                                    "status": "offline"})
-            at = shift_end + rng.randint(60, 240) * MINUTE
+        zone = ZoneInfo(zones.get(team, "UTC"))
+        local_date = datetime.fromtimestamp((day_ms + 12 * 3_600_000) / 1000, zone).date()
+        if local_date.weekday() >= 5 and team != "vip":
+            continue
+        begin = datetime.combine(local_date, time(8), zone).timestamp() * 1000
+        at = int(begin) + rng.randint(0, 120) * MINUTE
+        stream.push(at, {"type": "agent.status_changed", "agent_id": agent, "team": team,
+                         "status": "available"})
+        shift_end = at + rng.randint(360, 540) * MINUTE
+        t = at + rng.randint(20, 90) * MINUTE
+        while t < shift_end:
+            status = rng.choice(("busy", "after_work", "away"))
+            stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
+                            "status": status})
+            t += rng.randint(3, 15) * MINUTE
+            stream.push(t, {"type": "agent.status_changed", "agent_id": agent,
+                            "status": "available"})
+            t += rng.randint(20, 90) * MINUTE
+        stream.push(shift_end, {"type": "agent.status_changed", "agent_id": agent,
+                                "status": "offline"})
 
 
 def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
@@ -163,16 +177,20 @@ def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
 
 
 def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Events of ``shape.conversations`` conversations, in ``at`` order."""
+    """Events of ``shape.conversations`` conversations, in ``at`` order (presence from the day
+    before the first conversation, so that shifts under way at the start are there)."""
     rng = random.Random(seed)
     stream = _Stream(rng)
     agents = _agent_names(shape)
     gap_ms = 60_000 / shape.conversations_per_minute
-    end = shape.start_ms + int(shape.conversations * gap_ms)
-    _presence(stream, rng, agents, shape.start_ms, end)
+    next_day = shape.start_ms - shape.start_ms % DAY - DAY
     at = float(shape.start_ms)
     for n in range(shape.conversations):
         at += rng.expovariate(1.0) * gap_ms
+        while next_day <= at + DAY:
+            _shifts(stream, rng, agents, next_day)
+            next_day += DAY
         yield from stream.pop_until(int(at))
         _conversation(stream, rng, f"conv-{seed}-{n}", int(at), agents, shape.source)
-    yield from stream.pop_until(2**62)
+    yield from (e for e in stream.pop_until(2**62) if e["type"] != "agent.status_changed"
+                or _ms(e["at"]) <= at + DAY)
