@@ -18,11 +18,13 @@ system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; \
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install \
+	    -y -q --no-install-recommends $$missing; \
 	fi
 
 $(INSTALLED): pyproject.toml | system-deps
@@ -36,7 +38,7 @@ install: $(INSTALLED)
 kafka-fetch: install
 	@$(KAFKA) fetch
 
-test: install kafka-fetch
+test: system-deps install kafka-fetch
 	$(BIN)/pytest -q
 
 test-unit: install
@@ -49,7 +51,7 @@ lint: install
 schemas: install
 	$(BIN)/python -m schemas.export
 
-demo: install kafka-fetch
+demo: system-deps install kafka-fetch
 	$(BIN)/python -m service.demo
 
 bench-core: install

@@ -13,3 +13,15 @@ def test_readme_generated_sections_are_current() -> None:
 def test_readme_shows_the_two_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text
+
+
+def test_every_alert_has_a_runbook_entry_in_the_readme() -> None:
+    import yaml
+
+    rules = yaml.safe_load((README.parent / "deploy" / "prometheus" / "alert_rules.yml")
+                           .read_text())
+    text = README.read_text()
+    names = [r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert names
+    for name in names:
+        assert f'<a id="alert-{name.lower()}"></a>`{name}`' in text, name
