@@ -13,6 +13,7 @@ acknowledged, and every output is an idempotent replace-sync, so a re-delivered 
 nothing. In-memory state is rebuilt from the tables whenever the assignment changes.
 """
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -140,9 +141,13 @@ class KpiService:
 
     @property
     def recovered(self) -> bool:
+        """Tables recovered at least once and not recovering now. (``app.rebalancing`` is not
+        consulted: it is still set when the streams resume, and a batch must never be processed
+        before the state of its partitions is loaded. A rebuild started early is redone when
+        the next recovery completes, since the recovery count is part of what is loaded.)"""
         app: Any = self.app
         return bool(app.tables.recovery.completed.is_set() and not app.in_recovery
-                    and not app.rebalancing and self._recoveries)
+                    and self._recoveries)
 
     def refresh(self) -> None:
         """Rebuild in-memory state from the tables after each rebalance's recovery."""
@@ -162,6 +167,22 @@ class KpiService:
         if (active, self._recoveries) != self._stage2_loaded:
             self._rebuild_book(active)
             self._stage2_loaded = (active, self._recoveries)
+
+    async def _wait_loaded(self, timeout_s: float = 120) -> None:
+        """Hold a batch until the state of the current assignment is loaded from the recovered
+        tables: faust can hand a batch to an agent a moment before its recovery callbacks ran,
+        and a batch processed on empty state would overwrite the real one."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.refresh()
+            current = (self.active_partitions(self.settings.topic), self._recoveries)
+            owners = (self.active_partitions(self.settings.facts_topic), self._recoveries)
+            if self._recoveries and self._stage1_loaded == current \
+                    and self._stage2_loaded == owners:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tables not recovered after {timeout_s:.0f} s")
+            await asyncio.sleep(0.05)
 
     def _rebuild_book(self, active: frozenset[int]) -> None:
         book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
@@ -219,7 +240,7 @@ class KpiService:
             raise
 
     async def _conversations_batch(self, events: list[EventT]) -> None:
-        self.refresh()
+        await self._wait_loaded()
         outbox: dict[int, OwnerMessage] = {}
         for partition, group in _by_partition(events).items():
             await self._conversation_batch(partition, group, outbox)
@@ -297,7 +318,7 @@ class KpiService:
                 await self._owners_batch(events)
 
     async def _owners_batch(self, events: list[EventT]) -> None:
-        self.refresh()
+        await self._wait_loaded()
         outbox: dict[int, OwnerMessage] = {}
         for partition, group in _by_partition(events).items():
             self._owner_batch(partition, group, outbox)
@@ -312,16 +333,18 @@ class KpiService:
             for event in group:
                 message = decode_owner_message(event.value)
                 self.health.observe_offset(event.message.topic, partition, event.message.offset)
+                # Agents are re-synced on every input that concerns them, changed or not: a
+                # redelivered batch must re-send segments that a crash may have lost.
                 for sync in message.syncs:
+                    if sync.owner.startswith("a:"):
+                        changed_agents.add(sync.owner[2:])
                     if book.apply_sync(sync):
                         self._put(partition, sync.owner, "c", sync.conversation_id,
                                   [sync.facts, sync.live])
-                        if sync.owner.startswith("a:"):
-                            changed_agents.add(sync.owner[2:])
                 for owner, record in message.presence:
                     agent = owner[2:]
+                    changed_agents.add(agent)
                     if book.add_presence(agent, record):
-                        changed_agents.add(agent)
                         self._put(partition, owner, "p", "", book.timeline(agent).presence)
                 segment_sync: SegmentSync
                 for segment_sync in message.segments:

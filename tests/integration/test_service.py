@@ -46,7 +46,26 @@ def merged(workers: list[WorkerProcess]) -> dict[str, Any]:
 
 def wait_equal(workers: list[WorkerProcess], expected: dict[str, Any], what: str,
                timeout_s: float = 120) -> None:
-    wait_until(lambda: merged(workers) == expected, timeout_s, what)
+    last: list[dict[str, Any]] = []
+
+    def equal() -> bool:
+        last[:] = [merged(workers)]
+        return last[0] == expected
+
+    try:
+        wait_until(equal, timeout_s, what)
+    except BaseException:
+        if last:
+            print("differences:", *_differences(last[0], expected)[:20], sep="\n  ")
+        raise
+
+
+def _differences(got: Any, want: Any, path: str = "") -> list[str]:
+    if isinstance(got, dict) and isinstance(want, dict):
+        return [d for key in sorted(set(got) | set(want))
+                for d in (_differences(got.get(key), want.get(key), f"{path}/{key}")
+                          if key in got and key in want else [f"{path}/{key} only on one side"])]
+    return [] if got == want else [f"{path}: {got!r} != {want!r}"]
 
 
 def owned_agents(worker: WorkerProcess) -> set[str]:
