@@ -99,6 +99,8 @@ class KpiService:
             topic_disable_leader=True,
             producer_linger=0.005,
             consumer_metadata_max_age_ms=10_000,
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
         )
         raw: Any = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.topic, partitions=self.partitions, **raw)
@@ -106,12 +108,8 @@ class KpiService:
                                           internal=True, **raw)
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
-        self.conversation_table = self.app.Table("conversations", default=None,
-                                                 partitions=self.partitions, key_type=bytes,
-                                                 value_type=bytes, on_recover=self._recovered)
-        self.owner_table = self.app.Table("owners", default=None, partitions=self.partitions,
-                                          key_type=bytes, value_type=bytes,
-                                          on_recover=self._recovered)
+        self.conversation_table = self._table("conversations")
+        self.owner_table = self._table("owners")
         self._recoveries = 0
         self.router = self._new_router()
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
@@ -125,6 +123,18 @@ class KpiService:
         from service.stream.web import register_routes
 
         register_routes(self)
+
+    def _table(self, name: str) -> Any:
+        """A bytes table whose changelog is written with acks from the broker: faust's own
+        changelog topics use acks=0, so a killed worker could lose state whose input offsets
+        were already committed."""
+        changelog = self.app.topic(
+            f"{self.settings.app_id}-{name}-changelog", partitions=self.partitions,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            compacting=True, internal=True, acks=True)
+        return self.app.Table(name, default=None, partitions=self.partitions, key_type=bytes,
+                              value_type=bytes, changelog_topic=changelog,
+                              on_recover=self._recovered)
 
     def _new_router(self) -> ConversationRouter:
         return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)
