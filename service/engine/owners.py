@@ -44,26 +44,23 @@ def owner_level(owner: str) -> tuple[str, str]:
     return _LEVEL_OF_PREFIX[owner[0]], owner[2:]
 
 
+def _owners(team: str | None, agent: str | None) -> list[str]:
+    owners = [OVERALL]
+    if team is not None:
+        owners.append(f"t:{team}")
+    if agent is not None:
+        owners.append(f"a:{agent}")
+    return owners
+
+
 def fact_owners(fact: Fact) -> list[str]:
     if fact[1] == F_BUSY:
         return [f"a:{fact[4]}"]
-    owners = [OVERALL]
-    if fact[3] is not None:
-        owners.append(f"t:{fact[3]}")
-    if fact[4] is not None:
-        owners.append(f"a:{fact[4]}")
-    return owners
+    return _owners(fact[3], fact[4])
 
 
 def _summary_owners(summary: LiveSummary | None) -> list[str]:
-    if summary is None:
-        return []
-    owners = [OVERALL]
-    if summary[0] is not None:
-        owners.append(f"t:{summary[0]}")
-    if summary[1] is not None:
-        owners.append(f"a:{summary[1]}")
-    return owners
+    return [] if summary is None else _owners(summary[0], summary[1])
 
 
 class ConversationSync(NamedTuple):
