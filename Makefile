@@ -6,12 +6,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA := $(BIN)/python deploy/kafka/local_kafka.py
 
-.PHONY: help install system-deps kafka-fetch test test-unit lint schemas demo bench-core clean
+.PHONY: help install system-deps kafka-fetch test test-unit lint schemas demo bench bench-core clean
 
 help:
 	@echo "make demo        local Kafka + the service + simulated traffic (Ctrl-C stops it)"
 	@echo "make test        the whole suite, real-Kafka integration tests included"
-	@echo "make bench-core  replay 1,000,000 generated events: events/s and peak memory"
+	@echo "make bench       the benchmark suite (raw Kafka, engine, service, latency, memory,"
+	@echo "                 scale, recovery) → bench/results.json; about 10 minutes"
+	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
 
 system-deps:
@@ -54,8 +56,11 @@ schemas: install
 demo: system-deps install kafka-fetch
 	$(BIN)/python -m service.demo
 
+bench: system-deps install kafka-fetch
+	$(BIN)/python -m bench
+
 bench-core: install
-	$(BIN)/python bench/core.py
+	$(BIN)/python -m bench --only core
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,14 +1,9 @@
-"""``make bench-core``: replay a generated 1,000,000-event file; events/s and memory.
+"""Engine figures: replay throughput of the benchmark's events file and memory per open
+conversation. Each measurement runs in a fresh child process, so peak RSS is its own."""
 
-Each measurement runs in a fresh child process, so peak RSS is the replay's own. The events file
-is generated once (deterministic) into the cache directory and reused.
-"""
-
-import argparse
 import gc
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -16,38 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-CACHE = Path(os.environ.get("SUPPORT_KPI_CACHE", Path.home() / ".cache" / "support-kpi")) / "bench"
-RESULTS = ROOT / "bench" / "results.json"
-TARGET_EVENTS_PER_S = 50_000
-TARGET_BYTES_PER_OPEN = 2048
-
-
-def events_file(events: int) -> Path:
-    import orjson
-
-    from service.synthetic import TrafficShape, generate_events
-
-    path = CACHE / f"events-v2-{events}.jsonl"
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
-    shape = TrafficShape(conversations=events // 8, agents=2000, conversations_per_minute=60)
-    partial = path.with_suffix(".partial")
-    written = 0
-    with partial.open("wb") as out:
-        for event in generate_events(shape, seed=1):
-            out.write(orjson.dumps(event) + b"\n")
-            written += 1
-            if written % 50_000 == 0:
-                print(f"\r  generating {path.name}: {written:,} events", end="", flush=True)
-            if written >= events:
-                break
-    print()
-    partial.rename(path)
-    return path
+__all__ = ["run_core"]
 
 
 def _rss_bytes() -> int:
@@ -55,7 +19,9 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def child_replay(path: str) -> dict[str, Any]:
+def child_replay(path: str, as_of: str, report_path: str) -> dict[str, Any]:
+    import orjson
+
     from service.config import KpiConfig
     from service.engine.engine import KpiEngine
     from service.replay import open_lines, replay_lines
@@ -69,6 +35,9 @@ def child_replay(path: str) -> dict[str, Any]:
     started = time.perf_counter()
     engine.report()
     report_s = time.perf_counter() - started
+    from service.timefmt import parse_as_of
+
+    Path(report_path).write_bytes(orjson.dumps(engine.report(parse_as_of(as_of))))
     return {
         "events": stats.events,
         "seconds": replay_s,
@@ -134,57 +103,32 @@ def child_memory(conversations: int, traced: bool) -> dict[str, Any]:
 
 
 def _run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-m", "bench.core", *args], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--open-conversations", type=int, default=100_000)
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        kind, value = args.child
-        if kind == "replay":
-            result = child_replay(value)
-        else:
-            result = child_memory(int(value), traced=kind == "state")
-        print(json.dumps(result))
-        return 0
-    path = events_file(args.events)
-    print(f"replaying {path} ({path.stat().st_size / 2**20:.0f} MB) …", flush=True)
-    replay = _run_child("replay", str(path))
-    print(f"measuring memory with {args.open_conversations:,} open conversations …", flush=True)
-    memory = _run_child("memory", str(args.open_conversations))
-    memory |= _run_child("state", str(args.open_conversations))
-    core = {"replay": replay, "memory": memory,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                       f"Python {platform.python_version()}",
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["core"] = core
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    rate = replay["events_per_s"]
-    per_open = memory["conversation_state_bytes_per_open_conversation"]
-    rows = [
-        ("replay throughput", f"{rate:,.0f} events/s", f"≥ {TARGET_EVENTS_PER_S:,}",
-         rate >= TARGET_EVENTS_PER_S),
-        ("state per open conversation", f"{per_open:,.0f} B", f"≤ {TARGET_BYTES_PER_OPEN:,}",
-         per_open <= TARGET_BYTES_PER_OPEN),
-        ("RSS growth per open conversation",
-         f"{memory['rss_growth_bytes_per_open_conversation']:,.0f} B", "", True),
-        ("peak RSS, 1M-event replay", f"{replay['peak_rss_mb']:,.0f} MB", "", True),
-        ("report build", f"{replay['report_seconds'] * 1000:,.0f} ms", "", True),
-    ]
-    print(f"\n{'measure':32} {'value':>18} {'target':>10}")
-    for name, value, target, ok in rows:
-        verdict = "" if not target else ("ok" if ok else "MISS")
-        print(f"{name:32} {value:>18} {target:>10} {verdict}")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
-    return 0
+def run_core(events: Path, as_of: str, report_path: Path,
+             open_conversations: int | None) -> dict[str, Any]:
+    """Replay ``events`` (its report at ``as_of`` written to ``report_path``, the reference
+    the service is compared with), then, unless ``open_conversations`` is None, the memory
+    figures."""
+    print(f"core: replaying {events.name} ({events.stat().st_size / 2**20:.0f} MB) …",
+          flush=True)
+    replay = _run_child("replay", str(events), as_of, str(report_path))
+    if open_conversations is None:
+        return {"replay": replay}
+    print(f"core: memory with {open_conversations:,} open conversations …", flush=True)
+    memory = _run_child("memory", str(open_conversations))
+    memory |= _run_child("state", str(open_conversations))
+    return {"replay": replay, "memory": memory}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    kind, *values = sys.argv[1:]
+    if kind == "replay":
+        result = child_replay(*values)
+    else:
+        result = child_memory(int(values[0]), traced=kind == "state")
+    print(json.dumps(result))

@@ -5,65 +5,22 @@ then a one-line summary of the live KPIs every few seconds.
 """
 
 import argparse
-import importlib.util
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from service.engine.owners import merge_reports
+from service.processes import BIN, WorkerExited, WorkerProcess, free_port, local_kafka
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent / "support-kpi"
 
 
-def _local_kafka() -> ModuleType:
-    path = ROOT / "deploy" / "kafka" / "local_kafka.py"
-    spec = importlib.util.spec_from_file_location("local_kafka", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["local_kafka"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _free(port: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"a worker exited with {process.returncode}; see its log above")
-        try:
-            if _get(url + "/readyz").get("status") == "ready":
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} was not ready after {timeout_s:.0f} s")
-
-
-def _summary(urls: list[str]) -> str:
-    report = merge_reports([_get(u + "/kpis") for u in urls])
+def _summary(workers: list[WorkerProcess]) -> str:
+    report = merge_reports([w.kpis() for w in workers])
     live = report["live"]["overall"] or {}
     hour = report["windows"]["1h"]["overall"] or {}
     first = hour.get("first_response_seconds") or {}
@@ -82,10 +39,11 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
     args = parser.parse_args()
-    local_kafka = _local_kafka()
-    local_kafka.fetch()
+    kafka_launcher = local_kafka()
+    kafka_launcher.fetch()
     print("starting Kafka …", flush=True)
-    kafka = local_kafka.LocalKafka(port=_free(9092)).start()
+    kafka = kafka_launcher.LocalKafka(port=free_port(9092)).start()
+    workers: list[WorkerProcess] = []
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -97,20 +55,19 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap)
-        urls = []
-        for n, port in enumerate((_free(8001), _free(8002)), 1):
-            data_dir = ROOT / ".demo" / f"worker-{n}"
-            data_dir.mkdir(parents=True, exist_ok=True)
-            children.append(subprocess.Popen(
-                [str(BIN), "worker", "--port", str(port)],
-                env=dict(env, SUPPORT_KPI_DATA_DIR=str(data_dir)), start_new_session=True))
-            urls.append(f"http://127.0.0.1:{port}")
+        for n, port in enumerate((8001, 8002), 1):
+            workers.append(WorkerProcess(f"worker-{n}", env, ROOT / ".demo" / f"worker-{n}",
+                                         port=port).start())
         print("starting two workers …", flush=True)
-        for url, child in zip(urls, children, strict=True):
-            _wait_ready(url, child)
+        for worker in workers:
+            try:
+                worker.wait_ready(120)
+            except (TimeoutError, WorkerExited) as error:
+                raise SystemExit(f"{error}; see the worker's log above") from error
         children.append(subprocess.Popen(
             [str(BIN), "simulate", "--rate", str(args.rate)], env=env, start_new_session=True))
         print(f"\nKafka      {kafka.bootstrap} (topic support.events)")
+        urls = [w.url for w in workers]
         for n, url in enumerate(urls, 1):
             print(f"worker {n}   {url}/metrics   {url}/kpis   {url}/readyz")
         print(f"report     KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap} "
@@ -124,12 +81,14 @@ def main() -> int:
             if time.monotonic() >= next_line:
                 next_line += 10
                 try:
-                    print(_summary(urls), flush=True)
+                    print(_summary(workers), flush=True)
                 except OSError as error:
                     print(f"(report unavailable: {error})", flush=True)
             time.sleep(0.2)
     finally:
         print("\nstopping …", flush=True)
+        for worker in workers:
+            worker.stop()
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)

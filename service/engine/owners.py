@@ -1,8 +1,10 @@
 """Owner-keyed aggregation for the streaming service (stage 2), and what stage 1 sends it.
 
 Every aggregate has one owner key: ``o`` (overall), ``t:<team>`` or ``a:<agent>``. Stage 1
-(keyed by conversation) sends each owner, for every conversation a batch touched, a **sync**:
-the complete list of that conversation's facts that belong to the owner, and its live summary.
+(keyed by conversation) sends, for every conversation a batch touched, an **update** (all its
+facts and its live summary) to each partition that holds one of its owners; every owner named
+there takes a **sync**: the complete list of the conversation's facts that belong to the owner,
+and its live summary.
 An owner replaces what it held for that conversation, so a sync applied twice, late or after
 a crash changes nothing: at-least-once delivery with idempotent state. Agent owners also get
 presence events (de-duplicated by id) and send their occupancy segments on to the team and
@@ -25,12 +27,14 @@ from service.engine.stages import AgentBook, LevelTotals, LiveTotals, add_live, 
 __all__ = [
     "OVERALL",
     "ConversationSync",
+    "ConversationUpdate",
     "OwnerBook",
     "SegmentSync",
-    "conversation_syncs",
+    "conversation_update",
     "fact_owners",
     "merge_reports",
     "owner_level",
+    "owner_syncs",
 ]
 
 OVERALL = "o"
@@ -76,24 +80,43 @@ class SegmentSync(NamedTuple):
     segments: tuple[Segment, ...]
 
 
-def conversation_syncs(
+class ConversationUpdate(NamedTuple):
+    """A conversation's facts and live summary for the ``owners`` listed: stage 1 sends one per
+    destination partition, naming the owners there; each takes its share (:func:`owner_syncs`).
+    """
+
+    conversation_id: str
+    facts: tuple[Fact, ...]
+    live: LiveSummary | None
+    owners: tuple[str, ...]
+
+
+def conversation_update(
     conversation_id: str, facts: Iterable[Fact], live: LiveSummary | None,
     previous_owners: Iterable[str] = (),
-) -> tuple[list[ConversationSync], frozenset[str]]:
-    """The syncs for one conversation, and the owners that now hold something of it. Owners
-    that held something before and hold nothing now get an empty sync."""
-    by_owner: dict[str, list[Fact]] = {}
+) -> tuple[ConversationUpdate, frozenset[str]]:
+    """The update for every owner that holds something of the conversation now or held
+    something before (those get an empty sync), and the owners that hold something now."""
+    ordered = tuple(sorted(facts))
+    holders = frozenset(owner for fact in ordered for owner in fact_owners(fact))
+    holders |= frozenset(_summary_owners(live))
+    owners = tuple(sorted(holders | frozenset(previous_owners)))
+    return ConversationUpdate(conversation_id, ordered, live, owners), holders
+
+
+def owner_syncs(update: ConversationUpdate) -> list[ConversationSync]:
+    """One sync per owner the update names: the owner's facts and, where it belongs, the
+    live summary."""
+    cid, facts, live, owners = update
+    by_owner: dict[str, list[Fact]] = {owner: [] for owner in owners}
     for fact in facts:
         for owner in fact_owners(fact):
-            by_owner.setdefault(owner, []).append(fact)
+            share = by_owner.get(owner)
+            if share is not None:
+                share.append(fact)
     live_owners = _summary_owners(live)
-    holders = frozenset(by_owner) | frozenset(live_owners)
-    syncs = [
-        ConversationSync(owner, conversation_id, tuple(sorted(by_owner.get(owner, ()))),
-                         live if owner in live_owners else None)
-        for owner in sorted(holders | frozenset(previous_owners))
-    ]
-    return syncs, holders
+    return [ConversationSync(owner, cid, tuple(by_owner[owner]),
+                             live if owner in live_owners else None) for owner in owners]
 
 
 class OwnerBook(AgentBook):
@@ -131,10 +154,13 @@ class OwnerBook(AgentBook):
             self._see(fact[2])
         level, key = owner_level(owner)
         cutoff = self.cutoff_ms
+        kept = set(old).intersection(facts) if old and facts else set()
         for fact in old:
-            self._apply(level, key, fact, -1, cutoff)
+            if fact not in kept:
+                self._apply(level, key, fact, -1, cutoff)
         for fact in facts:
-            self._apply(level, key, fact, 1, cutoff)
+            if fact not in kept:
+                self._apply(level, key, fact, 1, cutoff)
         if facts:
             held[cid] = facts
         else:

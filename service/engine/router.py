@@ -3,7 +3,8 @@
 The same :class:`~service.engine.stages.ConversationStage` as replay applies the events; then,
 for every conversation a batch touched (a duplicate included, so a batch re-delivered after a
 crash re-sends what may have been lost), the conversation's current facts and live summary go
-to their owners as replace-syncs. Presence events are forwarded to the agent's owner.
+to its owners as an update (replace-syncs, one per owner, see ``owner_syncs``). Presence
+events are forwarded to the agent's owner.
 """
 
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.engine.conversation import Conversation, TeamPolicy
-from service.engine.owners import ConversationSync, conversation_syncs
+from service.engine.owners import ConversationUpdate, conversation_update
 from service.engine.records import K_PRESENCE, Record
 from service.engine.stages import REVIEW_PREFIX, ConversationStage
 
@@ -20,7 +21,7 @@ __all__ = ["BatchOutput", "ConversationRouter"]
 
 @dataclass
 class BatchOutput:
-    syncs: list[ConversationSync] = field(default_factory=list)
+    updates: list[ConversationUpdate] = field(default_factory=list)
     presence: list[tuple[str, Record]] = field(default_factory=list)
     """(agent owner key, presence record)."""
     touched: list[str] = field(default_factory=list)
@@ -55,19 +56,21 @@ class ConversationRouter:
         for cid in touched:
             conversation = self.stage.conversations.get(cid)
             if conversation is not None:
-                out.syncs += self.syncs_of(conversation)
+                out.updates.append(self.update_of(conversation))
         out.touched = list(touched)
         assert self.watermark_ms is not None or not touched
         if self.watermark_ms is not None:
             self.stage.expire(self.watermark_ms)
         return out
 
-    def syncs_of(self, conversation: Conversation) -> list[ConversationSync]:
+    def update_of(self, conversation: Conversation) -> ConversationUpdate:
         facts = conversation.facts(self.policy).values()
-        syncs, holders = conversation_syncs(conversation.fold.conversation_id, facts,
-                                            conversation.fold.live_summary(), conversation.owners)
-        conversation.owners = conversation.owners | holders
-        return syncs
+        update, holders = conversation_update(conversation.fold.conversation_id, facts,
+                                              conversation.fold.live_summary(),
+                                              conversation.owners)
+        if not holders <= conversation.owners:
+            conversation.owners = conversation.owners | holders
+        return update
 
     def load(self, conversation_id: str, state: Any) -> Conversation:
         """Put a conversation saved by ``Conversation.to_state`` back (recovery)."""

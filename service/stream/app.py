@@ -8,9 +8,15 @@
   (stage 2), the synced facts, presence and segments to the ``owners`` table; agent owners
   send their occupancy segments on to the team and overall owners.
 
-At-least-once: a batch's outputs (syncs and changelog records) are flushed before its input is
-acknowledged, and every output is an idempotent replace-sync, so a re-delivered batch changes
-nothing. In-memory state is rebuilt from the tables whenever the assignment changes.
+At-least-once: a batch's outputs (syncs, changelog records, dead letters) are acknowledged by
+the broker before its input is, and every output is an idempotent replace-sync, so a
+re-delivered batch changes nothing. In-memory state is rebuilt from the tables whenever the
+assignment changes.
+
+Outputs bypass faust's per-record send path (about 100 µs a record): table values are set in the
+store directly and their changelog records, like the owner messages, are appended to aiokafka
+batches (:class:`~service.stream.batches.RecordBatches`) and sent once per input batch; faust
+still recovers the tables from those changelogs.
 """
 
 import asyncio
@@ -29,18 +35,26 @@ from faust.types import EventT
 
 from service.config import KpiConfig
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, CachedPolicy
-from service.engine.owners import OVERALL, ConversationSync, OwnerBook, SegmentSync, owner_level
+from service.engine.owners import (
+    OVERALL,
+    ConversationSync,
+    OwnerBook,
+    SegmentSync,
+    owner_level,
+    owner_syncs,
+)
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
 from service.ingest import decode_message
 from service.publish import partition_for
 from service.settings import Settings
+from service.stream.batches import RecordBatches
 from service.stream.health import Health
 from service.stream.wire import (
     SEPARATOR,
     OwnerMessage,
     decode_owner_message,
-    encode_owner_message,
+    encode_owner_messages,
     table_key,
 )
 
@@ -50,6 +64,15 @@ log = logging.getLogger(__name__)
 
 BATCH_EVENTS = 500
 BATCH_WITHIN_S = 0.05
+MAX_OWNER_MESSAGE_BYTES = 100_000
+"""Owner messages are split below this (Kafka's default limit is 1 MB per record batch; smaller
+messages keep the prefetched backlog small)."""
+STREAM_BUFFER_MESSAGES = 1024
+"""Messages prefetched per partition (faust's default, 4,096, holds gigabytes of a backlog)."""
+PRODUCER_BATCH_BYTES = 900_000
+CHANGELOG_TOPIC_CONFIG = {"segment.bytes": str(16 << 20), "min.cleanable.dirty.ratio": "0.2"}
+"""Changelogs are compacted (every key is rewritten often): small segments let the broker's
+cleaner keep them near one record per key, so a restore reads that and little more."""
 
 
 @contextlib.contextmanager
@@ -98,6 +121,8 @@ class KpiService:
             web_graph_enabled=False,
             topic_disable_leader=True,
             producer_linger=0.005,
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
+            stream_buffer_maxsize=STREAM_BUFFER_MESSAGES,
             consumer_metadata_max_age_ms=10_000,
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
@@ -115,7 +140,8 @@ class KpiService:
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
         self.segment_holders: dict[str, frozenset[str]] = {}
         self.health = Health()
-        self._dead_letters_sent: list[Any] = []
+        self._batches: RecordBatches | None = None
+        self._owner_partitions: dict[str, int] = {}
         self._stage1_loaded: tuple[frozenset[int], int] | None = None
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
@@ -125,16 +151,35 @@ class KpiService:
         register_routes(self)
 
     def _table(self, name: str) -> Any:
-        """A bytes table whose changelog is written with acks from the broker: faust's own
-        changelog topics use acks=0, so a killed worker could lose state whose input offsets
-        were already committed."""
+        """A bytes table; its changelog records are written by :meth:`_store` (acknowledged
+        by the broker before the input is)."""
         changelog = self.app.topic(
             f"{self.settings.app_id}-{name}-changelog", partitions=self.partitions,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            compacting=True, internal=True, acks=True)
+            compacting=True, internal=True, acks=True, config=CHANGELOG_TOPIC_CONFIG)
         return self.app.Table(name, default=None, partitions=self.partitions, key_type=bytes,
                               value_type=bytes, changelog_topic=changelog,
                               on_recover=self._recovered)
+
+    @property
+    def batches(self) -> RecordBatches:
+        if self._batches is None:
+            producer: Any = self.app.producer
+            self._batches = RecordBatches(producer._ensure_producer())
+        return self._batches
+
+    def _store(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
+        """Set (or, with None, delete) a table value and append its changelog record. Must run
+        inside ``_as_event`` of an event of ``partition`` (the RocksDB store picks its
+        partition database from the current event)."""
+        if value is None:
+            with contextlib.suppress(KeyError):
+                del table.data[key]
+        else:
+            # orjson's output keeps its 4 KB working buffer; a table holding it verbatim
+            # would cost 4 KB a key, so it keeps an exact-size copy.
+            table.data[key] = bytes(memoryview(value))
+        self.batches.append(table.changelog_topic.get_topic_name(), partition, key, value)
 
     def _new_router(self) -> ConversationRouter:
         return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)
@@ -228,7 +273,11 @@ class KpiService:
         return owners
 
     def partition_of(self, owner: str) -> int:
-        return partition_for(owner.encode(), self.partitions)
+        partition = self._owner_partitions.get(owner)
+        if partition is None:
+            partition = self._owner_partitions[owner] = partition_for(owner.encode(),
+                                                                      self.partitions)
+        return partition
 
     # -- stage 1 -------------------------------------------------------------------------------
 
@@ -267,12 +316,13 @@ class KpiService:
             decoded = decode_message(event.value, self.settings.max_message_bytes)
             for rejection in decoded.rejections:
                 self.health.rejected(rejection.reason)
-                self._dead_letters_sent.append(await self.dead_letters.send(
-                    key=message.key, value=rejection.raw,
-                    headers={"reason": rejection.reason.encode(), "error": rejection.error.encode(),
-                             "topic": message.topic.encode(),
-                             "partition": str(message.partition).encode(),
-                             "offset": str(message.offset).encode()}))
+                self.batches.append(
+                    self.settings.dead_letter_topic, message.partition, message.key,
+                    rejection.raw,
+                    [("reason", rejection.reason.encode()), ("error", rejection.error.encode()),
+                     ("topic", message.topic.encode()),
+                     ("partition", str(message.partition).encode()),
+                     ("offset", str(message.offset).encode())])
             parsed: Any
             for index, parsed in enumerate(decoded.events):
                 types[parsed.type] += 1
@@ -280,38 +330,37 @@ class KpiService:
                               getattr(parsed, "conversation_id", None)))
         out = self.router.process(items)
         self.health.processed(types, out.duplicates, out.late)
-        for sync in out.syncs:
-            self._message_for(outbox, sync.owner, origin_ms).syncs.append(sync)
+        partition_of = self.partition_of
+        for update in out.updates:
+            owners = update.owners
+            destinations = {partition_of(owner) for owner in owners}
+            for destination in destinations:
+                here = owners if len(destinations) == 1 else tuple(
+                    o for o in owners if partition_of(o) == destination)
+                self._message_for(outbox, destination, origin_ms).updates.append(
+                    update._replace(owners=here))
         for owner, record in out.presence:
-            self._message_for(outbox, owner, origin_ms).presence.append((owner, record))
+            self._message_for(outbox, partition_of(owner), origin_ms).presence.append(
+                (owner, record))
         conversations = self.router.stage.conversations
+        table = self.conversation_table
         with _as_event(group[-1]):
             for cid in out.touched:
                 conversation = conversations.get(cid)
-                key = cid.encode()
-                if conversation is None:
-                    if self.conversation_table.get(key) is not None:
-                        del self.conversation_table[key]
-                else:
-                    self.conversation_table[key] = orjson.dumps([partition,
-                                                                 conversation.to_state()])
+                self._store(table, partition, cid.encode(), None if conversation is None
+                            else orjson.dumps([partition, conversation.to_state()]))
 
     async def _deliver(self, outbox: dict[int, OwnerMessage], key: bytes) -> None:
         """Send the batch's messages and wait until Kafka has them (changelog records and dead
         letters included): only then may the input be acknowledged. A failed send raises, the
         agent crashes and the batch is delivered again."""
-        pending = [await self.facts_topic.send(key=key, value=encode_owner_message(message),
-                                               partition=partition)
-                   for partition, message in outbox.items()]
-        pending += self._dead_letters_sent
-        self._dead_letters_sent = []
-        await self.app.producer.flush()
-        for future in pending:
-            await future
+        for partition, message in outbox.items():
+            for value in encode_owner_messages(message, MAX_OWNER_MESSAGE_BYTES):
+                self.batches.append(self.settings.facts_topic, partition, key, value)
+        await self.batches.send()
 
-    def _message_for(self, outbox: dict[int, OwnerMessage], owner: str,
+    def _message_for(self, outbox: dict[int, OwnerMessage], partition: int,
                      origin_ms: int | None) -> OwnerMessage:
-        partition = self.partition_of(owner)
         message = outbox.get(partition)
         if message is None:
             message = outbox[partition] = OwnerMessage(origin_ms)
@@ -345,12 +394,13 @@ class KpiService:
                 self.health.observe_offset(event.message.topic, partition, event.message.offset)
                 # Agents are re-synced on every input that concerns them, changed or not: a
                 # redelivered batch must re-send segments that a crash may have lost.
-                for sync in message.syncs:
-                    if sync.owner.startswith("a:"):
-                        changed_agents.add(sync.owner[2:])
-                    if book.apply_sync(sync):
-                        self._put(partition, sync.owner, "c", sync.conversation_id,
-                                  [sync.facts, sync.live])
+                for update in message.updates:
+                    for sync in owner_syncs(update):
+                        if sync.owner.startswith("a:"):
+                            changed_agents.add(sync.owner[2:])
+                        if book.apply_sync(sync):
+                            self._put(partition, sync.owner, "c", sync.conversation_id,
+                                      [sync.facts, sync.live])
                 for owner, record in message.presence:
                     agent = owner[2:]
                     changed_agents.add(agent)
@@ -366,7 +416,8 @@ class KpiService:
             for agent in changed_agents:
                 syncs, holders = book.segment_syncs(agent, self.segment_holders.get(agent, ()))
                 for segments in syncs:
-                    self._message_for(outbox, segments.owner, None).segments.append(segments)
+                    self._message_for(outbox, self.partition_of(segments.owner),
+                                      None).segments.append(segments)
                 merged = holders | self.segment_holders.get(agent, frozenset())
                 if merged != self.segment_holders.get(agent):
                     self.segment_holders[agent] = merged
@@ -374,8 +425,8 @@ class KpiService:
 
     def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
         """One owner-table record: ``[partition, kind, payload]`` under owner/kind/name."""
-        key = table_key(owner, kind, name).encode()
-        self.owner_table[key] = orjson.dumps([partition, kind, payload])
+        self._store(self.owner_table, partition, table_key(owner, kind, name).encode(),
+                    orjson.dumps([partition, kind, payload]))
 
     # -- reports -------------------------------------------------------------------------------
 

@@ -41,11 +41,13 @@ class Health:
                          registry=self.registry)
         self.latency_seconds = Histogram(
             "support_processing_latency_seconds", HEALTH_METRICS[5][2], registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 1.5,
+                     2.5, 5, 10, 30, 60))
         self.owned_keys = Gauge("support_owned_keys", HEALTH_METRICS[6][2], ["level"],
                                 registry=self.registry)
         self.ready = Gauge("support_ready", HEALTH_METRICS[7][2], registry=self.registry)
         self.offsets: dict[tuple[str, int], int] = {}
+        self.lags: dict[tuple[str, int], int] = {}
         self.processed_total = 0
         self.rejected_total = 0
 
@@ -70,7 +72,16 @@ class Health:
 
     def update_lag(self, highwaters: dict[Any, int]) -> None:
         """Lag = high-water mark − (last processed offset + 1), per assigned partition."""
+        self.lags = {}
         for tp, highwater in highwaters.items():
             done = self.offsets.get((tp.topic, tp.partition))
-            self.lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, highwater - (done + 1 if done is not None else 0)))
+            lag = max(0, highwater - (done + 1 if done is not None else 0))
+            self.lags[(tp.topic, tp.partition)] = lag
+            self.lag.labels(tp.topic, str(tp.partition)).set(lag)
+
+    def total_lag(self) -> dict[str, int]:
+        """Lag per topic, summed over this worker's partitions (as of the last update)."""
+        totals: Counter[str] = Counter()
+        for (topic, _), lag in self.lags.items():
+            totals[topic] += lag
+        return dict(totals)

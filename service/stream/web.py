@@ -87,5 +87,9 @@ def register_routes(service: "KpiService") -> None:
     async def readyz(web: Any, request: Any) -> Any:
         update_health()
         if service.health.ready._value.get() == 1:
-            return web.json({"status": "ready", "owned": service.owner_summary()})
+            health = service.health
+            return web.json({"status": "ready", "owned": service.owner_summary(),
+                             "events": health.processed_total,
+                             "rejected": health.rejected_total,
+                             "lag": health.total_lag()})
         return web.json({"status": "recovering"}, status=503)

@@ -1,50 +1,79 @@
 """The internal message format between the stages, and the table values.
 
 One message on the facts topic carries everything a stage-1 batch sends to one partition:
-conversation syncs, forwarded presence events and occupancy segment syncs, plus the earliest
-Kafka timestamp of the input it came from (for the processing-latency histogram).
+conversation updates (each naming its owners on that partition), forwarded presence events and
+occupancy segment syncs, plus the earliest Kafka timestamp of the input it came from (for the
+processing-latency histogram). Large messages are split.
 """
 
 from typing import Any
 
 import orjson
 
-from service.engine.owners import ConversationSync, SegmentSync
+from service.engine.owners import ConversationUpdate, SegmentSync
 
-__all__ = ["OwnerMessage", "decode_owner_message", "encode_owner_message", "table_key"]
+__all__ = ["OwnerMessage", "decode_owner_message", "encode_owner_message",
+           "encode_owner_messages", "table_key"]
 
 SEPARATOR = "\x1f"
 
 
 class OwnerMessage:
-    __slots__ = ("origin_ms", "presence", "segments", "syncs")
+    __slots__ = ("origin_ms", "presence", "segments", "updates")
 
     def __init__(self, origin_ms: int | None = None) -> None:
-        self.syncs: list[ConversationSync] = []
+        self.updates: list[ConversationUpdate] = []
         self.presence: list[tuple[str, tuple[Any, ...]]] = []
         self.segments: list[SegmentSync] = []
         self.origin_ms = origin_ms
 
     def __bool__(self) -> bool:
-        return bool(self.syncs or self.presence or self.segments)
+        return bool(self.updates or self.presence or self.segments)
+
+    def split(self, parts: int) -> list["OwnerMessage"]:
+        """``parts`` messages with the same origin, each holding a slice of every list."""
+        out = [OwnerMessage(self.origin_ms) for _ in range(parts)]
+        for name in ("updates", "presence", "segments"):
+            items = getattr(self, name)
+            step = -(-len(items) // parts)
+            for index, part in enumerate(out):
+                getattr(part, name).extend(items[index * step:(index + 1) * step])
+        return [part for part in out if part]
+
+    def size(self) -> int:
+        return len(self.updates) + len(self.presence) + len(self.segments)
 
 
 def encode_owner_message(message: OwnerMessage) -> bytes:
     return orjson.dumps({
-        "c": [list(s) for s in message.syncs],
+        "u": [list(u) for u in message.updates],
         "p": message.presence,
         "s": [list(s) for s in message.segments],
         "t": message.origin_ms,
     })
 
 
+def encode_owner_messages(message: OwnerMessage, max_bytes: int) -> list[bytes]:
+    """The message encoded in parts of at most ``max_bytes``: split by the measured size into
+    as many parts as needed, each part split again should it still be too big (a part with a
+    single item is sent whatever its size: Kafka's own limit then decides)."""
+    raw = encode_owner_message(message)
+    if len(raw) <= max_bytes or message.size() <= 1:
+        return [raw]
+    parts = min(message.size(), -(-len(raw) * 5 // (max_bytes * 4)))
+    out: list[bytes] = []
+    for part in message.split(parts):
+        out += encode_owner_messages(part, max_bytes)
+    return out
+
+
 def decode_owner_message(raw: bytes) -> OwnerMessage:
     data = orjson.loads(raw)
     message = OwnerMessage(data.get("t"))
-    message.syncs = [
-        ConversationSync(owner, cid, tuple(tuple(f) for f in facts),
-                         None if live is None else tuple(live))
-        for owner, cid, facts, live in data["c"]
+    message.updates = [
+        ConversationUpdate(cid, tuple(tuple(f) for f in facts),
+                           None if live is None else tuple(live), tuple(owners))
+        for cid, facts, live, owners in data["u"]
     ]
     message.presence = [(owner, tuple(record)) for owner, record in data["p"]]
     message.segments = [SegmentSync(owner, agent, tuple(tuple(s) for s in segments))

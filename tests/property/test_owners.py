@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from streams import _as_of, config, report_of, stream
 
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, KpiEngine
-from service.engine.owners import OVERALL, OwnerBook, SegmentSync, merge_reports
+from service.engine.owners import OVERALL, OwnerBook, SegmentSync, merge_reports, owner_syncs
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
 from service.publish import partition_for
@@ -44,11 +44,16 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
             rounds = 2 if redeliver and rnd.random() < 0.2 else 1
             for _ in range(rounds):
                 out = routers[partition].process(batch)
-                for sync in out.syncs:
-                    for _ in range(2 if redeliver and rnd.random() < 0.1 else 1):
-                        books[worker_of(sync.owner)].apply_sync(sync)
-                    if sync.owner.startswith("a:"):
-                        touched_agents.add(sync.owner[2:])
+                for update in out.updates:
+                    by_worker: dict[int, list[str]] = {}
+                    for owner in update.owners:
+                        by_worker.setdefault(worker_of(owner), []).append(owner)
+                    for worker, owners in by_worker.items():
+                        share = update._replace(owners=tuple(owners))
+                        for _ in range(2 if redeliver and rnd.random() < 0.1 else 1):
+                            for sync in owner_syncs(share):
+                                books[worker].apply_sync(sync)
+                    touched_agents.update(o[2:] for o in update.owners if o.startswith("a:"))
                 for owner, record in out.presence:
                     books[worker_of(owner)].add_presence(owner[2:], record)
                     touched_agents.add(owner[2:])

@@ -1,0 +1,225 @@
+"""make bench: every figure of the benchmark suite, measured in one run on this machine.
+
+  raw       aiokafka reading the input topic: the ceiling
+  core      replay throughput of the events file (no Kafka)
+  service   one worker, end to end: first publish → every fact reflected in /kpis
+  memory    that worker's RSS at the end (open conversations, 2,000 agents)
+  recovery  a worker with an empty data directory restoring everything from the changelogs
+  scale     two workers on the 4-partition topic against one
+  latency   live traffic at a steady 2,000 events/s (one event per message, from the
+            dataset past its ramp-up): p50/p99 from publication to the gauges
+
+Results go to bench/results.json (and a table on the terminal). A local Kafka broker is
+started unless KAFKA_BOOTSTRAP_SERVERS names one.
+
+examples:
+  python -m bench                      the full suite (about 10 minutes)
+  python -m bench --only core          the engine alone
+  python -m bench --smoke              tiny sizes: checks that the suite works
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import kafka as kb
+from bench.core import run_core
+from bench.dataset import Dataset, envelopes, events_file
+from service.processes import local_kafka
+from service.synthetic import iso
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ("raw", "core", "service", "recovery", "scale", "latency")
+TARGETS = {"core": 50_000, "service": 20_000, "latency_p99_s": 1.0, "memory_mb": 500}
+
+FULL = {"dataset": Dataset(1_000_000, 200_000, 2000, 400), "open_conversations": 100_000,
+        "latency_rate": 2000, "latency_seconds": 60, "timeout_s": 1800}
+SMOKE = {"dataset": Dataset(20_000, 4_000, 100, 400), "open_conversations": 2_000,
+         "latency_rate": 200, "latency_seconds": 8, "timeout_s": 300}
+
+
+def _machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory_kb / 2**20, 1),
+            "python": platform.python_version(), "os": platform.platform(),
+            "java": java.splitlines()[0] if java else None}
+
+
+def _as_of(path: Path) -> str:
+    """One minute after the file's last event: every event counts, nothing is in the future."""
+    with path.open("rb") as lines:
+        lines.seek(max(0, path.stat().st_size - 4096))
+        last = lines.read().strip().splitlines()[-1]
+    from service.timefmt import parse_as_of
+
+    return iso(parse_as_of(orjson.loads(last)["at"]) + 60_000)
+
+
+def _start_kafka(stack: ExitStack) -> str:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    launcher = local_kafka()
+    launcher.fetch()
+    print("starting Kafka …", flush=True)
+    broker = launcher.LocalKafka().start()
+    stack.callback(broker.stop)
+    return str(broker.bootstrap)
+
+
+def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> dict[str, Any]:
+    dataset: Dataset = sizes["dataset"]
+    path = events_file(dataset)
+    as_of = _as_of(path)
+    results: dict[str, Any] = {
+        "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": {"events": dataset.events, "agents": dataset.agents, "as_of": as_of,
+                    "batch_envelope_events": batch}}
+    expected_path = workdir / "expected.json"
+    if "core" in phases or phases & {"service", "recovery", "scale"}:
+        core = run_core(path, as_of, expected_path,
+                        sizes["open_conversations"] if "core" in phases else None)
+        if "core" in phases:
+            results["core"] = core
+        expected = json.loads(expected_path.read_text())
+        results["dataset"]["conversations"] = core["replay"]["conversations"]
+        results["dataset"]["open_conversations"] = core["replay"]["open_conversations"]
+    if not phases & {"raw", "service", "recovery", "scale", "latency"}:
+        return results
+    with ExitStack() as stack:
+        bootstrap = _start_kafka(stack)
+        messages = envelopes(path, kb.PARTITIONS, batch)
+        if "raw" in phases:
+            namespace = kb.Namespace(bootstrap, workdir)
+            print("raw: publishing and reading the topic with aiokafka …", flush=True)
+            publish_s = kb.publish(bootstrap, namespace.topic, messages)
+            results["raw"] = kb.consume_rate(bootstrap, namespace.topic, messages)
+            results["raw"]["publish_events_per_s"] = dataset.events / publish_s
+        if phases & {"service", "recovery"}:
+            namespace = kb.Namespace(bootstrap, workdir)
+            one = kb.service_run(namespace, messages, 1, expected, as_of, sizes["timeout_s"])
+            workers = one.pop("workers")
+            one["rss_mb"] = workers[0].rss_bytes() / 2**20
+            one["open_conversations"] = results["dataset"]["open_conversations"]
+            workers[0].stop()
+            results["service"] = one
+            if "raw" in results:
+                one["ratio_to_raw"] = one["events_per_s"] / results["raw"]["events_per_s"]
+            if "recovery" in phases:
+                print("recovery: a fresh worker restores from the changelogs …", flush=True)
+                results["recovery"] = kb.restore_run(namespace, expected, as_of, dataset.events)
+        if "scale" in phases:
+            namespace = kb.Namespace(bootstrap, workdir)
+            two = kb.service_run(namespace, messages, 2, expected, as_of, sizes["timeout_s"])
+            for worker in two.pop("workers"):
+                worker.stop()
+            if "service" in results:
+                two["speedup"] = two["events_per_s"] / results["service"]["events_per_s"]
+            results["scale"] = two
+        if "latency" in phases:
+            print(f"latency: {sizes['latency_rate']:,} events/s for "
+                  f"{sizes['latency_seconds']} s …", flush=True)
+            results["latency"] = kb.latency(kb.Namespace(bootstrap, workdir), path,
+                                            dataset.events // 3, sizes["latency_rate"],
+                                            sizes["latency_seconds"])
+    return results
+
+
+def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(name: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        rows.append((name, value, target, "" if ok is None else ("ok" if ok else "MISS")))
+
+    if "raw" in results:
+        raw = results["raw"]
+        row("raw: aiokafka consume", f"{raw['events_per_s']:,.0f} ev/s "
+            f"({raw['messages_per_s']:,.0f} msg/s)")
+    if "core" in results:
+        replay, memory = results["core"]["replay"], results["core"]["memory"]
+        row("core: replay", f"{replay['events_per_s']:,.0f} ev/s", f"≥ {TARGETS['core']:,}",
+            replay["events_per_s"] >= TARGETS["core"])
+        row("core: state per open conversation",
+            f"{memory['conversation_state_bytes_per_open_conversation']:,.0f} B")
+        row("core: report build", f"{replay['report_seconds'] * 1000:,.0f} ms")
+    if "service" in results:
+        one = results["service"]
+        ratio = f" ({one['ratio_to_raw']:.0%} of raw)" if "ratio_to_raw" in one else ""
+        row("service: one worker, end to end", f"{one['events_per_s']:,.0f} ev/s{ratio}",
+            f"≥ {TARGETS['service']:,}",
+            one["events_per_s"] >= TARGETS["service"] and one["equal_to_replay"])
+        row("service: /kpis equal to replay", str(one["equal_to_replay"]))
+        row("memory: worker RSS", f"{one['rss_mb']:,.0f} MB "
+            f"({one['open_conversations']:,} open conv.)", f"≤ {TARGETS['memory_mb']}",
+            one["rss_mb"] <= TARGETS["memory_mb"])
+    if "recovery" in results:
+        rec = results["recovery"]
+        row("recovery: restore from changelogs", f"{rec['events_per_s']:,.0f} ev/s "
+            f"({rec['seconds_to_ready']:.1f} s)", "", rec["equal_to_replay"])
+    if "scale" in results:
+        two = results["scale"]
+        speedup = f" (×{two['speedup']:.2f})" if "speedup" in two else ""
+        row("scale: two workers", f"{two['events_per_s']:,.0f} ev/s{speedup}", "",
+            two["equal_to_replay"])
+    if "latency" in results:
+        lat = results["latency"]
+        p50, p99 = lat["p50_seconds"], lat["p99_seconds"]
+        row(f"latency at {lat['rate']:,} ev/s",
+            "no samples" if p99 is None else f"p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms",
+            f"p99 ≤ {TARGETS['latency_p99_s']:g} s",
+            p99 is not None and p99 <= TARGETS["latency_p99_s"])
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help=f"comma-separated phases of {', '.join(PHASES)}")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a minute or two")
+    parser.add_argument("--batch", type=int, default=200, help="events per batch envelope")
+    parser.add_argument("--events", type=int,
+                        help="events in the dataset (default 1,000,000; conversations = 1/5)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args()
+    phases = set(PHASES) if not args.only else {p.strip() for p in args.only.split(",")}
+    unknown = phases - set(PHASES)
+    if unknown:
+        parser.error(f"--only: unknown phase(s) {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(PHASES)}")
+    workdir = Path(tempfile.mkdtemp(prefix="support-kpi-bench-"))
+    try:
+        sizes = dict(SMOKE if args.smoke else FULL)
+        if args.events:
+            sizes["dataset"] = Dataset(args.events, args.events // 5, 2000, 400)
+        results = run(phases, sizes, args.batch, workdir)
+    except BaseException:
+        print(f"\nbenchmark failed; worker logs kept in {workdir}", file=sys.stderr)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
+    results["targets"] = TARGETS
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    rows = _rows(results)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':{width}}  {'value':40}  {'target':10}")
+    for name, value, target, verdict in rows:
+        print(f"{name:{width}}  {value:40}  {target:10}  {verdict}")
+    print(f"\n{results['machine']['cpu']}, {results['machine']['cores']} cores; "
+          f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

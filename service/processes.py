@@ -1,0 +1,152 @@
+"""Local processes for the demo, the benchmarks and the tests: a ``support-kpi worker``
+subprocess with its HTTP endpoints, a free loopback port, and the bundled Kafka launcher.
+
+Every process is started in its own session so that :meth:`WorkerProcess.stop` can signal the
+whole group; callers stop what they start."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+__all__ = ["BIN", "WorkerExited", "WorkerProcess", "free_port", "local_kafka", "poll_until"]
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent / "support-kpi"
+
+
+class WorkerExited(RuntimeError):
+    """A worker process ended while it was expected to run."""
+
+
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` when it is free on 127.0.0.1, else any free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def poll_until(condition: Callable[[], Any], timeout_s: float, what: str,
+               interval_s: float = 0.25) -> Any:
+    """Call ``condition`` until it returns something truthy; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except (OSError, urllib.error.URLError, ValueError) as error:
+            last_error = error
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}"
+                       + (f" (last error: {last_error})" if last_error else ""))
+
+
+def local_kafka() -> ModuleType:
+    """``deploy/kafka/local_kafka.py`` (a stdlib script, not part of the package)."""
+    if "local_kafka" in sys.modules:
+        return sys.modules["local_kafka"]
+    path = ROOT / "deploy" / "kafka" / "local_kafka.py"
+    spec = importlib.util.spec_from_file_location("local_kafka", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["local_kafka"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class WorkerProcess:
+    """``support-kpi worker`` on a loopback port, its output in ``log`` (or inherited)."""
+
+    def __init__(self, name: str, env: Mapping[str, str], data_dir: Path,
+                 log: Path | None = None, port: int = 0) -> None:
+        self.name = name
+        self.env = dict(env)
+        self.data_dir = data_dir
+        self.log = log
+        self.port = free_port(port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [str(BIN), "worker", "--port", str(self.port), "--loglevel", "warning"]
+        env = dict(self.env, SUPPORT_KPI_DATA_DIR=str(self.data_dir))
+        if self.log is None:
+            self.process = subprocess.Popen(command, env=env, start_new_session=True)
+        else:
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(command, env=env, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the worker was not started"
+        return self.process.pid
+
+    def get(self, path: str, timeout_s: float = 10) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=timeout_s) as response:
+            return bytes(response.read())
+
+    def check_running(self) -> None:
+        assert self.process is not None, "the worker was not started"
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log else ""
+            raise WorkerExited(f"worker {self.name} exited with {self.process.returncode}"
+                               + (f": {tail}" if tail else "; see its output above"))
+
+    def readiness(self) -> dict[str, Any] | None:
+        """The /readyz body once ready (progress counters included), else None."""
+        self.check_running()
+        try:
+            body: dict[str, Any] = json.loads(self.get("/readyz"))
+        except urllib.error.HTTPError:
+            return None
+        return body if body.get("status") == "ready" else None
+
+    def wait_ready(self, timeout_s: float = 90) -> WorkerProcess:
+        poll_until(self.readiness, timeout_s, f"worker {self.name} to be ready")
+        return self
+
+    def kpis(self, as_of: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(
+            self.get("/kpis" if as_of is None else f"/kpis?as_of={as_of}", timeout_s=60))
+        return result
+
+    def metrics(self) -> str:
+        return self.get("/metrics", timeout_s=60).decode()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the worker process now (Linux /proc)."""
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for pid {self.pid}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)

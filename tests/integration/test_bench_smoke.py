@@ -1,0 +1,34 @@
+"""``python -m bench --smoke``: the benchmark suite still runs end to end (tiny sizes, the
+session broker). It checks that every phase produced its figures and that the service's
+reports equal replay's; it asserts no speed: speed is measured by ``make bench``."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fixtures.workers import Namespace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_run_produces_every_figure(namespace: Namespace, tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=namespace.bootstrap,
+               SUPPORT_KPI_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert {"raw", "core", "service", "recovery", "scale", "latency"} <= set(results)
+    assert results["raw"]["events"] == results["dataset"]["events"]
+    for phase in ("service", "recovery", "scale"):
+        assert results[phase]["equal_to_replay"], results[phase]["differences"]
+    assert results["service"]["events"] == results["dataset"]["events"]
+    assert results["scale"]["speedup"] > 0
+    assert results["core"]["replay"]["events"] == results["dataset"]["events"]
+    assert results["latency"]["samples"] > 0
+    assert 0 < results["latency"]["p50_seconds"] <= results["latency"]["p99_seconds"]
+    assert results["service"]["rss_mb"] > 0
+    assert "service: one worker, end to end" in done.stdout
