@@ -62,7 +62,11 @@ __all__ = ["KpiService"]
 
 log = logging.getLogger(__name__)
 
-BATCH_EVENTS = 500
+INPUT_BATCH_MESSAGES = 1000
+"""Input messages per stage-1 batch: the larger the batch, the more events of a conversation
+share one update (a backlog of batch envelopes fills it at once; live traffic waits at most
+``BATCH_WITHIN_S``)."""
+FACTS_BATCH_MESSAGES = 500
 BATCH_WITHIN_S = 0.05
 MAX_OWNER_MESSAGE_BYTES = 100_000
 """Owner messages are split below this (Kafka's default limit is 1 MB per record batch; smaller
@@ -282,7 +286,7 @@ class KpiService:
     # -- stage 1 -------------------------------------------------------------------------------
 
     async def _conversations_agent(self, stream: Any) -> None:
-        async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
+        async for events in stream.take_events(INPUT_BATCH_MESSAGES, BATCH_WITHIN_S):
             async with self._or_crash("conversations"):
                 await self._conversations_batch(events)
 
@@ -372,7 +376,7 @@ class KpiService:
     # -- stage 2 -------------------------------------------------------------------------------
 
     async def _owners_agent(self, stream: Any) -> None:
-        async for events in stream.take_events(BATCH_EVENTS, BATCH_WITHIN_S):
+        async for events in stream.take_events(FACTS_BATCH_MESSAGES, BATCH_WITHIN_S):
             async with self._or_crash("owners"):
                 await self._owners_batch(events)
 
