@@ -74,7 +74,7 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from service.runtime import tune_gc
-    from service.stream.app import KpiService
+    from service.stream.app import CHANGELOG_TOPIC_CONFIG, TABLES, KpiService, changelog_topic
 
     settings = _settings()
     if args.port is not None:
@@ -88,7 +88,9 @@ def _worker(args: argparse.Namespace) -> int:
         asyncio.run(ensure_topics(
             settings.kafka_bootstrap_servers,
             [settings.topic, settings.facts_topic, settings.dead_letter_topic],
-            settings.partitions))
+            settings.partitions,
+            {changelog_topic(settings.app_id, table): CHANGELOG_TOPIC_CONFIG
+             for table in TABLES}))
     except Exception as error:
         return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
     tune_gc()

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -41,15 +41,19 @@ class PublishStats:
     skipped: int = 0
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
-    """Create missing topics and wait (bounded) until the cluster's metadata lists them, so a
-    consumer subscribing right after sees every partition."""
-    topics = list(topics)
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,
+                        configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Create missing topics (with ``configs[topic]`` when given) and wait (bounded) until the
+    cluster's metadata lists them, so a consumer subscribing right after sees every
+    partition."""
+    configs = configs or {}
+    topics = list(topics) + [t for t in configs if t not in topics]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        wanted = [NewTopic(t, partitions, 1, topic_configs=dict(configs.get(t, {})))
+                  for t in topics if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)

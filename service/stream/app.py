@@ -22,6 +22,7 @@ still recovers the tables from those changelogs.
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import weakref
 from collections import Counter
@@ -74,9 +75,18 @@ messages keep the prefetched backlog small)."""
 STREAM_BUFFER_MESSAGES = 1024
 """Messages prefetched per partition (faust's default, 4,096, holds gigabytes of a backlog)."""
 PRODUCER_BATCH_BYTES = 900_000
-CHANGELOG_TOPIC_CONFIG = {"segment.bytes": str(16 << 20), "min.cleanable.dirty.ratio": "0.2"}
+TABLES = ("conversations", "owners")
+CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(16 << 20),
+                          "min.cleanable.dirty.ratio": "0.2"}
 """Changelogs are compacted (every key is rewritten often): small segments let the broker's
 cleaner keep them near one record per key, so a restore reads that and little more."""
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """The changelog of a table. ``support-kpi worker`` creates it before faust starts: when
+    faust creates it itself, a fresh worker can subscribe before the topic is in the cluster
+    metadata, get no changelog partitions assigned, and crash on its first table write."""
+    return f"{app_id}-{table}-changelog"
 
 
 @contextlib.contextmanager
@@ -137,8 +147,7 @@ class KpiService:
                                           internal=True, **raw)
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
-        self.conversation_table = self._table("conversations")
-        self.owner_table = self._table("owners")
+        self.conversation_table, self.owner_table = (self._table(name) for name in TABLES)
         self._recoveries = 0
         self.router = self._new_router()
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
@@ -150,6 +159,8 @@ class KpiService:
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
         self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
+        rebalance_complete: Any = self.app.on_rebalance_complete
+        rebalance_complete.connect(self._hold_streams_until_resumed)
         from service.stream.web import register_routes
 
         register_routes(self)
@@ -158,7 +169,7 @@ class KpiService:
         """A bytes table; its changelog records are written by :meth:`_store` (acknowledged
         by the broker before the input is)."""
         changelog = self.app.topic(
-            f"{self.settings.app_id}-{name}-changelog", partitions=self.partitions,
+            changelog_topic(self.settings.app_id, name), partitions=self.partitions,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
             compacting=True, internal=True, acks=True, config=CHANGELOG_TOPIC_CONFIG)
         return self.app.Table(name, default=None, partitions=self.partitions, key_type=bytes,
@@ -193,6 +204,18 @@ class KpiService:
     def active_partitions(self, topic: str) -> frozenset[int]:
         return frozenset(tp.partition for tp in self.app.assignor.assigned_actives()
                          if tp.topic == topic)
+
+    async def _hold_streams_until_resumed(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Suspend delivery into the stream queues until faust resumes the streams.
+
+        faust's recovery turns the consumer's flow on to read the changelogs and leaves it on;
+        when done, it resumes the stream partitions, awaits the seek to the committed offsets
+        and only then calls ``flow_control.resume()``, which *clears* the stream queues.
+        Records fetched in between would be dropped: never processed, never acknowledged and
+        never fetched again (the fetch position is past them). Suspended here (faust sends
+        this signal just before it resumes the stream partitions), the conductor waits in
+        ``flow_control.acquire()`` and hands the records over after the clear."""
+        self.app.flow_control.suspend()
 
     async def _recovered(self) -> None:
         """A table finished recovering after a rebalance (faust's on_recover callback)."""
@@ -293,14 +316,16 @@ class KpiService:
     @contextlib.asynccontextmanager
     async def _or_crash(self, stage: str) -> AsyncIterator[None]:
         """A failure inside a faust take() batch would leave the agent wedged (restarted but
-        never consuming again): stop the worker instead, so it restarts from the committed
-        offsets and the batch is delivered again."""
+        never consuming again), and faust's take() acknowledges a failed batch all the same,
+        so a graceful stop could commit it. Exit at once instead, without committing: the
+        restarted worker reads the batch again from the last committed offsets."""
         try:
             yield
-        except Exception as error:
-            log.exception("%s batch failed; stopping the worker", stage)
-            await self.app.crash(error)
-            raise
+        except Exception:
+            log.exception("%s batch failed; exiting without committing its offsets (restart "
+                          "the worker: it re-reads the batch)", stage)
+            logging.shutdown()
+            os._exit(70)
 
     async def _conversations_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
