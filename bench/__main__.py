@@ -3,7 +3,7 @@
   raw       aiokafka reading the input topic: the ceiling
   core      replay throughput of the events file (no Kafka)
   service   one worker, end to end: first publish → every fact reflected in /kpis
-  memory    that worker's RSS at the end (open conversations, 2,000 agents)
+  memory    that worker's RSS at the end of the service phase (2,000 agents)
   recovery  a worker with an empty data directory restoring everything from the changelogs
   scale     two workers on the 4-partition topic against one
   latency   live traffic at a steady 2,000 events/s (one event per message, from the

@@ -96,6 +96,9 @@ def _worker(args: argparse.Namespace) -> int:
     tune_gc()
     service = KpiService(settings, config)
     worker = faust.Worker(service.app, loglevel=args.loglevel, quiet=True)
+    # faust's terminal spinner sets the root logger to DEBUG (so that every record moves it):
+    # every debug call in faust's hot paths would then build a log record.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -76,6 +76,7 @@ STREAM_BUFFER_MESSAGES = 1024
 """Messages prefetched per partition (faust's default, 4,096, holds gigabytes of a backlog)."""
 PRODUCER_BATCH_BYTES = 900_000
 TABLES = ("conversations", "owners")
+RECOVERY_TIME_SAMPLES = 1000
 CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(16 << 20),
                           "min.cleanable.dirty.ratio": "0.2"}
 """Changelogs are compacted (every key is rewritten often): small segments let the broker's
@@ -148,6 +149,7 @@ class KpiService:
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
         self.conversation_table, self.owner_table = (self._table(name) for name in TABLES)
+        self._bound_recovery_samples()
         self._recoveries = 0
         self.router = self._new_router()
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
@@ -167,14 +169,23 @@ class KpiService:
 
     def _table(self, name: str) -> Any:
         """A bytes table; its changelog records are written by :meth:`_store` (acknowledged
-        by the broker before the input is)."""
+        by the broker before the input is). ``acks=False`` is faust's consumer-side setting
+        of changelogs: with it on, faust tracks every offset gap that compaction leaves in an
+        interval tree and a restore slows to a crawl."""
         changelog = self.app.topic(
             changelog_topic(self.settings.app_id, name), partitions=self.partitions,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            compacting=True, internal=True, acks=True, config=CHANGELOG_TOPIC_CONFIG)
+            compacting=True, internal=True, acks=False, config=CHANGELOG_TOPIC_CONFIG)
         return self.app.Table(name, default=None, partitions=self.partitions, key_type=bytes,
                               value_type=bytes, changelog_topic=changelog,
                               on_recover=self._recovered)
+
+    def _bound_recovery_samples(self) -> None:
+        """faust's recovery keeps the processing time of every changelog record it reads and
+        takes ``statistics.mean`` of all of them every few seconds for its progress estimate:
+        restoring a million records slows to a crawl. It needs 1,000 samples; keep those."""
+        tables: Any = self.app.tables
+        tables.recovery._processing_times = deque(maxlen=RECOVERY_TIME_SAMPLES)
 
     @property
     def batches(self) -> RecordBatches:
