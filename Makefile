@@ -12,7 +12,7 @@ help:
 	@echo "make demo        local Kafka + the service + simulated traffic (Ctrl-C stops it)"
 	@echo "make test        the whole suite, real-Kafka integration tests included"
 	@echo "make bench       the benchmark suite (raw Kafka, engine, service, latency, memory,"
-	@echo "                 scale, recovery) → bench/results.json; about 10 minutes"
+	@echo "                 scale, recovery) → bench/results.json; about 8 minutes"
 	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
 
