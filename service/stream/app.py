@@ -2,10 +2,11 @@
 
 * ``conversations`` agent — input topic, keyed by conversation: decode (bad input to the dead
   letters), :class:`~service.engine.router.ConversationRouter` (the engine's stage 1), the
-  conversation's state to the ``conversations`` table, and owner syncs to the facts topic,
-  one message per destination partition per batch.
-* ``owners`` agent — facts topic, keyed by owner: :class:`~service.engine.owners.OwnerBook`
-  (stage 2), the synced facts, presence and segments to the ``owners`` table; agent owners
+  conversation's state to the ``conversations`` table, and conversation updates to the facts
+  topic, one message (split when large) per destination partition per batch.
+* ``owners`` agent — facts topic, keyed by owner: each update's owner syncs applied to an
+  :class:`~service.engine.owners.OwnerBook` (stage 2), the synced facts, presence and
+  segments to the ``owners`` table; agent owners
   send their occupancy segments on to the team and overall owners.
 
 At-least-once: a batch's outputs (syncs, changelog records, dead letters) are acknowledged by
