@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from service.publish import event_key, partition_for
+from service.publish import Envelope, Envelopes, event_key
 from service.synthetic import TrafficShape, generate_events
 
 __all__ = ["CACHE", "Dataset", "envelopes", "events_file"]
@@ -51,25 +51,16 @@ def events_file(dataset: Dataset) -> Path:
     return path
 
 
-def envelopes(path: Path, partitions: int, batch: int) -> list[tuple[int, bytes, bytes, int]]:
+def envelopes(path: Path, partitions: int, batch: int) -> list[Envelope]:
     """The file as batch envelopes (SPEC §2) of up to ``batch`` events of one partition, each
-    keyed by its first event: ``(partition, key, value, events)``, in file order."""
-    out: list[tuple[int, bytes, bytes, int]] = []
-    pending: dict[int, list[tuple[bytes, bytes]]] = {}
+    keyed by its first event, in file order."""
+    grouper = Envelopes(partitions, batch)
+    out: list[Envelope] = []
     with path.open("rb") as lines:
         for line in lines:
             line = line.strip()
-            if not line:
-                continue
-            key = event_key(orjson.loads(line)) or b""
-            partition = partition_for(key, partitions)
-            group = pending.setdefault(partition, [])
-            group.append((key, line))
-            if len(group) >= batch:
-                out.append(_envelope(partition, pending.pop(partition)))
-    out.extend(_envelope(partition, group) for partition, group in pending.items())
-    return out
-
-
-def _envelope(partition: int, group: list[tuple[bytes, bytes]]) -> tuple[int, bytes, bytes, int]:
-    return partition, group[0][0], b"[" + b",".join(v for _, v in group) + b"]", len(group)
+            if line:
+                envelope = grouper.add(event_key(orjson.loads(line)) or b"", line)
+                if envelope is not None:
+                    out.append(envelope)
+    return out + grouper.drain()

@@ -14,14 +14,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from service.engine.owners import merge_reports
+from service.engine.owners import merge_reports, report_differences
 from service.processes import WorkerProcess, poll_until
-from service.publish import ensure_topics, event_key, partition_for
+from service.publish import Envelope, ensure_topics, event_key, partition_for
 
 __all__ = ["Namespace", "consume_rate", "latency", "publish", "restore_run", "service_run"]
 
 PARTITIONS = 4
-Envelope = tuple[int, bytes, bytes, int]
 
 
 @dataclass
@@ -127,22 +126,13 @@ def wait_caught_up(workers: list[WorkerProcess], events: int, timeout_s: float,
     return time.perf_counter()
 
 
-def differences(actual: Any, expected: Any, path: str = "") -> list[str]:
-    if isinstance(actual, dict) and isinstance(expected, dict):
-        out = []
-        for key in sorted(set(actual) | set(expected), key=str):
-            out += differences(actual.get(key), expected.get(key), f"{path}/{key}")
-        return out
-    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
-
-
 def equal_to(workers: list[WorkerProcess], expected: dict[str, Any], as_of: str,
              timeout_s: float = 60) -> list[str]:
     """Differences between the workers' merged /kpis and ``expected`` (none once equal; the
     last ones seen after ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = differences(merge_reports([w.kpis(as_of) for w in workers]), expected)
+        found = report_differences(merge_reports([w.kpis(as_of) for w in workers]), expected)
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(1)

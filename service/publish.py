@@ -21,7 +21,8 @@ from aiokafka.partitioner import murmur2
 
 from service.synthetic import TrafficShape, generate_events, iso
 
-__all__ = ["PublishStats", "ensure_topics", "event_key", "partition_for", "produce", "simulate"]
+__all__ = ["Envelope", "Envelopes", "PublishStats", "ensure_topics", "event_key", "partition_for",
+           "produce", "simulate"]
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -69,12 +70,39 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,
         await admin.close()
 
 
+Envelope = tuple[int, bytes, bytes, int]
+"""(partition, key, value, events): a batch envelope ready to publish."""
+
+
+class Envelopes:
+    """Events grouped per partition into batch envelopes (JSON arrays) of up to ``batch``
+    events, each keyed by its first event."""
+
+    def __init__(self, partitions: int, batch: int) -> None:
+        self.partitions, self.batch = partitions, batch
+        self.pending: dict[int, list[tuple[bytes, bytes]]] = {}
+
+    def add(self, key: bytes, value: bytes) -> Envelope | None:
+        """Add an encoded event; the envelope it completes, if any."""
+        partition = partition_for(key, self.partitions)
+        group = self.pending.setdefault(partition, [])
+        group.append((key, value))
+        return self._close(partition) if len(group) >= self.batch else None
+
+    def drain(self) -> list[Envelope]:
+        """The envelopes not full yet."""
+        return [self._close(partition) for partition in list(self.pending)]
+
+    def _close(self, partition: int) -> Envelope:
+        group = self.pending.pop(partition)
+        return partition, group[0][0], b"[" + b",".join(v for _, v in group) + b"]", len(group)
+
+
 class _Batcher:
     def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int, batch: int,
                  stats: PublishStats) -> None:
-        self.producer, self.topic, self.partitions = producer, topic, partitions
-        self.batch, self.stats = batch, stats
-        self.pending: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        self.producer, self.topic, self.batch, self.stats = producer, topic, batch, stats
+        self.envelopes = Envelopes(partitions, batch)
 
     async def add(self, key: bytes | None, value: bytes) -> None:
         self.stats.events += 1
@@ -82,22 +110,18 @@ class _Batcher:
             await self.producer.send(self.topic, value, key=key)
             self.stats.messages += 1
             return
-        partition = partition_for(key, self.partitions)
-        group = self.pending.setdefault(partition, [])
-        group.append((key, value))
-        if len(group) >= self.batch:
-            await self._flush(partition)
+        envelope = self.envelopes.add(key, value)
+        if envelope is not None:
+            await self._send(envelope)
 
-    async def _flush(self, partition: int) -> None:
-        group = self.pending.pop(partition, [])
-        if group:
-            envelope = b"[" + b",".join(v for _, v in group) + b"]"
-            await self.producer.send(self.topic, envelope, key=group[0][0], partition=partition)
-            self.stats.messages += 1
+    async def _send(self, envelope: Envelope) -> None:
+        partition, key, value, _ = envelope
+        await self.producer.send(self.topic, value, key=key, partition=partition)
+        self.stats.messages += 1
 
     async def close(self) -> None:
-        for partition in list(self.pending):
-            await self._flush(partition)
+        for envelope in self.envelopes.drain():
+            await self._send(envelope)
         await self.producer.flush()
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "merge_reports",
     "owner_level",
     "owner_syncs",
+    "report_differences",
 ]
 
 OVERALL = "o"
@@ -328,3 +329,13 @@ def _merge_levels(into: dict[str, Any], levels: dict[str, Any]) -> None:
         into["overall"] = levels["overall"]
     into["teams"].update(levels["teams"])
     into["agents"].update(levels["agents"])
+
+
+def report_differences(actual: Any, expected: Any, path: str = "") -> list[str]:
+    """Where two reports differ, one line per differing leaf (``/windows/1h/...: a != b``)."""
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        return [line for key in sorted(set(actual) | set(expected), key=str)
+                for line in (report_differences(actual[key], expected[key], f"{path}/{key}")
+                             if key in actual and key in expected
+                             else [f"{path}/{key} only on one side"])]
+    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]

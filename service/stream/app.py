@@ -150,6 +150,7 @@ class KpiService:
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
         self.conversation_table, self.owner_table = (self._table(name) for name in TABLES)
+        self._changelogs = {name: changelog_topic(settings.app_id, name) for name in TABLES}
         self._bound_recovery_samples()
         self._recoveries = 0
         self.router = self._new_router()
@@ -206,7 +207,7 @@ class KpiService:
             # orjson's output keeps its 4 KB working buffer; a table holding it verbatim
             # would cost 4 KB a key, so it keeps an exact-size copy.
             table.data[key] = bytes(memoryview(value))
-        self.batches.append(table.changelog_topic.get_topic_name(), partition, key, value)
+        self.batches.append(self._changelogs[table.name], partition, key, value)
 
     def _new_router(self) -> ConversationRouter:
         return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)

@@ -17,12 +17,10 @@ class RecordBatches:
         self.producer = producer
         self.open: dict[tuple[str, int], Any] = {}
         self.full: list[tuple[str, int, Any]] = []
-        self.records = 0
 
     def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                headers: list[tuple[str, bytes]] | None = None) -> None:
         """Add one record (``value`` None: a tombstone). Nothing is sent before :meth:`send`."""
-        self.records += 1
         where = (topic, partition)
         batch = self.open.get(where)
         if batch is None:
@@ -42,7 +40,6 @@ class RecordBatches:
             self.full.append((topic, partition, batch))
         self.open = {}
         batches, self.full = self.full, []
-        self.records = 0
         futures = []
         for topic, partition, batch in batches:
             futures.append(await self.producer.send_batch(batch, topic, partition=partition))

@@ -1,6 +1,5 @@
 """The publishing commands and the bearer token, on the real broker."""
 
-import asyncio
 import re
 import subprocess
 import urllib.error
@@ -8,26 +7,10 @@ import urllib.request
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from fixtures.kafka import read_topic
 from fixtures.workers import BIN, Namespace
 
 from service.ingest import decode_message
-
-
-async def _consume(namespace: Namespace, at_least: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(namespace.topic, bootstrap_servers=namespace.bootstrap,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        for _ in range(60):
-            batch = await consumer.getmany(timeout_ms=500)
-            found += [m for messages in batch.values() for m in messages]
-            if len(found) >= at_least:
-                break
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_simulate_publishes_valid_keyed_live_traffic(namespace: Namespace) -> None:
@@ -37,7 +20,7 @@ def test_simulate_publishes_valid_keyed_live_traffic(namespace: Namespace) -> No
     assert done.returncode == 0, done.stderr
     published = int(re.search(r"simulated (\d+) events", done.stderr).group(1))  # type: ignore[union-attr]
     assert published > 100
-    messages = asyncio.run(_consume(namespace, published))
+    messages = read_topic(namespace.bootstrap, namespace.topic, published)
     assert len(messages) == published
     kinds = set()
     for message in messages:

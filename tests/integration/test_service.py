@@ -15,10 +15,11 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
+from fixtures.kafka import read_topic
 from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
 
-from service.engine.owners import merge_reports
+from service.engine.owners import merge_reports, report_differences
 from service.synthetic import TrafficShape, generate_events
 
 CUT_OFF = "2024-03-04T11:30"
@@ -56,16 +57,8 @@ def wait_equal(workers: list[WorkerProcess], expected: dict[str, Any], what: str
         wait_until(equal, timeout_s, what)
     except BaseException:
         if last:
-            print("differences:", *_differences(last[0], expected)[:20], sep="\n  ")
+            print("differences:", *report_differences(last[0], expected)[:20], sep="\n  ")
         raise
-
-
-def _differences(got: Any, want: Any, path: str = "") -> list[str]:
-    if isinstance(got, dict) and isinstance(want, dict):
-        return [d for key in sorted(set(got) | set(want))
-                for d in (_differences(got.get(key), want.get(key), f"{path}/{key}")
-                          if key in got and key in want else [f"{path}/{key} only on one side"])]
-    return [] if got == want else [f"{path}: {got!r} != {want!r}"]
 
 
 async def _group_members(namespace: Namespace) -> int:
@@ -181,23 +174,7 @@ def test_garbage_goes_to_dead_letters(namespace: Namespace, start_worker: Any,
     asyncio.run(publish())
     wait_equal([worker], expected, "good events around the garbage to count")
 
-    async def dead_letters() -> list[Any]:
-        consumer = AIOKafkaConsumer(namespace.dead_letter_topic,
-                                    bootstrap_servers=namespace.bootstrap,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        found: list[Any] = []
-        try:
-            for _ in range(40):
-                batch = await consumer.getmany(timeout_ms=500)
-                found += [m for messages in batch.values() for m in messages]
-                if len(found) >= len(garbage):
-                    break
-        finally:
-            await consumer.stop()
-        return found
-
-    letters = asyncio.run(dead_letters())
+    letters = read_topic(namespace.bootstrap, namespace.dead_letter_topic, len(garbage), 40)
     reasons = sorted(dict(m.headers)["reason"].decode() for m in letters)
     assert reasons == ["invalid_event", "invalid_event", "invalid_json", "oversized"]
     assert {m.value for m in letters} == set(garbage)
