@@ -20,6 +20,9 @@ from schemas.common import (
     Method,
     Priority,
     StatusActor,
+    StrictBool,
+    StrictInt,
+    StrictNumber,
     Survey,
 )
 
@@ -82,8 +85,8 @@ class ConversationUnassigned(_ConversationEvent):
 class MessageCreated(_ConversationEvent):
     type: Literal["message.created"]
     author: Author
-    automated: bool = False
-    internal: bool = False
+    automated: StrictBool = False
+    internal: StrictBool = False
 
     @model_validator(mode="after")
     def _agent_named(self) -> Self:
@@ -105,7 +108,7 @@ class ConversationAbandoned(_ConversationEvent):
 class RatingSubmitted(_ConversationEvent):
     type: Literal["rating.submitted"]
     survey: Survey
-    score: int
+    score: StrictInt
     about: About = "unspecified"
     comment: str | None = None
 
@@ -131,7 +134,7 @@ class ReviewSubmitted(BaseEvent):
     type: Literal["review.submitted"]
     agent_id: Id = Field(description="The reviewed agent")
     reviewer_id: str | None = None
-    score: float = Field(ge=0, le=100)
+    score: StrictNumber = Field(ge=0, le=100)
     conversation_id: str | None = None
 
     conversation_scoped: ClassVar[bool] = False

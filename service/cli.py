@@ -44,8 +44,14 @@ def _replay(args: argparse.Namespace) -> int:
     tune_gc()
     engine = KpiEngine(_load_config(args.config))
     progress = sys.stderr if sys.stderr.isatty() else None
+    latest_ms = None
+    if args.as_of is None:
+        import time
+
+        latest_ms = int(time.time() * 1000 + _settings().max_clock_skew_seconds * 1000)
     try:
-        stats = replay_lines(engine, open_lines(args.file), args.as_of, progress=progress)
+        stats = replay_lines(engine, open_lines(args.file), args.as_of, progress=progress,
+                             latest_ms=latest_ms)
     except FileNotFoundError:
         print(f"support-kpi replay: {args.file}: no such file (give a JSON-lines file, or - "
               "for stdin)", file=sys.stderr)
@@ -56,7 +62,8 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings(command: str = ""):  # type: ignore[no-untyped-def]
+    """Settings from the environment; a bad one stops with one line naming the variable."""
     from pydantic import ValidationError
 
     from service.settings import Settings
@@ -64,33 +71,34 @@ def _settings():  # type: ignore[no-untyped-def]
     try:
         return Settings()
     except ValidationError as error:
-        from service.ingest import describe_error
+        from service.preflight import describe_settings_error
 
-        print(f"support-kpi: bad environment: {describe_error(error)}", file=sys.stderr)
+        print(f"support-kpi{' ' + command if command else ''}: "
+              f"{describe_settings_error(error)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import faust
-
-    from service.runtime import tune_gc
-    from service.stream.app import CHANGELOG_TOPIC_CONFIG, TABLES, KpiService, changelog_topic
-
-    settings = _settings()
-    if args.port is not None:
-        settings = settings.model_copy(update={"http_port": args.port})
-    config = _load_config(args.config or (str(settings.config) if settings.config else None))
     import asyncio
 
-    from service.publish import ensure_topics
+    import faust
 
+    from service import preflight
+    from service.runtime import tune_gc
+    from service.stream.app import KpiService
+
+    settings = _settings("worker")
+    port_setting = "SUPPORT_KPI_HTTP_PORT"
+    if args.port is not None:
+        settings = settings.model_copy(update={"http_port": args.port})
+        port_setting = "--port"
+    config = _load_config(args.config or (str(settings.config) if settings.config else None))
     try:
-        asyncio.run(ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [settings.topic, settings.facts_topic, settings.dead_letter_topic],
-            settings.partitions,
-            {changelog_topic(settings.app_id, table): CHANGELOG_TOPIC_CONFIG
-             for table in TABLES}))
+        preflight.check_local(settings, port_setting)
+        asyncio.run(preflight.prepare_topics(settings))
+    except preflight.PreflightError as error:
+        print(f"support-kpi worker: {error}", file=sys.stderr)
+        return 2
     except Exception as error:
         return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
     tune_gc()
@@ -105,21 +113,34 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _produce(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
-    from service.publish import produce
+    from service.publish import PublishStats, failure_report, produce
     from service.replay import open_lines
 
     settings = _settings()
-    try:
-        stats = asyncio.run(produce(open_lines(args.file), settings.kafka_bootstrap_servers,
-                                    settings.topic, settings.partitions, batch=args.batch))
-    except FileNotFoundError:
+    if args.file != "-" and not Path(args.file).is_file():
         print(f"support-kpi produce: {args.file}: no such file", file=sys.stderr)
         return 2
+    progress = sys.stderr if sys.stderr.isatty() else None
+    stats = PublishStats()
+    try:
+        asyncio.run(produce(open_lines(args.file), settings.kafka_bootstrap_servers,
+                            settings.topic, settings.partitions, batch=args.batch,
+                            timeout_s=args.timeout, progress=progress, stats=stats))
+    except KeyboardInterrupt:
+        stats.interrupted = True
     except Exception as error:
-        return _kafka_failed("produce", settings.kafka_bootstrap_servers, error)
-    print(f"published {stats.events} events in {stats.messages} messages to {settings.topic}"
-          + (f"; {stats.skipped} lines skipped" if stats.skipped else ""), file=sys.stderr)
+        if stats.events == 0:
+            return _kafka_failed("produce", settings.kafka_bootstrap_servers, error)
+        stats.error = stats.error or f"{type(error).__name__}: {error}"
+    if stats.undelivered or stats.resume_line is not None:
+        print(failure_report("produce", stats, settings.kafka_bootstrap_servers, args.file),
+              file=sys.stderr)
+        return 130 if stats.interrupted and not stats.error else 1
+    print(f"published {stats.delivered} events in {stats.delivered_messages} messages to "
+          f"{settings.topic}" + (f"; {stats.skipped} lines skipped" if stats.skipped else ""),
+          file=sys.stderr)
     return 0
 
 
@@ -133,19 +154,27 @@ def _kafka_failed(command: str, bootstrap: str, error: Exception) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import asyncio
 
-    from service.publish import simulate
+    from service.publish import PublishStats, failure_report, simulate
 
     settings = _settings()
     progress = sys.stderr if sys.stderr.isatty() else None
+    stats = PublishStats()
     try:
-        stats = asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
-                                     settings.partitions, args.rate, args.agents,
-                                     args.duration, args.seed, args.batch, progress))
+        asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
+                             settings.partitions, args.rate, args.agents, args.duration,
+                             args.seed, args.batch, progress, args.timeout, stats))
     except KeyboardInterrupt:
-        return 0
+        stats.interrupted = True
     except Exception as error:
-        return _kafka_failed("simulate", settings.kafka_bootstrap_servers, error)
-    print(f"\nsimulated {stats.events} events in {stats.messages} messages", file=sys.stderr)
+        if stats.events == 0:
+            return _kafka_failed("simulate", settings.kafka_bootstrap_servers, error)
+        stats.error = stats.error or f"{type(error).__name__}: {error}"
+    if stats.undelivered or stats.error:
+        print(failure_report("simulate", stats, settings.kafka_bootstrap_servers),
+              file=sys.stderr)
+        return 1
+    print(f"simulated {stats.delivered} events in {stats.delivered_messages} messages",
+          file=sys.stderr)
     return 0
 
 
@@ -230,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     producer.add_argument("file", metavar="FILE|-")
     producer.add_argument("--batch", type=int, default=1,
                           help="events per message, grouped by partition (batch envelopes)")
+    producer.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                          help="give up when Kafka has not acknowledged an event for S seconds "
+                          "(default 60): the command then stops reading, exits 1 and says how "
+                          "many events were not delivered and from which line to publish again")
     producer.set_defaults(run=_produce)
 
     simulator = commands.add_parser(
@@ -244,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
     simulator.add_argument("--seed", type=int, default=0)
     simulator.add_argument("--batch", type=int, default=1, help="events per message")
+    simulator.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                           help="give up when Kafka has not acknowledged an event for S "
+                           "seconds (default 60): the command then exits 1 and says how many "
+                           "events were not delivered")
     simulator.set_defaults(run=_simulate)
 
     reporter = commands.add_parser(

@@ -15,6 +15,8 @@ Overlay rules, where the SPEC leaves room for a choice:
 - `weighted_score`, when given, replaces the default mapping entirely (so a KPI can be left out
   of the score); `weighted_score: {}` disables the score.
 - A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
+- `retention.closed_days` (SPEC §2, §5) is a whole number of days, at least 2 so that the
+  horizon lies beyond the 25 hours of pane data (SPEC §4).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from service.engine.kpis import WEIGHTABLE_PATHS
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "DEFAULT_CLOSED_DAYS",
     "PRIORITIES",
     "SLA_KINDS",
     "WEIGHTABLE_KPIS",
@@ -52,6 +55,7 @@ __all__ = [
     "KpiConfig",
     "Priority",
     "ResolvedTeam",
+    "Retention",
     "SlaKind",
     "SlaTarget",
     "SlaTargetOverride",
@@ -325,6 +329,25 @@ class ResolvedTeam:
             raise KeyError(f"unknown SLA kind or priority: {kind!r}, {priority!r}") from None
 
 
+DEFAULT_CLOSED_DAYS = 35
+"""SPEC §5: how long a closed conversation's ids and status are kept after its last event."""
+_DAY_MS = 86_400_000
+
+
+class Retention(_Model):
+    """The `retention` section (SPEC §2): a closed or resolved conversation's event ids and
+    status are kept `closed_days` after its last event; see ``ConversationStage`` for what
+    happens past that horizon."""
+
+    closed_days: Annotated[int, BeforeValidator(_reject_bool), Field(ge=2)] = (
+        DEFAULT_CLOSED_DAYS)
+
+    @property
+    def closed_ms(self) -> int:
+        """`closed_days` in milliseconds."""
+        return self.closed_days * _DAY_MS
+
+
 class KpiConfig(_Model):
     """The whole configuration file. Equality and hashing are by content."""
 
@@ -332,13 +355,19 @@ class KpiConfig(_Model):
     defaults: TeamSettings = TeamSettings()
     teams: dict[str, TeamOverlay] = Field(default_factory=dict)
     weighted_score: dict[KpiPath, WeightedKpi] = Field(default_factory=_default_weighted_score)
+    retention: Retention = Retention()
 
     _resolved: dict[str | None, ResolvedTeam] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _empty_values(cls, data: Any) -> Any:
-        return _none_as_empty(data, {"teams": {}})
+        return _none_as_empty(data, {"teams": {}, "retention": {}})
+
+    @property
+    def closed_retention_ms(self) -> int:
+        """`retention.closed_days` in milliseconds (what the conversation stage reads)."""
+        return self.retention.closed_ms
 
     def team(self, name: str | None) -> ResolvedTeam:
         """The effective settings of a team; None and teams not under `teams:` get `defaults`."""

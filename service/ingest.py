@@ -2,29 +2,51 @@
 
 A message holds one event object or a batch envelope (a JSON array of events); a bad element
 is rejected alone. Every rejection names the field and the reason, and carries a short
-``reason`` code used as the label of ``support_events_rejected_total``.
+``reason`` code used as the label of ``support_events_rejected_total``. Nothing a message holds
+can make decoding raise: a null value, any nesting depth, any size or any text becomes a
+rejection.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from schemas import BaseEvent, event_adapter
+from schemas.common import RANGE_ERROR, RFC3339_ERROR
+from service.engine.records import to_epoch_ms
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Decoded", "Rejection", "decode_message", "describe_error"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "REASONS",
+    "Decoded",
+    "Rejection",
+    "decode_message",
+    "describe_error",
+    "shorten",
+]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+REASONS = ("oversized", "invalid_json", "not_an_event", "invalid_event", "future",
+           "processing_error")
+"""Every rejection reason: the values of the dead letters' ``reason`` header."""
+_QUOTED_INPUT_CHARS = 80
+_ERROR_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
-    """One of: oversized, invalid_json, not_an_event, invalid_event."""
+    """One of :data:`REASONS`."""
     error: str
-    """Human-readable: which field, and why."""
+    """Human-readable, at most about 1,000 characters: which field, and why."""
     raw: bytes
+    """What was rejected: the message, or the element of a batch envelope re-encoded (the
+    whole message when the element cannot be re-encoded, e.g. nested too deep)."""
+    element: int | None = None
+    """The element's index in a batch envelope; None for a whole message."""
 
 
 @dataclass(slots=True)
@@ -33,66 +55,123 @@ class Decoded:
     rejections: list[Rejection]
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
 def describe_error(error: ValidationError) -> str:
     """Name each failing field (without the union tag) and the reason, e.g. ``at: Input should
-    have timezone info``."""
+    have timezone info``. Quoted input is shortened, so the text stays small whatever the
+    input."""
     parts = []
     for item in error.errors(include_url=False):
-        loc = [str(p) for p in item["loc"]]
+        loc = [shorten(str(p), _QUOTED_INPUT_CHARS) for p in item["loc"]]
         if loc and "." in loc[0]:
             loc = loc[1:]
         field = ".".join(loc) or "event"
         message = item["msg"]
         if item["type"] == "union_tag_invalid":
-            field, message = "type", f"unknown event type {item['input'].get('type')!r}"
+            tag = shorten(repr(item["input"].get("type")), _QUOTED_INPUT_CHARS)
+            field, message = "type", f"unknown event type {tag}"
         elif item["type"] == "union_tag_not_found":
             field, message = "type", "field required"
         elif item["type"] == "value_error":
             message = message.removeprefix("Value error, ")
-        parts.append(f"{field}: {message}")
-    return "; ".join(parts)
+        elif loc and loc[-1] == "at" and item["type"] == "string_type":
+            message = RFC3339_ERROR
+        elif loc and loc[-1] == "at" and item["type"] in ("less_than", "greater_than_equal"):
+            message = RANGE_ERROR
+        parts.append(f"{field}: {shorten(message, _ERROR_CHARS)}")
+    return shorten("; ".join(parts), _ERROR_CHARS)
 
 
-def _reject_element(reason: str, error: str, element: Any) -> Rejection:
-    return Rejection(reason, error, orjson.dumps(element))
+def _encode_element(element: Any, raw: bytes) -> tuple[bytes, str]:
+    """An element's JSON, or (when orjson cannot write it: more than 255 levels deep) the whole
+    message and a note saying so."""
+    try:
+        return orjson.dumps(element), ""
+    except orjson.JSONEncodeError:
+        return raw, " (the whole message is attached: the element cannot be re-encoded)"
 
 
-def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Decoded:
-    """Decode one message: an event object, or an array of them (a batch envelope)."""
-    if len(raw) > max_bytes:
-        return Decoded([], [Rejection("oversized", f"message of {len(raw)} bytes exceeds "
-                                      f"the limit of {max_bytes} bytes", raw)])
+def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                   latest_ms: int | None = None) -> Decoded:
+    """Decode one message: an event object, or an array of them (a batch envelope).
+
+    ``max_bytes`` bounds each event, not the envelope: a large envelope of good events is
+    accepted, an element larger than the limit is rejected alone. With ``latest_ms``
+    (the wall clock plus the allowed clock skew, epoch ms), later events are rejected as
+    ``future`` (SPEC §4)."""
+    if raw is None:
+        return Decoded([], [Rejection("not_an_event", "message has no value (null: a "
+                                      "tombstone)", b"")])
     head = raw.lstrip()[:1]
     if head != b"[":
+        if len(raw) > max_bytes:
+            return Decoded([], [Rejection("oversized", f"message of {len(raw)} bytes exceeds "
+                                          f"the limit of {max_bytes} bytes", raw)])
         try:
-            return Decoded([event_adapter.validate_json(raw)], [])
+            event = event_adapter.validate_json(raw)
         except ValidationError as error:
-            if error.errors()[0]["type"] == "json_invalid":
-                return Decoded([], [Rejection("invalid_json", _json_error(raw), raw)])
+            first = error.errors()[0]
+            if first["type"] == "json_invalid":
+                return Decoded([], [Rejection("invalid_json", _json_error(raw, first["msg"]),
+                                              raw)])
             if head != b"{":
-                return Decoded([], [Rejection("not_an_event", "message is not a JSON object", raw)])
+                return Decoded([], [Rejection("not_an_event", "message is not a JSON object",
+                                              raw)])
             return Decoded([], [Rejection("invalid_event", describe_error(error), raw)])
+        if latest_ms is not None and to_epoch_ms(event.at) > latest_ms:
+            return Decoded([], [Rejection("future", _future_error(event, latest_ms), raw)])
+        return Decoded([event], [])
     try:
         batch = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return Decoded([], [Rejection("invalid_json", _json_error(raw), raw)])
+    measure = len(raw) > max_bytes
     decoded = Decoded([], [])
-    for element in batch:
+    rejections = decoded.rejections
+    for index, element in enumerate(batch):
         if not isinstance(element, dict):
-            decoded.rejections.append(
-                _reject_element("not_an_event", "batch element is not a JSON object", element))
+            encoded, note = _encode_element(element, raw)
+            rejections.append(Rejection("not_an_event", "batch element is not a JSON object"
+                                        + note, encoded, index))
             continue
+        if measure:
+            encoded, note = _encode_element(element, raw)
+            if not note and len(encoded) > max_bytes:
+                rejections.append(Rejection(
+                    "oversized", f"event of {len(encoded)} bytes exceeds the limit of "
+                    f"{max_bytes} bytes", encoded, index))
+                continue
         try:
-            decoded.events.append(event_adapter.validate_python(element))
+            event = event_adapter.validate_python(element)
         except ValidationError as error:
-            decoded.rejections.append(
-                _reject_element("invalid_event", describe_error(error), element))
+            encoded, note = _encode_element(element, raw)
+            rejections.append(Rejection("invalid_event", describe_error(error) + note,
+                                        encoded, index))
+            continue
+        if latest_ms is not None and to_epoch_ms(event.at) > latest_ms:
+            encoded, note = _encode_element(element, raw)
+            rejections.append(Rejection("future", _future_error(event, latest_ms) + note,
+                                        encoded, index))
+            continue
+        decoded.events.append(event)
     return decoded
 
 
-def _json_error(raw: bytes) -> str:
+def _future_error(event: BaseEvent, latest_ms: int) -> str:
+    latest = datetime.fromtimestamp(latest_ms / 1000, UTC).isoformat(timespec="seconds")
+    return (f"at: {event.at.isoformat()} is later than the wall clock plus the allowed clock "
+            f"skew ({latest.replace('+00:00', 'Z')}); fix the publisher's clock")
+
+
+def _json_error(raw: bytes, parser_message: str = "not valid JSON") -> str:
     try:
         orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        return f"not valid JSON: {error}"
-    return "not valid JSON"
+        return shorten(f"not valid JSON: {error}", _ERROR_CHARS)
+    return shorten(parser_message, _ERROR_CHARS)

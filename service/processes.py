@@ -83,10 +83,12 @@ class WorkerProcess:
         self.port = free_port(port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.program: list[str] = [str(BIN)]
+        """The command that runs ``support-kpi`` (a test may wrap it)."""
 
     def start(self) -> WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [str(BIN), "worker", "--port", str(self.port), "--loglevel", "warning"]
+        command = [*self.program, "worker", "--port", str(self.port), "--loglevel", "warning"]
         env = dict(self.env, SUPPORT_KPI_DATA_DIR=str(self.data_dir))
         if self.log is None:
             self.process = subprocess.Popen(command, env=env, start_new_session=True)
@@ -102,7 +104,12 @@ class WorkerProcess:
         return self.process.pid
 
     def get(self, path: str, timeout_s: float = 10) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=timeout_s) as response:
+        """GET ``path`` (with the worker's bearer token, when it has one)."""
+        request = urllib.request.Request(self.url + path)
+        token = self.env.get("SUPPORT_KPI_TOKEN")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return bytes(response.read())
 
     def check_running(self) -> None:

@@ -3,10 +3,12 @@ environment; the KPI configuration is the YAML file named by ``SUPPORT_KPI_CONFI
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+STORE_SCHEMES = ("memory", "rocksdb")
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,10 @@ class Settings(BaseSettings):
                             description="Partitions of the input and internal topics")
     max_message_bytes: int = Field(default=1_048_576, ge=1024,
                                    description="Larger input messages are dead-lettered")
+    max_clock_skew_seconds: float = Field(
+        default=300, ge=0,
+        description="Events dated further ahead of the wall clock go to the dead letters "
+        "(reason future)")
     http_host: str = Field(default="127.0.0.1", description="Address of the HTTP server")
     http_port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server")
     token: SecretStr | None = Field(
@@ -36,3 +42,38 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="KPI configuration YAML (SPEC §5)")
     workers: str = Field(default="http://127.0.0.1:8000",
                          description="Comma-separated worker URLs that `report` merges")
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        """faust's store URL: ``memory://`` or ``rocksdb://``; ValueError otherwise."""
+        scheme, separator, _ = value.partition("://")
+        if not separator or scheme not in STORE_SCHEMES:
+            raise ValueError("unknown store; use memory:// or rocksdb://")
+        return value
+
+    @field_validator("http_host")
+    @classmethod
+    def _host_not_url(cls, value: str) -> str:
+        """A host name or address (empty, or a URL, is a ValueError)."""
+        if not value.strip():
+            raise ValueError("empty; use an address of this machine, e.g. 127.0.0.1, or 0.0.0.0 "
+                             "for every interface")
+        if "/" in value:
+            raise ValueError("a host name or address, not a URL; e.g. 127.0.0.1, or 0.0.0.0 "
+                             "for every interface")
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_given(cls, value: object) -> object:
+        """An empty value is a ValueError (it would mean the current directory)."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty; point it at a writable directory")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        """``~`` expanded (faust would create a directory named ``~``)."""
+        return value.expanduser()

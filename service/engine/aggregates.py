@@ -21,7 +21,7 @@ from service.engine.facts import (
     Fact,
 )
 from service.engine.panes import MINUTE_MS, WindowSpec
-from service.engine.sketch import QuantileSketch, bucket_of
+from service.engine.sketch import QuantileSketch, bucket_of, packed
 
 __all__ = [
     "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "Totals",
@@ -52,16 +52,14 @@ DISTRIBUTIONS = (
 )
 
 SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
-"""Counter positions by name; each distribution also has ``<name>_sum_ms`` (its count is the
-count of its sketch)."""
-for _name in DISTRIBUTIONS:
-    SLOT[f"{_name}_sum_ms"] = len(SLOT)
+"""Counter positions by name. A distribution has no counter: its count and exact sum are those
+of its sketch's buckets."""
 N_SLOTS = len(SLOT)
 DIST_INDEX = {name: i for i, name in enumerate(DISTRIBUTIONS)}
-_SUM_SLOTS = tuple(SLOT[f"{d}_sum_ms"] for d in DISTRIBUTIONS)
 
 Contribution = tuple[tuple[int, int], ...]
-"""(pane key, amount) pairs: counter slots, and one bucket of a sketch per distribution value."""
+"""(pane key, amount) pairs: counter slots, and one packed bucket of a sketch (count 1 and the
+value, :func:`~service.engine.sketch.packed`) per distribution value."""
 
 def _pairs(*items: tuple[int, int | None]) -> tuple[tuple[int, int], ...]:
     return tuple(item for item in items if item[1])  # type: ignore[misc]
@@ -85,8 +83,8 @@ _ASSIGNED: dict[int, Contribution] = {
 
 def contributions(fact: Fact) -> Contribution:
     """What one fact adds to a pane: as few entries as the KPIs need, since every entry is
-    written at three levels. A distribution value adds to its ``_sum_ms`` counter and to one
-    bucket of its sketch; an SLA result to achieved or breached; FCR to one or more touches."""
+    written at three levels. A distribution value adds its count and value to one bucket of its
+    sketch; an SLA result to achieved or breached; FCR to one or more touches."""
     kind = fact[1]
     constant = _CONSTANT.get(kind)
     if constant is not None:
@@ -123,12 +121,7 @@ def contributions(fact: Fact) -> Contribution:
     else:
         raise ValueError(f"not a pane fact: {fact!r}")
     if dists:
-        extra: list[tuple[int, int]] = []
-        for index, ms in dists:
-            if ms:
-                extra.append((_SUM_SLOTS[index], ms))
-            extra.append((sketch_key(index, ms), 1))
-        counters = counters + tuple(extra)
+        counters = counters + tuple((sketch_key(index, ms), packed(ms)) for index, ms in dists)
     return counters
 
 
@@ -148,15 +141,16 @@ def _rating(survey: str, score: int, about: str) -> tuple[tuple[int, int], ...]:
 
 
 Pane = dict[int, int]
-"""A pane is one sparse dict: counter slots (below ``SKETCH_BASE``) and, above it, the bucket
-counts of each distribution's sketch. Most panes hold a handful of facts, so a dict of the
-non-zero entries is several times smaller than dense arrays and sketch objects."""
+"""A pane is one sparse dict: counter slots (below ``SKETCH_BASE``) and, above it, the packed
+buckets (count and sum) of each distribution's sketch. Most panes hold a handful of facts, so a
+dict of the non-zero entries is several times smaller than dense arrays and sketch objects."""
 
 SKETCH_BASE = 1 << 20
 _BUCKETS_PER_DIST = 1 << 16
 
 
 def sketch_key(index: int, value_ms: int) -> int:
+    """The pane key of the bucket ``value_ms`` falls in, in distribution ``index``'s sketch."""
     return SKETCH_BASE + index * _BUCKETS_PER_DIST + bucket_of(value_ms)
 
 
@@ -178,7 +172,7 @@ class Totals:
                 counters[key] += value
             else:
                 index, bucket = divmod(key - SKETCH_BASE, _BUCKETS_PER_DIST)
-                self.sketches[index].add_bucket(bucket, value)
+                self.sketches[index].add_packed(bucket, value)
 
     def __getitem__(self, slot: int) -> int:
         return self.counters[slot]

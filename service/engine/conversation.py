@@ -37,7 +37,10 @@ from service.engine.records import (
     Record,
 )
 
-__all__ = ["Conversation", "ConversationFold", "LiveSummary", "TeamPolicy"]
+__all__ = [
+    "BUSINESS_END_MS", "Conversation", "ConversationFold", "LiveSummary", "TeamPolicy",
+    "business_ms",
+]
 
 _ENDED = ("resolved", "closed")
 _WAITING = ("pending", "snoozed")
@@ -50,6 +53,17 @@ running clock kind | None, running clock start | None)."""
 
 class Calendar(Protocol):
     def business_ms(self, start_ms: int, end_ms: int) -> int: ...
+
+
+BUSINESS_END_MS = 253_394_352_000_000
+"""9999-10-01T00:00:00Z in epoch ms. The calendar looks up UTC offsets 64 days at a time and
+cannot look past 9999-12-31, so business time is counted up to this instant only (later
+instants count as outside business hours)."""
+
+
+def business_ms(calendar: Calendar, start_ms: int, end_ms: int) -> int:
+    """Business ms of [start_ms, end_ms) (epoch ms), counted up to :data:`BUSINESS_END_MS`."""
+    return calendar.business_ms(min(start_ms, BUSINESS_END_MS), min(end_ms, BUSINESS_END_MS))
 
 
 class TeamRules(Protocol):
@@ -170,7 +184,7 @@ class ConversationFold:
     ) -> tuple[int, int, int]:
         rules = policy.team(self.team)
         elapsed = stop - start
-        business = rules.calendar.business_ms(start, stop)
+        business = business_ms(rules.calendar, start, stop)
         target, in_business_hours = rules.sla_target(kind, self.priority)
         achieved = (business if in_business_hours else elapsed) <= target
         return elapsed, business, int(achieved)
@@ -362,6 +376,12 @@ class Conversation:
         fold, after = _fold_facts(self.fold.conversation_id, log, policy)
         self.fold = fold
         return fact_set_changes(before, after)
+
+    def discard(self, record: Record, policy: TeamPolicy) -> None:
+        """Take back an event whose fold raised: the log without it, folded again (the fold of
+        the events before it succeeded when they came)."""
+        self.log = [r for r in self.log if r is not record]
+        self.fold = _fold_facts(self.fold.conversation_id, self.log, policy)[0]
 
     def to_state(self) -> list[Any]:
         """[events, owners]: the fold is derived again from the events when loaded."""

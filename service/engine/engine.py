@@ -6,7 +6,7 @@ build the same report from them.
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from service.engine.conversation import TeamPolicy
@@ -22,6 +22,7 @@ from service.engine.stages import (
     LevelTotals,
     LiveCounts,
     LiveTotals,
+    closed_retention_ms,
 )
 
 __all__ = [
@@ -34,7 +35,10 @@ __all__ = [
 ]
 
 DEFAULT_RETENTION_MS = 25 * HOUR_MS
-DEFAULT_FORGET_AFTER_MS = 7 * 24 * HOUR_MS
+DEFAULT_FORGET_AFTER_MS: int | None = None
+"""How long a conversation that is not live is kept after its last event (ms); None takes the
+configuration's ``retention.closed_days`` (SPEC §5, default 35 days). See ``ConversationStage``
+for what happens past that horizon."""
 
 
 class EngineConfig(TeamPolicy, Protocol):
@@ -59,15 +63,27 @@ class CachedPolicy:
             rules = self._cache[name] = self.config.team(name)
         return rules
 
+    @property
+    def closed_retention_ms(self) -> int:
+        """The configuration's ``retention.closed_days`` in ms (SPEC §5)."""
+        return closed_retention_ms(self.config)
+
 
 class KpiEngine:
-    """Feed validated events in arrival order; ask for the report at any time t."""
+    """Feed validated events in arrival order; ask for the report at any time t.
+
+    ``counts`` holds, besides the events by type: ``duplicate`` (a repeated event id),
+    ``late`` (applied to the conversation but dated more than ``retention_ms`` behind the
+    latest event time, so its facts miss the dropped panes), ``expired`` (not applied at all:
+    dated ``retention.closed_days`` or more behind the latest event time, for a conversation
+    not held; see ``ConversationStage``) and ``forgotten`` (conversations dropped after that
+    horizon)."""
 
     def __init__(
         self,
         config: EngineConfig,
         retention_ms: int = DEFAULT_RETENTION_MS,
-        forget_after_ms: int = DEFAULT_FORGET_AFTER_MS,
+        forget_after_ms: int | None = DEFAULT_FORGET_AFTER_MS,
     ) -> None:
         self.config = config
         self.retention_ms = retention_ms
@@ -101,22 +117,33 @@ class KpiEngine:
             watermark = self.watermark_ms = at
         cutoff = watermark - self.retention_ms
         result: list[FactChange] | None
+        stage = self.conversations
+        forgotten = stage.forgotten
+        expired = False
         if record[3] == K_PRESENCE:
             result = None if self.aggregates.add_presence(record) is None else []
         else:
             if conversation_id is None:
                 conversation_id = f"{REVIEW_PREFIX}{record[2]:016x}"
-            result = self.conversations.add(conversation_id, record)
+            if not stage.admit(conversation_id, at, watermark):
+                expired = True
+                result = []
+            else:
+                result = stage.add(conversation_id, record)
             if result:
                 apply = self.aggregates.apply
                 for change in result:
                     apply(change, cutoff)
         if result is None:
             counts["duplicate"] += 1
+        elif expired:
+            counts["expired"] += 1
         elif at < cutoff:
             counts["late"] += 1
         if self._next_expiry_ms is None or watermark >= self._next_expiry_ms:
             self._expire(watermark)
+        if stage.forgotten != forgotten:
+            counts["forgotten"] += stage.forgotten - forgotten
         return result
 
     def _expire(self, watermark: int) -> None:
@@ -164,8 +191,12 @@ class KpiEngine:
         self.aggregates.load_state(state["aggregates"])
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def format_time(at_ms: int) -> str:
-    text = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    """RFC 3339 in UTC with milliseconds, from integer epoch ms (exact to the millisecond)."""
+    text = (_EPOCH + timedelta(milliseconds=at_ms)).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
 
 

@@ -49,23 +49,19 @@ def _count(slot: str) -> Callable[[Totals], int]:
 
 
 def _distribution(name: str) -> Callable[[Totals], dict[str, Any]]:
-    """count and avg are exact; p50 and p90 come from the sketch (within 1%), except that with
-    one or two values the interpolated median is their mean, which the sum gives exactly."""
-    sum_slot = SLOT[f"{name}_sum_ms"]
+    """count and avg are exact (the sketch keeps each bucket's count and sum of ms); p50 and p90
+    come from the sketch: within 1% and within the values' range (SPEC §3)."""
     sketch_index = DIST_INDEX[name]
 
     def compute(t: Totals) -> dict[str, Any]:
-        count = t.sketches[sketch_index].count
+        sketch = t.sketches[sketch_index]
+        count = sketch.count
         if not count:
             return {"count": 0, "avg": None, "p50": None, "p90": None}
-        avg = t.counters[sum_slot] / count / 1000
-        p50, p90 = t.sketches[sketch_index].quantiles((0.5, 0.9))
-        return {
-            "count": count,
-            "avg": avg,
-            "p50": avg if count <= 2 else p50 / 1000,  # type: ignore[operator]
-            "p90": avg if count == 1 else p90 / 1000,  # type: ignore[operator]
-        }
+        p50, p90 = sketch.quantiles((0.5, 0.9))
+        assert p50 is not None and p90 is not None
+        return {"count": count, "avg": sketch.sum_ms / count / 1000,
+                "p50": p50 / 1000, "p90": p90 / 1000}
 
     return compute
 

@@ -27,12 +27,31 @@ class BatchOutput:
     touched: list[str] = field(default_factory=list)
     duplicates: int = 0
     late: int = 0
+    """Events applied to their conversation but dated more than the pane retention behind the
+    watermark (presence events included; duplicates not)."""
+    expired: int = 0
+    """Events not applied: dated ``retention.closed_days`` or more behind the watermark, of a
+    conversation not held (see ``ConversationStage``); ``KpiEngine.counts["expired"]``."""
+    failed: list[tuple[int, Exception]] = field(default_factory=list)
+    """(position in the batch, exception) of events whose fold raised: taken back, not
+    applied, for the caller to dead-letter (``processing_error``)."""
+    forgotten: list[str] = field(default_factory=list)
+    """Conversations dropped from memory during the batch (past their retention horizon), of
+    any partition this router holds, except those in ``touched`` (a touched conversation that
+    is no longer held is absent from ``stage.conversations``)."""
 
 
 class ConversationRouter:
-    def __init__(self, policy: TeamPolicy, retention_ms: int, forget_after_ms: int) -> None:
+    """Stage 1: the same ``ConversationStage`` rules as ``KpiEngine``, batch by batch.
+
+    ``forget_after_ms`` None (the default) takes ``retention.closed_days`` from the policy
+    (``CachedPolicy`` or ``KpiConfig``), as ``KpiEngine`` does."""
+
+    def __init__(self, policy: TeamPolicy, retention_ms: int,
+                 forget_after_ms: int | None = None) -> None:
         self.policy = policy
         self.stage = ConversationStage(policy, retention_ms, forget_after_ms, compact=False)
+        self.stage.forgotten_ids = []
         self.retention_ms = retention_ms
         self.watermark_ms: int | None = None
 
@@ -40,27 +59,44 @@ class ConversationRouter:
         """Apply a batch of (record, conversation id) and return what to send."""
         out = BatchOutput()
         touched: dict[str, None] = {}
-        for record, conversation_id in items:
+        stage = self.stage
+        for position, (record, conversation_id) in enumerate(items):
             at = record[0]
             if self.watermark_ms is None or at > self.watermark_ms:
                 self.watermark_ms = at
-            if at < self.watermark_ms - self.retention_ms:
-                out.late += 1
+            late = at < self.watermark_ms - self.retention_ms
             if record[3] == K_PRESENCE:
+                out.late += late
                 out.presence.append((f"a:{record[5]}", record))
                 continue
             cid = conversation_id or f"{REVIEW_PREFIX}{record[2]:016x}"
-            if self.stage.add(cid, record) is None:
+            held = cid in stage.conversations
+            if not stage.admit(cid, at, self.watermark_ms):
+                out.expired += 1
+                if held:
+                    touched[cid] = None
+                continue
+            try:
+                changes = stage.add(cid, record)
+            except Exception as error:
+                out.failed.append((position, error))
+                continue
+            if changes is None:
                 out.duplicates += 1
+            else:
+                out.late += late
             touched[cid] = None
         for cid in touched:
-            conversation = self.stage.conversations.get(cid)
+            conversation = stage.conversations.get(cid)
             if conversation is not None:
                 out.updates.append(self.update_of(conversation))
         out.touched = list(touched)
         assert self.watermark_ms is not None or not touched
         if self.watermark_ms is not None:
-            self.stage.expire(self.watermark_ms)
+            stage.expire(self.watermark_ms)
+        assert stage.forgotten_ids is not None
+        out.forgotten = [cid for cid in stage.forgotten_ids if cid not in touched]
+        stage.forgotten_ids = []
         return out
 
     def update_of(self, conversation: Conversation) -> ConversationUpdate:
@@ -76,4 +112,7 @@ class ConversationRouter:
         """Put a conversation saved by ``Conversation.to_state`` back (recovery)."""
         conversation = Conversation.from_state(conversation_id, state, self.policy)
         self.stage.restore(conversation_id, conversation)
+        last_at = self.stage.last_at[conversation_id]
+        if conversation.log and (self.watermark_ms is None or last_at > self.watermark_ms):
+            self.watermark_ms = last_at
         return conversation

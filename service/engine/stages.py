@@ -8,6 +8,8 @@ that own their keys.
 """
 
 import heapq
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from service.engine.conversation import (
     ConversationFold,
     LiveSummary,
     TeamPolicy,
+    business_ms,
 )
 from service.engine.facts import F_BUSY, Fact, FactChange
 from service.engine.panes import WindowSpec
@@ -24,6 +27,8 @@ from service.engine.presence import AgentTimeline, clip_segments
 from service.engine.records import Record
 
 __all__ = [
+    "DAY_MS",
+    "DEFAULT_CLOSED_RETENTION_MS",
     "HOUR_MS",
     "REVIEW_PREFIX",
     "AggregateStage",
@@ -31,14 +36,32 @@ __all__ = [
     "LevelTotals",
     "LiveCounts",
     "LiveTotals",
+    "closed_retention_ms",
 ]
 
 HOUR_MS = 3_600_000
-RESOLVED_FORGET_AFTER_MS = 30 * 24 * HOUR_MS
+DAY_MS = 24 * HOUR_MS
+DEFAULT_CLOSED_RETENTION_MS = 35 * DAY_MS
+"""SPEC §5's default ``retention.closed_days`` (35 days), in ms, for a policy without one."""
 REVIEW_PREFIX = "review:"
 """A review without a conversation is kept as a conversation of its own, ``review:<event id
 digest>``, so that it is de-duplicated, attributed and synced like every other fact."""
 _ACTIVE = ("open", "pending", "snoozed")
+_ENDED = ("resolved", "closed")
+
+_LIVE_SPAN_MS = 400 * DAY_MS
+"""A running clock older than this is first measured over its first 400 days only: that is
+enough to see that it is past any target a calendar open at all reaches in 400 days, and keeps
+a live count at a far as-of from walking the calendar day by day."""
+
+
+def closed_retention_ms(policy: object) -> int:
+    """How long a conversation that is not live is kept after its last event (ms): the
+    policy's ``closed_retention_ms`` (``KpiConfig`` and ``CachedPolicy`` give
+    ``retention.closed_days``), else SPEC §5's default of 35 days."""
+    value = getattr(policy, "closed_retention_ms", None)
+    return DEFAULT_CLOSED_RETENTION_MS if value is None else int(value)
+
 
 LiveCounts = list[Any]
 """[open, unassigned, waiting_on_customer, awaiting_first_response, oldest_awaiting_ms | None,
@@ -74,44 +97,98 @@ _FOLD_FIELDS = ConversationFold.__slots__
 
 
 class ConversationStage:
-    """Conversations by id: events in, fact changes out, and live state."""
+    """Conversations by id: events in, fact changes out, and live state.
 
-    def __init__(self, policy: TeamPolicy, retention_ms: int, forget_after_ms: int,
-                 compact: bool = True) -> None:
+    Retention (SPEC §2, §5 ``retention.closed_days``; ``closed_ms`` below). A conversation is
+    *live* while it has a known ``conversation.created`` and is open, pending or snoozed; a live
+    conversation is kept however long it waits. Any other conversation (resolved, closed, or
+    without a known creation) is kept until ``closed_ms`` after its last event (the latest
+    ``at`` of its events), measured against the watermark (the latest event time seen); a
+    resolved or closed one is compacted after the pane retention (25 h) to its fold and the
+    fingerprints of its event ids. Until then a repeated event id stays a duplicate and a closed
+    conversation stays closed.
+
+    Past that horizon the conversation is *forgotten* (counted in ``forgotten``), and the stage
+    must not revive it from a redelivered old event. So an event is *expired* (see
+    :meth:`admit`: not applied, counted by the caller as ``expired``) when its conversation is
+    not held and it is dated ``closed_ms`` or more behind the watermark. Every event of a
+    forgotten conversation is dated at or before its last event, so a redelivered one is always
+    expired. Whether a held conversation is past its horizon is decided when an event for it
+    arrives as well as by :meth:`expire`, so the outcome does not depend on when ``expire`` runs
+    (replay and the streaming service behave alike). What remains possible: a *new* event
+    (dated within ``closed_ms`` of the watermark) of a forgotten conversation starts a fresh
+    state without a known ``conversation.created``, which measures no first response,
+    resolution or close and is not counted in the live state. An event of a conversation never
+    seen before that is dated ``closed_ms`` or more behind the watermark is expired as well."""
+
+    def __init__(self, policy: TeamPolicy, retention_ms: int,
+                 forget_after_ms: int | None = None, compact: bool = True) -> None:
         self.policy = policy
         self.compact = compact
         self.retention_ms = retention_ms
-        self.forget_after_ms = forget_after_ms
+        self.closed_ms = (closed_retention_ms(policy) if forget_after_ms is None
+                          else forget_after_ms)
+        """How long after its last event a conversation that is not live is kept (ms)."""
         self.conversations: dict[str, Conversation] = {}
         self.last_at: dict[str, int] = {}
-        self.compacted: dict[str, set[int]] = {}
+        self.compacted: dict[str, array[int]] = {}
+        """Sorted fingerprints of the event ids of a compacted conversation (8 bytes each)."""
         self.active: set[str] = set()
+        self.forgotten = 0
+        """Conversations forgotten so far (conversation-less reviews included)."""
+        self.forgotten_ids: list[str] | None = None
+        """When a list, the ids of forgotten conversations are appended to it."""
         self._due: list[tuple[int, str]] = []
 
+    def admit(self, conversation_id: str, at_ms: int, watermark_ms: int) -> bool:
+        """False when an event of ``conversation_id`` dated ``at_ms`` is expired: the
+        conversation is not held (or is past its horizon, and is forgotten now) and the event is
+        dated ``closed_ms`` or more behind ``watermark_ms``. See the class docstring."""
+        horizon = watermark_ms - self.closed_ms
+        if conversation_id in self.conversations:
+            if conversation_id in self.active or self.last_at[conversation_id] > horizon:
+                return True
+            self._forget(conversation_id)
+        return at_ms > horizon
+
     def add(self, conversation_id: str, record: Record) -> list[FactChange] | None:
-        """Apply an event to its conversation; ``None`` for a repeated event id."""
+        """Apply an event to its conversation; ``None`` for a repeated event id.
+
+        Should the fold raise, the event is taken back before the exception propagates, so that
+        one event the rules cannot handle never blocks its conversation (the caller
+        dead-letters it); a compacted conversation's fold may keep part of such an event."""
         conversation = self.conversations.get(conversation_id)
+        created = conversation is None
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(conversation_id)
             self.last_at[conversation_id] = record[0]
         seen = self.compacted.get(conversation_id)
-        if seen is None:
-            changes = conversation.add(record, self.policy)
-        elif record[2] in seen:
-            changes = None
-        else:
-            seen.add(record[2])
-            changes = conversation.fold.apply(record, self.policy)
+        try:
+            if seen is None:
+                changes = conversation.add(record, self.policy)
+            else:
+                fp = record[2]
+                i = bisect_left(seen, fp)
+                if i < len(seen) and seen[i] == fp:
+                    return None
+                seen.insert(i, fp)
+                changes = conversation.fold.apply(record, self.policy)
+        except Exception:
+            if created:
+                del self.conversations[conversation_id], self.last_at[conversation_id]
+            elif seen is None:
+                conversation.discard(record, self.policy)
+            else:
+                seen.remove(record[2])
+            raise
         if changes is None:
             return None
         if record[0] > self.last_at[conversation_id]:
             self.last_at[conversation_id] = record[0]
         fold = conversation.fold
-        if conversation_id.startswith(REVIEW_PREFIX):
-            heapq.heappush(self._due, (record[0] + self.retention_ms, conversation_id))
-        elif fold.status in _ACTIVE:
-            if fold.created_at is not None:
-                self.active.add(conversation_id)
+        if fold.status in _ACTIVE and fold.created_at is not None \
+                and not conversation_id.startswith(REVIEW_PREFIX):
+            self.active.add(conversation_id)
         else:
             self.active.discard(conversation_id)
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
@@ -119,41 +196,38 @@ class ConversationStage:
         return changes
 
     def expire(self, watermark_ms: int) -> None:
-        """Retire conversations that ended long ago.
-
-        A resolved or closed conversation idle for the pane retention is compacted: its event log
-        can no longer change a retained pane, so only the fold (what ratings need) and the ids
-        it saw are kept. A closed one idle for ``forget_after_ms`` is forgotten, a resolved one
-        (which may still be closed or reopened) after at least 30 days. Open, pending and
-        snoozed conversations are kept however long they wait: they are live state."""
+        """Compact and forget conversations that are not live (see the class docstring): a
+        resolved or closed one (or a conversation-less review) idle for the pane retention
+        keeps only its fold and event-id fingerprints; any of them idle for ``closed_ms`` is
+        forgotten."""
         due = self._due
+        horizon = watermark_ms - self.closed_ms
         while due and due[0][0] <= watermark_ms:
             _, cid = heapq.heappop(due)
             conversation = self.conversations.get(cid)
-            if conversation is None:
+            if conversation is None or cid in self.active:
                 continue
             idle_since = self.last_at[cid]
-            if cid.startswith(REVIEW_PREFIX):
-                if idle_since + self.retention_ms <= watermark_ms:
-                    del self.conversations[cid], self.last_at[cid]
-                continue
-            if conversation.fold.status in _ACTIVE:
-                continue
-            forget_at = idle_since + (
-                self.forget_after_ms if conversation.fold.closed
-                else max(self.forget_after_ms, RESOLVED_FORGET_AFTER_MS))
-            if forget_at <= watermark_ms:
-                del self.conversations[cid], self.last_at[cid]
-                self.compacted.pop(cid, None)
+            if idle_since <= horizon:
+                self._forget(cid)
                 continue
             compact_at = idle_since + self.retention_ms
             if compact_at > watermark_ms:
                 heapq.heappush(due, (compact_at, cid))
                 continue
-            if self.compact and cid not in self.compacted:
-                self.compacted[cid] = {r[2] for r in conversation.log}
+            if self.compact and cid not in self.compacted and (
+                    conversation.fold.status in _ENDED or cid.startswith(REVIEW_PREFIX)):
+                self.compacted[cid] = array("Q", sorted({r[2] for r in conversation.log}))
                 conversation.log = []
-            heapq.heappush(due, (forget_at, cid))
+            heapq.heappush(due, (idle_since + self.closed_ms, cid))
+
+    def _forget(self, conversation_id: str) -> None:
+        del self.conversations[conversation_id], self.last_at[conversation_id]
+        self.compacted.pop(conversation_id, None)
+        self.active.discard(conversation_id)
+        self.forgotten += 1
+        if self.forgotten_ids is not None:
+            self.forgotten_ids.append(conversation_id)
 
     def restore(self, conversation_id: str, conversation: Conversation) -> None:
         """Adopt a conversation recovered from saved state."""
@@ -161,9 +235,10 @@ class ConversationStage:
         log = conversation.log
         self.last_at[conversation_id] = max((r[0] for r in log), default=0)
         fold = conversation.fold
-        if fold.status in _ACTIVE and fold.created_at is not None:
+        if fold.status in _ACTIVE and fold.created_at is not None \
+                and not conversation_id.startswith(REVIEW_PREFIX):
             self.active.add(conversation_id)
-        elif log:
+        else:
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
                                        conversation_id))
 
@@ -186,7 +261,8 @@ class ConversationStage:
                 for cid, c in self.conversations.items()
             },
             "last_at": self.last_at,
-            "compacted": {cid: sorted(fps) for cid, fps in self.compacted.items()},
+            "compacted": {cid: fps.tolist() for cid, fps in self.compacted.items()},
+            "forgotten": self.forgotten,
             "due": self._due,
         }
 
@@ -197,10 +273,12 @@ class ConversationStage:
                 setattr(conversation.fold, name, value)
             self.conversations[cid] = conversation
             fold = conversation.fold
-            if fold.status in _ACTIVE and fold.created_at is not None:
+            if fold.status in _ACTIVE and fold.created_at is not None \
+                    and not cid.startswith(REVIEW_PREFIX):
                 self.active.add(cid)
         self.last_at = dict(state["last_at"])
-        self.compacted = {cid: set(fps) for cid, fps in state["compacted"].items()}
+        self.compacted = {cid: array("Q", sorted(fps)) for cid, fps in state["compacted"].items()}
+        self.forgotten = state.get("forgotten", 0)
         self._due = [(due, cid) for due, cid in state["due"]]
         heapq.heapify(self._due)
 
@@ -224,13 +302,24 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
     if clock_kind is not None:
         rules = policy.team(team)
         target, business = rules.sla_target(clock_kind, priority)
-        elapsed = (rules.calendar.business_ms(clock_start, as_of_ms) if business
+        elapsed = (_business_elapsed(rules.calendar, clock_start, as_of_ms, target) if business
                    else as_of_ms - clock_start)
         if elapsed > target:
             row[5] = 1
         elif elapsed > at_risk_ratio * target:
             row[6] = 1
     return row
+
+
+def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int) -> int:
+    """Business ms of [start_ms, end_ms), or, for a long span, of its first
+    :data:`_LIVE_SPAN_MS` when that alone is past ``target_ms``: either way the comparison with
+    the target (breaching, else at risk) is exact, and its cost is bounded for any as-of."""
+    if end_ms - start_ms > _LIVE_SPAN_MS:
+        head = business_ms(calendar, start_ms, start_ms + _LIVE_SPAN_MS)
+        if head > target_ms:
+            return head
+    return business_ms(calendar, start_ms, end_ms)
 
 
 def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts,

@@ -27,11 +27,13 @@ import os
 import time
 import weakref
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import faust
 import orjson
+from aiokafka.errors import KafkaError
 from faust.streams import _current_event
 from faust.types import EventT
 
@@ -47,11 +49,15 @@ from service.engine.owners import (
 )
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
-from service.ingest import decode_message
+from service.ingest import Decoded, Rejection, decode_message, shorten
+from service.logs import install_repeat_filter
 from service.publish import partition_for
 from service.settings import Settings
 from service.stream.batches import RecordBatches
+from service.stream.crash_loop import CrashLoopGuard, Plan, ranges_of
+from service.stream.dead_letters import Origin, dead_letter
 from service.stream.health import Health
+from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
 from service.stream.wire import (
     SEPARATOR,
     OwnerMessage,
@@ -100,6 +106,14 @@ def _as_event(event: EventT) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def _processing_error(error: Exception, raw: bytes | None) -> Rejection:
+    """SPEC §2: a message that cannot be processed is dead-lettered, naming the failure."""
+    log.warning("a message could not be processed (%s); dead-lettered", type(error).__name__,
+                exc_info=True)
+    return Rejection("processing_error",
+                     shorten(f"{type(error).__name__}: {error}", 500), raw or b"")
 
 
 def _by_partition(events: list[EventT]) -> dict[int, list[EventT]]:
@@ -157,8 +171,19 @@ class KpiService:
         self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
         self.segment_holders: dict[str, frozenset[str]] = {}
         self.health = Health()
+        self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
+        self.app.task(self._watch_kafka)
         self._batches: RecordBatches | None = None
+        self.guards = {stage: CrashLoopGuard(Path(settings.data_dir), stage)
+                       for stage in ("conversations", "owners")}
+        self._isolation = asyncio.Lock()
+        """Held while a stage processes a suspect batch one message at a time: no other batch
+        runs then, so a death is the noted message's."""
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._owner_partitions: dict[str, int] = {}
+        self._forgotten: dict[int, set[str]] = {}
         self._stage1_loaded: tuple[frozenset[int], int] | None = None
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
@@ -168,6 +193,14 @@ class KpiService:
         from service.stream.web import register_routes
 
         register_routes(self)
+
+    async def _watch_kafka(self) -> None:
+        """Probe Kafka every few seconds for the health endpoints; started with the app, after
+        the worker set up logging, so repeated errors are also held back from here on."""
+        install_repeat_filter()
+        while True:
+            await self.kafka.probe()
+            await asyncio.sleep(PROBE_INTERVAL_S)
 
     def _table(self, name: str) -> Any:
         """A bytes table; its changelog records are written by :meth:`_store` (acknowledged
@@ -193,7 +226,9 @@ class KpiService:
     def batches(self) -> RecordBatches:
         if self._batches is None:
             producer: Any = self.app.producer
-            self._batches = RecordBatches(producer._ensure_producer())
+            self._batches = RecordBatches(
+                producer._ensure_producer(), frozenset({self.settings.dead_letter_topic}),
+                PRODUCER_BATCH_BYTES)
         return self._batches
 
     def _store(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
@@ -323,22 +358,85 @@ class KpiService:
 
     async def _conversations_agent(self, stream: Any) -> None:
         async for events in stream.take_events(INPUT_BATCH_MESSAGES, BATCH_WITHIN_S):
-            async with self._or_crash("conversations"):
-                await self._conversations_batch(events)
+            await self._guarded("conversations", events, self._conversations_batch)
 
-    @contextlib.asynccontextmanager
-    async def _or_crash(self, stage: str) -> AsyncIterator[None]:
-        """A failure inside a faust take() batch would leave the agent wedged (restarted but
+    async def _guarded(self, stage: str, events: list[EventT],
+                       process: Callable[[list[EventT]], Awaitable[None]]) -> None:
+        """Process one batch under the stage's crash-loop guard
+        (:mod:`service.stream.crash_loop`).
+
+        A failure inside a faust take() batch would leave the agent wedged (restarted but
         never consuming again), and faust's take() acknowledges a failed batch all the same,
-        so a graceful stop could commit it. Exit at once instead, without committing: the
-        restarted worker reads the batch again from the last committed offsets."""
+        so a graceful stop could commit it. A batch that raises makes the worker exit at once
+        instead, without committing: the restarted worker reads the batch again from the last
+        committed offsets. Bad input does not get here (it is dead-lettered per message); a
+        failure of Kafka is not counted against the input."""
+        guard = self.guards[stage]
+        if self._isolation.locked():
+            async with self._isolation:
+                pass
+        plan = guard.plan(ranges_of((e.message.topic, e.message.partition, e.message.offset)
+                                    for e in events))
         try:
-            yield
-        except Exception:
+            if not plan.isolate:
+                self._in_flight += 1
+                self._quiet.clear()
+                try:
+                    await process(events)
+                finally:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._quiet.set()
+            else:
+                async with self._isolation:
+                    await self._quiet.wait()
+                    await self._isolate(stage, events, plan, process)
+        except asyncio.CancelledError:
+            guard.clear()
+            raise
+        except Exception as error:
+            if isinstance(error, KafkaError | TimeoutError | OSError):
+                guard.clear()
             log.exception("%s batch failed; exiting without committing its offsets (restart "
                           "the worker: it re-reads the batch)", stage)
             logging.shutdown()
             os._exit(70)
+        guard.done()
+
+    async def _isolate(self, stage: str, events: list[EventT], plan: Plan,
+                       process: Callable[[list[EventT]], Awaitable[None]]) -> None:
+        """One message at a time, each noted first, while no other batch runs (so that a
+        death names the message), and the message named by the last death dead-lettered."""
+        guard = self.guards[stage]
+        log.warning("%s: the worker died %d times in a row on this input; processing it one "
+                    "message at a time", stage, plan.deaths)
+        for event in events:
+            message = event.message
+            where = (message.topic, message.partition, message.offset)
+            if where == plan.poison:
+                await self._dead_letter_crashing(event, plan.deaths)
+                continue
+            guard.processing(where)
+            await process([event])
+
+    async def _dead_letter_crashing(self, event: EventT, deaths: int) -> None:
+        message = event.message
+        log.error("dead-lettering %s partition %d offset %d: the worker died %d times in a row "
+                  "while processing it", message.topic, message.partition, message.offset,
+                  deaths)
+        self._dead_letter(Rejection(
+            "processing_error", f"the worker died {deaths} times in a row while processing "
+            "this message", event.value or b""), message)
+        await self.batches.send()
+
+    def _dead_letter(self, rejection: Rejection, message: Any) -> None:
+        """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the
+        batch's other outputs."""
+        self.health.rejected(rejection.reason)
+        record = dead_letter(rejection, Origin(message.topic, message.partition,
+                                               message.offset, message.key))
+        self.batches.append(self.settings.dead_letter_topic, message.partition, record.key,
+                            record.value, record.headers)
 
     async def _conversations_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
@@ -350,28 +448,40 @@ class KpiService:
     async def _conversation_batch(self, partition: int, group: list[EventT],
                                   outbox: dict[int, OwnerMessage]) -> None:
         items = []
+        sources: list[tuple[Any, Any]] = []
         types: Counter[str] = Counter()
         origin_ms = min(int(e.message.timestamp * 1000) for e in group)
+        latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
         for event in group:
             message = event.message
             self.health.observe_offset(message.topic, message.partition, message.offset)
-            decoded = decode_message(event.value, self.settings.max_message_bytes)
+            try:
+                decoded = decode_message(event.value, self.settings.max_message_bytes,
+                                         latest_ms)
+            except Exception as error:
+                decoded = Decoded([], [_processing_error(error, event.value)])
             for rejection in decoded.rejections:
-                self.health.rejected(rejection.reason)
-                self.batches.append(
-                    self.settings.dead_letter_topic, message.partition, message.key,
-                    rejection.raw,
-                    [("reason", rejection.reason.encode()), ("error", rejection.error.encode()),
-                     ("topic", message.topic.encode()),
-                     ("partition", str(message.partition).encode()),
-                     ("offset", str(message.offset).encode())])
+                self._dead_letter(rejection, message)
             parsed: Any
             for index, parsed in enumerate(decoded.events):
+                try:
+                    record = to_record(parsed, (message.offset << 20) + index)
+                except Exception as error:
+                    self._dead_letter(_processing_error(error, parsed.model_dump_json().encode()),
+                                      message)
+                    continue
                 types[parsed.type] += 1
-                items.append((to_record(parsed, (message.offset << 20) + index),
-                              getattr(parsed, "conversation_id", None)))
+                items.append((record, getattr(parsed, "conversation_id", None)))
+                sources.append((message, parsed))
         out = self.router.process(items)
-        self.health.processed(types, out.duplicates, out.late)
+        for position, failure in out.failed:
+            message, parsed = sources[position]
+            types[parsed.type] -= 1
+            self._dead_letter(_processing_error(failure, parsed.model_dump_json().encode()),
+                              message)
+        self.health.processed(types, out.duplicates, out.late, out.expired,
+                              len(out.forgotten))
+        self._forget(out.forgotten)
         partition_of = self.partition_of
         for update in out.updates:
             owners = update.owners
@@ -391,6 +501,18 @@ class KpiService:
                 conversation = conversations.get(cid)
                 self._store(table, partition, cid.encode(), None if conversation is None
                             else orjson.dumps([partition, conversation.to_state()]))
+            for cid in self._forgotten.pop(partition, ()):
+                self._store(table, partition, cid.encode(), None)
+
+    def _forget(self, conversation_ids: list[str]) -> None:
+        """Note the table rows of conversations the router dropped past their retention
+        horizon: each is deleted (with its changelog tombstone) by the next batch of its own
+        partition, where the store can write it."""
+        table = self.conversation_table.data
+        for cid in conversation_ids:
+            value = table.get(cid.encode())
+            if value is not None:
+                self._forgotten.setdefault(orjson.loads(value)[0], set()).add(cid)
 
     async def _deliver(self, outbox: dict[int, OwnerMessage], key: bytes) -> None:
         """Send the batch's messages and wait until Kafka has them (changelog records and dead
@@ -415,8 +537,7 @@ class KpiService:
 
     async def _owners_agent(self, stream: Any) -> None:
         async for events in stream.take_events(FACTS_BATCH_MESSAGES, BATCH_WITHIN_S):
-            async with self._or_crash("owners"):
-                await self._owners_batch(events)
+            await self._guarded("owners", events, self._owners_batch)
 
     async def _owners_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
@@ -432,8 +553,12 @@ class KpiService:
         now = time.time()
         with _as_event(group[-1]):
             for event in group:
-                message = decode_owner_message(event.value)
                 self.health.observe_offset(event.message.topic, partition, event.message.offset)
+                try:
+                    message = decode_owner_message(event.value)
+                except Exception as error:
+                    self._dead_letter(_processing_error(error, event.value), event.message)
+                    continue
                 # Agents are re-synced on every input that concerns them, changed or not: a
                 # redelivered batch must re-send segments that a crash may have lost.
                 for update in message.updates:

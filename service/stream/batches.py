@@ -8,15 +8,27 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatch
 
 __all__ = ["RecordBatches"]
 
 
 class RecordBatches:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, compressed: frozenset[str] = frozenset(),
+                 batch_bytes: int = 900_000) -> None:
+        """``compressed``: topics whose batches are gzip-compressed (rare, large records such
+        as dead letters; the hot outputs stay uncompressed)."""
         self.producer = producer
+        self.compressed = compressed
+        self.batch_bytes = batch_bytes
         self.open: dict[tuple[str, int], Any] = {}
         self.full: list[tuple[str, int, Any]] = []
+
+    def _new_batch(self, topic: str) -> Any:
+        if topic in self.compressed:
+            return BatchBuilder(self.batch_bytes, DefaultRecordBatch.CODEC_GZIP)
+        return self.producer.create_batch()
 
     def append(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                headers: list[tuple[str, bytes]] | None = None) -> None:
@@ -24,10 +36,10 @@ class RecordBatches:
         where = (topic, partition)
         batch = self.open.get(where)
         if batch is None:
-            batch = self.open[where] = self.producer.create_batch()
+            batch = self.open[where] = self._new_batch(topic)
         if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
             self.full.append((topic, partition, batch))
-            batch = self.open[where] = self.producer.create_batch()
+            batch = self.open[where] = self._new_batch(topic)
             if batch.append(key=key, value=value, timestamp=None,
                             headers=headers or []) is None:
                 raise ValueError(f"a record of {len(value or b'')} bytes for {topic} does not "

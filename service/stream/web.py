@@ -1,7 +1,7 @@
 """HTTP on each worker: /metrics, /kpis, /healthz, /readyz (bound to 127.0.0.1 unless
 configured). /kpis and /metrics hold per-agent performance data: with ``SUPPORT_KPI_TOKEN`` set
 both require ``Authorization: Bearer <token>`` (Prometheus: ``authorization`` in the scrape
-config); the health endpoints stay open for probes."""
+config); the health endpoints stay open for probes, /readyz with its status only."""
 
 import hmac
 import time
@@ -11,6 +11,7 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.engine.engine import format_time
 from service.metrics.collector import KpiCollector
 from service.timefmt import parse_as_of
 
@@ -39,8 +40,13 @@ def register_routes(service: "KpiService") -> None:
     def update_health() -> bool:
         """Refresh the gauges read at scrape time; True when the worker is ready."""
         health = service.health
-        ready = service.recovered and bool(service.app.assignor.assigned_actives())
+        kafka_up = service.kafka.up
+        ready = kafka_up and service.recovered and bool(service.app.assignor.assigned_actives())
         health.ready.set(1 if ready else 0)
+        health.kafka_up.set(1 if kafka_up else 0)
+        if not kafka_up:
+            health.lag_unknown()
+            return False
         consumer: Any = service.app.consumer
         highwaters = {}
         sources = {service.settings.topic, service.settings.facts_topic}
@@ -85,11 +91,22 @@ def register_routes(service: "KpiService") -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        update_health()
-        if service.health.ready._value.get() == 1:
+        """200 ``{"status": "ready"}``, or 503 with ``kafka_unreachable`` (and ``since``) or
+        ``recovering``; with the token (or none configured), also the owned keys, the events
+        processed and rejected, and the lag per topic."""
+        ready = update_health()
+        down_since = service.kafka.down_since
+        body: dict[str, Any]
+        if ready:
+            body = {"status": "ready"}
+        elif down_since is not None:
+            body = {"status": "kafka_unreachable",
+                    "since": format_time(int(down_since * 1000))}
+        else:
+            body = {"status": "recovering"}
+        if authorized(request):
             health = service.health
-            return web.json({"status": "ready", "owned": service.owner_summary(),
-                             "events": health.processed_total,
-                             "rejected": health.rejected_total,
-                             "lag": health.total_lag()})
-        return web.json({"status": "recovering"}, status=503)
+            body.update({"owned": service.owner_summary(), "events": health.processed_total,
+                         "rejected": health.rejected_total,
+                         "lag": health.total_lag() if down_since is None else None})
+        return web.json(body, status=200 if ready else 503)

@@ -37,7 +37,7 @@ def test_token_protects_kpis_and_metrics(namespace: Namespace, start_worker: Any
     worker = start_worker("w1", SUPPORT_KPI_TOKEN="s3cret").wait_ready()
     for path in ("/kpis", "/metrics"):
         with pytest.raises(urllib.error.HTTPError) as refused:
-            worker.get(path)
+            urllib.request.urlopen(worker.url + path, timeout=10)
         assert refused.value.code == 401
         request = urllib.request.Request(worker.url + path,
                                          headers={"Authorization": "Bearer s3cret"})

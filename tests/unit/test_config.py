@@ -39,6 +39,8 @@ defaults:                        # for every team not listed under teams
     resolution: {target: 86400, business_hours: false}
   priorities: {}                 # e.g. urgent: {first_response: {target: 900}}
 teams: {}                        # team name -> any of the keys under defaults
+retention:
+  closed_days: 35                # a closed conversation's ids and status are kept this long
 weighted_score:                  # KPI -> weight, target, better
   csat.positive_ratio: {weight: 3, target: 0.9, better: higher}
   first_response_seconds: {weight: 2, target: 3600, better: lower}
@@ -384,3 +386,28 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read the file"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_retention_defaults_to_35_days(tmp_path: Path) -> None:
+    assert KpiConfig().retention.closed_days == 35
+    assert KpiConfig().closed_retention_ms == 35 * 86_400_000
+    assert load_text(tmp_path, "retention:\n").retention.closed_days == 35
+    assert load_config(REPO / "deploy" / "config.example.yaml").retention.closed_days == 35
+    config = load_text(tmp_path, "retention: {closed_days: 90}\n")
+    assert config.closed_retention_ms == 90 * 86_400_000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("retention: {closed_days: 1}\n", "retention.closed_days: .*greater than or equal to 2"),
+        ("retention: {closed_days: 0}\n", "retention.closed_days: "),
+        ("retention: {closed_days: 3.5}\n", "retention.closed_days: .*integer"),
+        ("retention: {closed_days: true}\n", "retention.closed_days: .*not a boolean"),
+        ("retention: {closed: 3}\n", "retention.closed: "),
+        ("retention: 35\n", "retention: "),
+    ],
+)
+def test_bad_retention_names_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_text(tmp_path, text)

@@ -105,3 +105,88 @@ def test_decode_message_rejects_oversized() -> None:
     decoded = decode_message(raw, max_bytes=1000)
     assert [r.reason for r in decoded.rejections] == ["oversized"]
     assert "exceeds the limit of 1000 bytes" in decoded.rejections[0].error
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"at": 1709546400}, "at: must be an RFC 3339 timestamp string"),
+        ({"at": "1709546400"}, "at: must be an RFC 3339 timestamp string"),
+        ({"at": "2024-03-04T10:00Z"}, "at: must be an RFC 3339 timestamp string"),
+        ({"at": "9999-12-31T23:59:59-14:00"}, "at: must lie between 1970-01-01 and 9999-12-30"),
+        ({"at": "1969-12-31T23:59:59Z"}, "at: must lie between"),
+        ({"type": "rating.submitted", "survey": "csat", "score": True},
+         "score: Input should be a valid integer"),
+        ({"type": "rating.submitted", "survey": "csat", "score": "5"},
+         "score: Input should be a valid integer"),
+        ({"type": "rating.submitted", "survey": "csat", "score": 4.0},
+         "score: Input should be a valid integer"),
+        ({"type": "message.created", "author": "customer", "internal": "yes"},
+         "internal: Input should be a valid boolean"),
+        ({"type": "message.created", "author": "bot", "automated": 1},
+         "automated: Input should be a valid boolean"),
+        ({"type": "review.submitted", "agent_id": "a", "score": True},
+         "score: Input should be a valid number"),
+        ({"type": "review.submitted", "agent_id": "a", "score": "90"},
+         "score: Input should be a valid number"),
+    ],
+)
+def test_types_are_strict_where_the_spec_is(changes: dict, expected: str) -> None:
+    """SPEC §2: RFC 3339 strings, integers and booleans; the same from a JSON message and from
+    an element of a batch envelope."""
+    payload = {**BASE, "type": "conversation.created", **changes}
+    assert _error(payload).startswith(expected)
+    decoded = decode_message(orjson.dumps(payload))
+    assert decoded.rejections[0].error.startswith(expected)
+    decoded = decode_message(orjson.dumps([payload]))
+    assert decoded.rejections[0].error.startswith(expected)
+
+
+def test_lax_forms_the_spec_allows_still_pass() -> None:
+    event = event_adapter.validate_python(
+        {**BASE, "type": "review.submitted", "agent_id": "a", "score": 90,
+         "at": "2024-03-04t10:00:00.5+02:00"})
+    assert event.score == 90 and event.at.utcoffset().total_seconds() == 7200
+
+
+def test_a_tombstone_is_rejected() -> None:
+    decoded = decode_message(None)
+    assert decoded.events == [] and decoded.rejections[0].reason == "not_an_event"
+    assert "tombstone" in decoded.rejections[0].error
+
+
+def test_an_element_too_deep_to_re_encode_keeps_the_whole_message() -> None:
+    raw = b'[{"type":"bogus","x":' + b"[" * 300 + b"]" * 300 + b"}]"
+    rejection = decode_message(raw).rejections[0]
+    assert (rejection.reason, rejection.element, rejection.raw) == ("invalid_event", 0, raw)
+    assert "cannot be re-encoded" in rejection.error
+
+
+def test_a_huge_unknown_type_gives_a_short_error() -> None:
+    raw = orjson.dumps({**BASE, "type": "t" * 600_000})
+    rejection = decode_message(raw, max_bytes=10_000_000).rejections[0]
+    assert rejection.error.startswith("type: unknown event type 'tttt")
+    assert len(rejection.error) < 200
+
+
+def test_the_size_limit_is_per_event_not_per_envelope() -> None:
+    good = [{**BASE, "id": f"e{i}", "type": "conversation.created"} for i in range(100)]
+    big = {**BASE, "id": "big", "type": "conversation.created", "pad": "x" * 3000}
+    raw = orjson.dumps([*good[:50], big, *good[50:]])
+    assert len(raw) > 3000
+    decoded = decode_message(raw, max_bytes=2000)
+    assert len(decoded.events) == 100
+    assert [(r.reason, r.element) for r in decoded.rejections] == [("oversized", 50)]
+    assert orjson.loads(decoded.rejections[0].raw)["id"] == "big"
+
+
+def test_events_after_the_latest_accepted_time_are_future() -> None:
+    late_ok = {**BASE, "id": "ok", "type": "conversation.created", "at": "2024-03-04T10:00:00Z"}
+    ahead = {**late_ok, "id": "ahead", "at": "2024-03-04T10:00:00.001Z"}
+    latest_ms = 1_709_546_400_000
+    decoded = decode_message(orjson.dumps([late_ok, ahead]), latest_ms=latest_ms)
+    assert [e.id for e in decoded.events] == ["ok"]
+    assert [(r.reason, r.element) for r in decoded.rejections] == [("future", 1)]
+    single = decode_message(orjson.dumps(ahead), latest_ms=latest_ms)
+    assert single.rejections[0].reason == "future"
+    assert "clock" in single.rejections[0].error

@@ -40,6 +40,7 @@ abandonment. The comparisons below run the engine with a retention longer than t
 """
 
 import subprocess
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -522,10 +523,19 @@ def test_default_retention_on_an_eleven_month_backfill(
 
 
 def _cli(*replay_args: str) -> dict[str, Any]:
-    """``support-kpi import servicenow LOG | support-kpi replay - [ARGS]``."""
+    """``support-kpi import servicenow LOG | support-kpi replay - --config C [ARGS]``. The log
+    spans eleven months in file order, so the retention horizon (SPEC §5) must be longer than
+    that, or incidents arriving months behind the latest event would be expired."""
     if not CLI.is_file():
         pytest.fail(f"{CLI} missing: install the project into .venv (pip install -e .)")
     open_log().close()
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "retention.yaml"
+        config.write_text("retention:\n  closed_days: 400\n")
+        return _import_and_replay("--config", str(config), *replay_args)
+
+
+def _import_and_replay(*replay_args: str) -> dict[str, Any]:
     with subprocess.Popen(
         [str(CLI), "import", "servicenow", str(LOG)],
         stdout=subprocess.PIPE,

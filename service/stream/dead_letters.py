@@ -1,0 +1,63 @@
+"""Dead-letter records that always fit: bounded headers, a value truncated when needed.
+
+A dead letter carries what was rejected and why (SPEC §2). Its headers: ``reason`` (one of
+:data:`service.ingest.REASONS`), ``error`` (the field and the reason), the original's
+``topic``, ``partition``, ``offset`` and ``size`` (bytes), ``element`` (the index in a batch
+envelope, when one element was rejected) and ``truncated: true`` when the value holds only the
+first :data:`MAX_VALUE_BYTES` bytes of what was rejected. The records are gzip-compressed by
+:class:`~service.stream.batches.RecordBatches`, and none exceeds about 300 KB before
+compression, far below the broker's default limit of 1 MB: writing a dead letter cannot fail
+for its size.
+"""
+
+from dataclasses import dataclass
+
+from service.ingest import Rejection, shorten
+
+__all__ = ["MAX_ERROR_CHARS", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "DeadLetter", "Origin",
+           "dead_letter"]
+
+MAX_VALUE_BYTES = 256 * 1024
+MAX_KEY_BYTES = 1024
+MAX_ERROR_CHARS = 500
+"""At most about 2 KB of UTF-8 in the ``error`` header."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a rejected message was read."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def dead_letter(rejection: Rejection, origin: Origin) -> DeadLetter:
+    """The record for one rejection of a message read at ``origin``."""
+    raw = rejection.raw
+    headers = [
+        ("reason", rejection.reason.encode()),
+        ("error", shorten(rejection.error, MAX_ERROR_CHARS).encode()),
+        ("topic", origin.topic.encode()),
+        ("partition", str(origin.partition).encode()),
+        ("offset", str(origin.offset).encode()),
+        ("size", str(len(raw)).encode()),
+    ]
+    if rejection.element is not None:
+        headers.append(("element", str(rejection.element).encode()))
+    if len(raw) > MAX_VALUE_BYTES:
+        raw = raw[:MAX_VALUE_BYTES]
+        headers.append(("truncated", b"true"))
+    key = origin.key
+    if key is not None and len(key) > MAX_KEY_BYTES:
+        key = key[:MAX_KEY_BYTES]
+        headers.append(("key_truncated", b"true"))
+    return DeadLetter(key, raw, headers)

@@ -1,0 +1,173 @@
+"""SPEC §2 retention: a repeated id stays a duplicate and a closed conversation stays closed for
+at least ``retention.closed_days`` after its last event; past that horizon an event of a
+conversation no longer held, dated that far behind the latest event time, is *expired* (not
+applied, counted). Replay (``KpiEngine``) and stage 1 (``ConversationRouter``) agree."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from schemas import event_adapter
+from service.config import KpiConfig
+from service.engine.engine import DEFAULT_RETENTION_MS, CachedPolicy, KpiEngine
+from service.engine.records import to_record
+from service.engine.router import ConversationRouter
+
+T0 = datetime(2026, 2, 20, 10, 0, tzinfo=UTC)
+DAY_MS = 86_400_000
+SHORT = KpiConfig.model_validate({"retention": {"closed_days": 2}})
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def ev(event_id: str, kind: str, days: float, cid: str | None = "c1", **fields: Any) -> Any:
+    body: dict[str, Any] = {"id": event_id, "type": kind, "at": _iso(T0 + timedelta(days=days)),
+                            **fields}
+    if cid is not None:
+        body["conversation_id"] = cid
+    return event_adapter.validate_python(body)
+
+
+def created(event_id: str = "e1", days: float = 0, cid: str = "c1") -> Any:
+    return ev(event_id, "conversation.created", days, cid)
+
+
+def closed(days: float = 10 / 1440, cid: str = "c1") -> Any:
+    return ev("e2", "conversation.status_changed", days, cid, status="closed", by="agent")
+
+
+def presence(days: float) -> Any:
+    return ev(f"p{days}", "agent.status_changed", days, None, agent_id="a9", status="available")
+
+
+def run(events: list[Any], config: KpiConfig | None = None) -> KpiEngine:
+    engine = KpiEngine(config or KpiConfig())
+    for event in events:
+        engine.process(event)
+    return engine
+
+
+def live(engine: KpiEngine, days: float) -> dict[str, Any]:
+    as_of = int((T0 + timedelta(days=days)).timestamp() * 1000)
+    report = engine.report(as_of)
+    values: dict[str, Any] = report["live"]["overall"]
+    return values
+
+
+NOT_LIVE = {"open": 0, "unassigned": 0, "awaiting_first_response": 0, "sla_breaching": 0}
+
+
+def _live_subset(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values[k] for k in NOT_LIVE}
+
+
+def test_redelivered_created_within_the_horizon_is_a_duplicate() -> None:
+    engine = run([created(), closed(), presence(10), created()])
+    assert _live_subset(live(engine, 10.5)) == NOT_LIVE
+    assert engine.counts["duplicate"] == 1 and engine.counts["expired"] == 0
+
+
+def test_closed_stays_terminal_within_the_horizon() -> None:
+    engine = run([created(), closed(), presence(10),
+                  ev("m1", "message.created", 10, author="agent", agent_id="a1"),
+                  ev("m2", "message.created", 10.01, author="customer"),
+                  ev("m3", "message.created", 10.03, author="agent", agent_id="a1")])
+    window = engine.report(int((T0 + timedelta(days=10.5)).timestamp() * 1000))["windows"]["24h"]
+    assert window["overall"]["next_response_seconds"]["count"] == 0
+    assert window["overall"]["sla"]["next_response"]["achieved"] == 0
+
+
+def test_resolved_is_kept_for_the_horizon() -> None:
+    resolved = ev("e2", "conversation.status_changed", 0.01, status="resolved", by="agent")
+    engine = run([created(), resolved, presence(34), created()])
+    assert engine.counts["duplicate"] == 1 and engine.counts["forgotten"] == 0
+    assert _live_subset(live(engine, 34.5)) == NOT_LIVE
+
+
+def test_redelivered_created_past_the_horizon_is_expired() -> None:
+    engine = run([created(), closed(), presence(3), presence(3.1), created()], SHORT)
+    assert engine.counts["forgotten"] == 1
+    assert engine.counts["expired"] == 1 and engine.counts["duplicate"] == 0
+    assert engine.counts["late"] == 0
+    assert _live_subset(live(engine, 3.2)) == NOT_LIVE
+    assert "c1" not in engine.conversations.conversations
+
+
+def test_the_horizon_does_not_depend_on_when_state_is_swept() -> None:
+    # No hourly sweep between the close and the redelivery: the redelivery itself finds the
+    # conversation past its horizon, forgets it, and is expired all the same.
+    engine = run([created(), closed(), created("e1", 0), presence(2.5)], SHORT)
+    assert engine.counts["duplicate"] == 1
+    late = run([created(), closed(), ev("x", "message.created", 2.5, "other",
+                                        author="customer"), created()], SHORT)
+    assert late.counts["expired"] == 1 and late.counts["forgotten"] == 1
+
+
+def test_a_new_event_past_the_horizon_starts_a_state_that_is_not_live() -> None:
+    engine = run([created(), closed(), presence(3),
+                  ev("m1", "message.created", 3, author="customer")], SHORT)
+    assert engine.counts["forgotten"] == 1 and engine.counts["expired"] == 0
+    assert _live_subset(live(engine, 3.1)) == NOT_LIVE
+
+
+def test_an_unknown_conversation_dated_past_the_horizon_is_expired() -> None:
+    engine = run([presence(5), created("old", 2.5, "c2"), created("new", 3.5, "c3")], SHORT)
+    assert engine.counts["expired"] == 1
+    assert live(engine, 5.1)["open"] == 1
+
+
+def test_open_conversations_are_kept_however_long_they_wait() -> None:
+    engine = run([created(), presence(40), created()], SHORT)
+    assert engine.counts["duplicate"] == 1 and engine.counts["expired"] == 0
+    assert live(engine, 40.1)["open"] == 1
+
+
+def test_closed_days_comes_from_the_configuration() -> None:
+    assert KpiEngine(SHORT).conversations.closed_ms == 2 * DAY_MS
+    assert KpiEngine(KpiConfig()).conversations.closed_ms == 35 * DAY_MS
+    router = ConversationRouter(CachedPolicy(SHORT), DEFAULT_RETENTION_MS)
+    assert router.stage.closed_ms == 2 * DAY_MS
+    assert ConversationRouter(SHORT, DEFAULT_RETENTION_MS).stage.closed_ms == 2 * DAY_MS
+
+
+def test_router_agrees_with_replay() -> None:
+    events = [created(), closed(), presence(3), created(), created("n1", 3, "c2"),
+              created("old", 0.5, "c3"), closed(3.2, "c2"), presence(6), created("n1", 3, "c2")]
+    engine = run(events, SHORT)
+    router = ConversationRouter(CachedPolicy(SHORT), DEFAULT_RETENTION_MS)
+    totals = {"expired": 0, "duplicate": 0}
+    forgotten: list[str] = []
+    for seq, event in enumerate(events, 1):
+        out = router.process([(to_record(event, seq), getattr(event, "conversation_id", None))])
+        totals["expired"] += out.expired
+        totals["duplicate"] += out.duplicates
+        forgotten += out.forgotten
+    assert totals == {"expired": engine.counts["expired"],
+                      "duplicate": engine.counts["duplicate"]} == {"expired": 3, "duplicate": 0}
+    assert router.stage.forgotten == engine.counts["forgotten"] == 2
+    assert set(router.stage.conversations) == set(engine.conversations.conversations) == set()
+    assert "c2" in forgotten
+
+
+def test_router_watermark_is_restored_with_its_conversations() -> None:
+    router = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
+    router.process([(to_record(e, n), "c1") for n, e in enumerate([created(), closed()], 1)])
+    state = router.stage.conversations["c1"].to_state()
+    restored = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
+    restored.load("c1", orjson.loads(orjson.dumps(state)))
+    assert restored.watermark_ms == router.watermark_ms
+
+
+def test_compacted_state_round_trip() -> None:
+    engine = run([created(), closed(), presence(1.5), presence(1.6)], SHORT)
+    assert set(engine.conversations.compacted) == {"c1"}
+    resumed = KpiEngine(SHORT)
+    resumed.load_state(orjson.loads(orjson.dumps(engine.to_state())))
+    resumed.process(created())
+    assert resumed.counts["duplicate"] == 1
+    resumed.process(presence(2.5))
+    resumed.process(created())
+    assert resumed.counts["expired"] == 1 and resumed.counts["forgotten"] == 1

@@ -1,0 +1,95 @@
+"""The crash-loop guard across simulated restarts (a new guard on the same directory is a
+restarted worker)."""
+
+from pathlib import Path
+
+from service.stream.crash_loop import CrashLoopGuard, InputRange, ranges_of
+
+T = "support.events"
+BATCH = ranges_of([(T, 0, 10), (T, 0, 19), (T, 1, 5)])
+
+
+def die_in(tmp: Path, ranges: list[InputRange]) -> CrashLoopGuard:
+    """Start a worker, begin a batch, die (the note stays); return the next worker's guard."""
+    CrashLoopGuard(tmp, "s").plan(ranges)
+    return CrashLoopGuard(tmp, "s")
+
+
+def test_a_batch_that_finishes_leaves_nothing(tmp_path: Path) -> None:
+    guard = CrashLoopGuard(tmp_path, "s")
+    plan = guard.plan(BATCH)
+    assert (plan.isolate, plan.poison, plan.deaths) == (False, None, 0)
+    guard.done()
+    assert not list(tmp_path.iterdir())
+
+
+def test_deaths_on_the_same_input_lead_to_isolation_then_to_the_poison(tmp_path: Path) -> None:
+    guard = CrashLoopGuard(tmp_path, "s", limit=3)
+    guard.plan(BATCH)
+    for deaths in (1, 2):
+        guard = CrashLoopGuard(tmp_path, "s", limit=3)
+        plan = guard.plan(BATCH)
+        assert (plan.isolate, plan.deaths) == (False, deaths)
+    guard = CrashLoopGuard(tmp_path, "s", limit=3)
+    plan = guard.plan(BATCH)
+    assert (plan.isolate, plan.poison, plan.deaths) == (True, None, 3)
+    guard.processing((T, 0, 10))
+    guard.processing((T, 0, 11))
+    guard = CrashLoopGuard(tmp_path, "s", limit=3)
+    plan = guard.plan(BATCH)
+    assert (plan.isolate, plan.poison, plan.deaths) == (True, (T, 0, 11), 4)
+    guard.done()
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_smaller_batch_that_succeeds_first_keeps_the_suspicion(tmp_path: Path) -> None:
+    guard = die_in(tmp_path, BATCH)
+    guard.plan(ranges_of([(T, 0, 10), (T, 0, 12)]))
+    guard.done()
+    restarted = die_in(tmp_path, ranges_of([(T, 0, 13), (T, 0, 19), (T, 1, 5)]))
+    plan = restarted.plan(ranges_of([(T, 0, 13), (T, 1, 5)]))
+    assert plan.deaths == 2
+
+
+def test_passing_the_suspect_input_ends_the_suspicion(tmp_path: Path) -> None:
+    guard = die_in(tmp_path, BATCH)
+    guard.plan(ranges_of([(T, 0, 10), (T, 0, 19), (T, 1, 5)]))
+    guard.done()
+    assert not list(tmp_path.iterdir())
+    assert die_in(tmp_path, BATCH).plan(BATCH).deaths == 1
+
+
+def test_a_death_on_other_input_starts_counting_anew(tmp_path: Path) -> None:
+    die_in(tmp_path, BATCH)
+    other = ranges_of([(T, 2, 100)])
+    assert die_in(tmp_path, other).plan(other).deaths == 1
+
+
+def test_a_kafka_failure_does_not_count(tmp_path: Path) -> None:
+    guard = CrashLoopGuard(tmp_path, "s")
+    guard.plan(BATCH)
+    guard.clear()
+    assert CrashLoopGuard(tmp_path, "s").plan(BATCH).deaths == 0
+
+
+def test_an_unreadable_note_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "inflight-s.json").write_bytes(b"{not json")
+    assert CrashLoopGuard(tmp_path, "s").plan(BATCH).deaths == 0
+
+
+def test_the_culprit_is_kept_until_its_batch_comes_again(tmp_path: Path) -> None:
+    guard = CrashLoopGuard(tmp_path, "s", limit=1)
+    guard.plan(BATCH)
+    guard = CrashLoopGuard(tmp_path, "s", limit=1)
+    assert guard.plan(BATCH).isolate
+    guard.processing((T, 1, 5))
+    guard = CrashLoopGuard(tmp_path, "s", limit=1)
+    other_partition = ranges_of([(T, 0, 10), (T, 0, 19)])
+    plan = guard.plan(other_partition)
+    assert (plan.isolate, plan.poison) == (True, None)
+    guard.processing((T, 0, 10))
+    guard.done()
+    plan = guard.plan(ranges_of([(T, 1, 5)]))
+    assert plan.poison == (T, 1, 5)
+    guard.done()
+    assert not list(tmp_path.iterdir())
