@@ -8,6 +8,8 @@
   scale     two workers on the 4-partition topic against one
   latency   live traffic at a steady 2,000 events/s (one event per message, from the
             dataset past its ramp-up): p50/p99 from publication to the gauges
+  gateway   support-kpi gateway fed signed Intercom deliveries: deliveries/s with 16 in
+            flight, and p50/p99 to Kafka's acknowledgement at a steady 200 deliveries/s
 
 Results go to bench/results.json (and a table on the terminal). A local Kafka broker is
 started unless KAFKA_BOOTSTRAP_SERVERS names one.
@@ -36,17 +38,20 @@ import orjson
 from bench import kafka as kb
 from bench.core import run_core
 from bench.dataset import Dataset, envelopes, events_file
+from bench.gateway import gateway_run
 from service.processes import local_kafka
 from service.synthetic import iso
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("raw", "core", "service", "recovery", "scale", "latency")
+PHASES = ("raw", "core", "service", "recovery", "scale", "latency", "gateway")
 TARGETS = {"core": 50_000, "service": 20_000, "latency_p99_s": 1.0, "memory_mb": 500}
 
 FULL = {"dataset": Dataset(1_000_000, 200_000, 2000, 400), "open_conversations": 100_000,
-        "latency_rate": 2000, "latency_seconds": 60, "timeout_s": 1800}
+        "latency_rate": 2000, "latency_seconds": 60, "timeout_s": 1800,
+        "gateway_deliveries": 5000, "gateway_rate": 200, "gateway_seconds": 30}
 SMOKE = {"dataset": Dataset(20_000, 4_000, 100, 400), "open_conversations": 2_000,
-         "latency_rate": 200, "latency_seconds": 8, "timeout_s": 300}
+         "latency_rate": 200, "latency_seconds": 8, "timeout_s": 300,
+        "gateway_deliveries": 200, "gateway_rate": 50, "gateway_seconds": 2}
 
 
 def _machine() -> dict[str, Any]:
@@ -97,7 +102,7 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
         expected = json.loads(expected_path.read_text())
         results["dataset"]["conversations"] = core["replay"]["conversations"]
         results["dataset"]["open_conversations"] = core["replay"]["open_conversations"]
-    if not phases & {"raw", "service", "recovery", "scale", "latency"}:
+    if not phases & {"raw", "service", "recovery", "scale", "latency", "gateway"}:
         return results
     with ExitStack() as stack:
         bootstrap = _start_kafka(stack)
@@ -135,6 +140,13 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
             results["latency"] = kb.latency(kb.Namespace(bootstrap, workdir), path,
                                             dataset.events // 3, sizes["latency_rate"],
                                             sizes["latency_seconds"])
+        if "gateway" in phases:
+            print(f"gateway: {sizes['gateway_deliveries']:,} deliveries, then "
+                  f"{sizes['gateway_rate']} deliveries/s for {sizes['gateway_seconds']} s …",
+                  flush=True)
+            results["gateway"] = gateway_run(kb.Namespace(bootstrap, workdir),
+                                             sizes["gateway_deliveries"], sizes["gateway_rate"],
+                                             sizes["gateway_seconds"])
     return results
 
 
@@ -181,6 +193,12 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "no samples" if p99 is None else f"p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms",
             f"p99 ≤ {TARGETS['latency_p99_s']:g} s",
             p99 is not None and p99 <= TARGETS["latency_p99_s"])
+    if "gateway" in results:
+        gate = results["gateway"]
+        row("gateway: signed deliveries", f"{gate['deliveries_per_s']:,.0f} deliveries/s")
+        row(f"gateway at {gate['rate']:g} deliveries/s",
+            f"p50 {gate['p50_seconds'] * 1000:,.0f} ms, p99 {gate['p99_seconds'] * 1000:,.0f} ms"
+            " to Kafka's ack")
     return rows
 
 

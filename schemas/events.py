@@ -34,6 +34,7 @@ __all__ = [
     "ConversationAbandoned",
     "ConversationAssigned",
     "ConversationCreated",
+    "ConversationHandedOff",
     "ConversationStatusChanged",
     "ConversationUnassigned",
     "Event",
@@ -105,6 +106,13 @@ class ConversationAbandoned(_ConversationEvent):
     type: Literal["conversation.abandoned"]
 
 
+class ConversationHandedOff(_ConversationEvent):
+    """A bot or AI agent hands the conversation over to the human queue (SPEC §2). Accepted
+    and kept in the conversation's order; the after-handoff KPIs come with the bot KPIs."""
+
+    type: Literal["conversation.handed_off"]
+
+
 class RatingSubmitted(_ConversationEvent):
     type: Literal["rating.submitted"]
     survey: Survey
@@ -147,6 +155,7 @@ EVENT_MODELS: tuple[type[BaseEvent], ...] = (
     MessageCreated,
     ConversationStatusChanged,
     ConversationAbandoned,
+    ConversationHandedOff,
     RatingSubmitted,
     AgentStatusChanged,
     ReviewSubmitted,
@@ -159,6 +168,7 @@ Event = Annotated[
     | MessageCreated
     | ConversationStatusChanged
     | ConversationAbandoned
+    | ConversationHandedOff
     | RatingSubmitted
     | AgentStatusChanged
     | ReviewSubmitted,

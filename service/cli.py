@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from typing import Any
 
 __all__ = ["main"]
 
@@ -9,6 +10,7 @@ EXAMPLES = """\
 examples:
   support-kpi worker --port 8001                       a streaming worker
   support-kpi simulate --rate 50                       live traffic into Kafka
+  support-kpi gateway                                  helpdesk webhooks into Kafka
   support-kpi report                                   merged report of the running workers
   support-kpi replay events.jsonl                      report as of the last event
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
@@ -78,6 +80,14 @@ def _settings(command: str = ""):  # type: ignore[no-untyped-def]
         raise SystemExit(2) from None
 
 
+def _with_port(settings: Any, port: int | None, field: str) -> tuple[Any, str]:
+    """``settings`` with ``--port`` applied to ``field``, and the name of where the port came
+    from (for start-up errors)."""
+    if port is None:
+        return settings, f"SUPPORT_KPI_{field.upper()}"
+    return settings.model_copy(update={field: port}), "--port"
+
+
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -87,11 +97,7 @@ def _worker(args: argparse.Namespace) -> int:
     from service.runtime import tune_gc
     from service.stream.app import KpiService
 
-    settings = _settings("worker")
-    port_setting = "SUPPORT_KPI_HTTP_PORT"
-    if args.port is not None:
-        settings = settings.model_copy(update={"http_port": args.port})
-        port_setting = "--port"
+    settings, port_setting = _with_port(_settings("worker"), args.port, "http_port")
     config = _load_config(args.config or (str(settings.config) if settings.config else None))
     try:
         preflight.check_local(settings, port_setting)
@@ -108,6 +114,46 @@ def _worker(args: argparse.Namespace) -> int:
     # every debug call in faust's hot paths would then build a log record.
     worker.spinner = None
     worker.execute_from_commandline()
+    return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from aiohttp import web
+
+    from service import preflight
+    from service.gateway.app import GatewayConfigError, build_app, load_config
+    from service.gateway.publisher import GatewayPublisher
+    from service.publish import ensure_topics
+
+    settings, port_setting = _with_port(_settings("gateway"), args.port, "gateway_port")
+    try:
+        config = load_config(settings)
+        preflight.check_http(settings.gateway_host, settings.gateway_port, port_setting,
+                             prefix="SUPPORT_KPI_GATEWAY")
+    except (GatewayConfigError, preflight.PreflightError) as error:
+        print(f"support-kpi gateway: {error}", file=sys.stderr)
+        return 2
+    if not config.secrets:
+        print("support-kpi gateway: no vendor has a secret; set e.g. "
+              "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET (see README, Connect your helpdesk)",
+              file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(ensure_topics(settings.kafka_bootstrap_servers,
+                                  [settings.topic, settings.dead_letter_topic],
+                                  settings.partitions))
+    except Exception as error:
+        return _kafka_failed("gateway", settings.kafka_bootstrap_servers, error)
+    publisher = GatewayPublisher(settings.kafka_bootstrap_servers, settings.topic,
+                                 settings.dead_letter_topic)
+    app = build_app(config, publisher)
+    print(f"support-kpi gateway: http://{settings.gateway_host}:{settings.gateway_port}"
+          f"/webhooks/{{{','.join(sorted(config.secrets))}}} → {settings.topic}",
+          file=sys.stderr)
+    web.run_app(app, host=settings.gateway_host, port=settings.gateway_port, print=None,
+                access_log=None)
     return 0
 
 
@@ -249,6 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--config", metavar="F", help="YAML configuration")
     worker.add_argument("--loglevel", default="warning", help="faust log level")
     worker.set_defaults(run=_worker)
+
+    gateway = commands.add_parser(
+        "gateway", help="receive helpdesk webhooks and publish canonical events",
+        description="Webhooks of Intercom, Zendesk, Front, Help Scout, Freshdesk and Chatwoot "
+        "in (POST /webhooks/VENDOR, signatures verified), canonical events on the input topic "
+        "out. Each vendor with a secret (SUPPORT_KPI_GATEWAY_<VENDOR>_SECRET or "
+        "SUPPORT_KPI_GATEWAY_SECRETS_FILE) is served.",
+        epilog="example:\n  SUPPORT_KPI_GATEWAY_INTERCOM_SECRET=... support-kpi gateway "
+        "--port 8088\n  then point Intercom's webhook at https://YOUR-HOST/webhooks/intercom "
+        "(TLS in front: see README)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    gateway.add_argument("--port", type=int, help="HTTP port (default: "
+                         "$SUPPORT_KPI_GATEWAY_PORT, else 8088)")
+    gateway.set_defaults(run=_gateway)
 
     producer = commands.add_parser(
         "produce", help="publish a JSON-lines file to the input topic",

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
-REASONS = ("oversized", "invalid_json", "not_an_event", "invalid_event", "future",
+REASONS = ("oversized", "invalid_json", "not_an_event", "invalid_event", "future", "unmappable",
            "processing_error")
 """Every rejection reason: the values of the dead letters' ``reason`` header."""
 _QUOTED_INPUT_CHARS = 80

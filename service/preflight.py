@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 ROCKSDB_EXTRA = "pip install 'support-kpi[rocksdb]'"
-PORT_HINT = "choose a free port with --port or SUPPORT_KPI_HTTP_PORT"
+PORT_HINT = "choose a free port with --port or {env}"
 HOST_HINT = "use an address of this machine, e.g. 127.0.0.1"
 SECRET_FIELDS = frozenset({"token"})
 
@@ -102,20 +102,23 @@ def check_data_dir(path: Path) -> None:
                              "at a writable directory") from None
 
 
-def check_http(host: str, port: int, port_setting: str = "SUPPORT_KPI_HTTP_PORT") -> None:
+def check_http(host: str, port: int, port_setting: str = "SUPPORT_KPI_HTTP_PORT",
+               prefix: str = "SUPPORT_KPI_HTTP") -> None:
     """Bind ``host:port`` the way faust's web server will (every address ``host`` resolves
     to, ``SO_REUSEADDR``, IPv6 sockets v6-only) and release it at once. ``port_setting``
-    names where the port came from: ``SUPPORT_KPI_HTTP_PORT`` or ``--port``. Port 0 (any free
-    port) always passes.
+    names where the port came from: ``SUPPORT_KPI_HTTP_PORT`` or ``--port``; ``prefix`` the
+    variables of this server (``SUPPORT_KPI_GATEWAY`` for the gateway). Port 0 (any free port)
+    always passes.
 
     PreflightError naming the port when it is out of range, in use or privileged, else naming
     ``SUPPORT_KPI_HTTP_HOST`` (a name that does not resolve, an address of another machine).
     """
     sep = " " if port_setting.startswith("-") else "="
     port_line = f"{port_setting}{sep}{port}"
-    host_line = f"SUPPORT_KPI_HTTP_HOST={host}"
+    host_line = f"{prefix}_HOST={host}"
+    port_hint = PORT_HINT.format(env=f"{prefix}_PORT")
     if not 0 <= port <= 65535:
-        raise PreflightError(f"{port_line}: not a TCP port (0-65535); {PORT_HINT}")
+        raise PreflightError(f"{port_line}: not a TCP port (0-65535); {port_hint}")
     try:
         addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                        flags=socket.AI_PASSIVE)
@@ -135,15 +138,16 @@ def check_http(host: str, port: int, port_setting: str = "SUPPORT_KPI_HTTP_PORT"
                 sock.bind(address)
             except OSError as error:
                 raise PreflightError(_bind_failure(error, str(address[0]), port_line,
-                                                   host_line)) from None
+                                                   host_line, port_hint)) from None
 
 
-def _bind_failure(error: OSError, address: str, port_line: str, host_line: str) -> str:
+def _bind_failure(error: OSError, address: str, port_line: str, host_line: str,
+                  port_hint: str) -> str:
     if error.errno == errno.EADDRINUSE:
-        return f"{port_line}: address already in use on {address}; {PORT_HINT}"
+        return f"{port_line}: address already in use on {address}; {port_hint}"
     if error.errno == errno.EACCES:
         return (f"{port_line}: permission denied on {address} (ports below 1024 need "
-                f"privileges); {PORT_HINT}")
+                f"privileges); {port_hint}")
     return f"{host_line}: cannot bind ({error.strerror or error}); {HOST_HINT}"
 
 

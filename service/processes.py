@@ -21,7 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["BIN", "WorkerExited", "WorkerProcess", "free_port", "local_kafka", "poll_until"]
+__all__ = ["BIN", "GatewayProcess", "WorkerExited", "WorkerProcess", "free_port", "local_kafka",
+           "poll_until"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "support-kpi"
@@ -88,7 +89,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [*self.program, "worker", "--port", str(self.port), "--loglevel", "warning"]
+        command = [*self.program, *self.arguments()]
         env = dict(self.env, SUPPORT_KPI_DATA_DIR=str(self.data_dir))
         if self.log is None:
             self.process = subprocess.Popen(command, env=env, start_new_session=True)
@@ -97,6 +98,9 @@ class WorkerProcess:
                 self.process = subprocess.Popen(command, env=env, stdout=log,
                                                 stderr=subprocess.STDOUT, start_new_session=True)
         return self
+
+    def arguments(self) -> list[str]:
+        return ["worker", "--port", str(self.port), "--loglevel", "warning"]
 
     @property
     def pid(self) -> int:
@@ -157,3 +161,28 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+class GatewayProcess(WorkerProcess):
+    """``support-kpi gateway`` on a loopback port; ready once ``/healthz`` answers."""
+
+    def arguments(self) -> list[str]:
+        return ["gateway", "--port", str(self.port)]
+
+    def readiness(self) -> dict[str, Any] | None:
+        self.check_running()
+        try:
+            body: dict[str, Any] = json.loads(self.get("/healthz"))
+        except (urllib.error.URLError, ConnectionError):
+            return None
+        return body
+
+    def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body``; the status code (an error status is returned, not raised)."""
+        request = urllib.request.Request(self.url + path, data=body, method="POST",
+                                         headers=dict(headers))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)

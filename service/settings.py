@@ -43,6 +43,29 @@ class Settings(BaseSettings):
     workers: str = Field(default="http://127.0.0.1:8000",
                          description="Comma-separated worker URLs that `report` merges")
 
+    gateway_host: str = Field(default="127.0.0.1",
+                              description="Address of `support-kpi gateway` (webhooks in)")
+    gateway_port: int = Field(default=8088, ge=0, le=65535,
+                              description="Port of `support-kpi gateway`")
+    gateway_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger webhook bodies are refused (413)")
+    gateway_secrets_file: Path | None = Field(
+        default=None, description="YAML or JSON file: vendor -> webhook secret (instead of the "
+        "variables below)")
+    gateway_intercom_secret: SecretStr | None = Field(
+        default=None, description="Intercom app's client secret (X-Hub-Signature)")
+    gateway_zendesk_secret: SecretStr | None = Field(
+        default=None, description="Zendesk webhook signing secret")
+    gateway_front_secret: SecretStr | None = Field(
+        default=None, description="Front app signing key (or rule webhook API secret)")
+    gateway_helpscout_secret: SecretStr | None = Field(
+        default=None, description="Help Scout webhook secret key")
+    gateway_freshdesk_secret: SecretStr | None = Field(
+        default=None, description="Shared secret Freshdesk rules send (basic-auth password or "
+        "X-Webhook-Secret)")
+    gateway_chatwoot_secret: SecretStr | None = Field(
+        default=None, description="Chatwoot webhook secret (X-Chatwoot-Signature)")
+
     @field_validator("store")
     @classmethod
     def _known_store(cls, value: str) -> str:

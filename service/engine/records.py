@@ -16,6 +16,7 @@ __all__ = [
     "K_ABANDONED",
     "K_ASSIGNED",
     "K_CREATED",
+    "K_HANDED_OFF",
     "K_MESSAGE",
     "K_PRESENCE",
     "K_RATING",
@@ -31,7 +32,7 @@ __all__ = [
 Record = tuple[Any, ...]
 
 K_CREATED, K_ASSIGNED, K_UNASSIGNED, K_MESSAGE, K_STATUS = 0, 1, 2, 3, 4
-K_ABANDONED, K_RATING, K_REVIEW, K_PRESENCE = 5, 6, 7, 8
+K_ABANDONED, K_RATING, K_REVIEW, K_PRESENCE, K_HANDED_OFF = 5, 6, 7, 8, 9
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -74,6 +75,8 @@ def to_record(event: BaseEvent, seq: int) -> Record:
         return (at, seq, fp, K_RATING, team, _opt(e.agent_id), e.survey, e.score, e.about)
     if kind == "review.submitted":
         return (at, seq, fp, K_REVIEW, team, _intern(e.agent_id), round(e.score * 1000), None, None)
+    if kind == "conversation.handed_off":
+        return (at, seq, fp, K_HANDED_OFF, team, _opt(e.agent_id), None, None, None)
     if kind == "agent.status_changed":
         return (at, seq, fp, K_PRESENCE, team, _intern(e.agent_id), e.status, None, None)
     raise ValueError(f"unknown event type {kind!r}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from service.ingest import Rejection, shorten
 
 __all__ = ["MAX_ERROR_CHARS", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "DeadLetter", "Origin",
-           "dead_letter"]
+           "dead_letter", "webhook_dead_letter"]
 
 MAX_VALUE_BYTES = 256 * 1024
 MAX_KEY_BYTES = 1024
@@ -42,13 +42,26 @@ class DeadLetter:
 
 def dead_letter(rejection: Rejection, origin: Origin) -> DeadLetter:
     """The record for one rejection of a message read at ``origin``."""
+    return _bounded(rejection, origin.key, [
+        ("topic", origin.topic.encode()),
+        ("partition", str(origin.partition).encode()),
+        ("offset", str(origin.offset).encode()),
+    ])
+
+
+def webhook_dead_letter(rejection: Rejection, vendor: str, key: bytes | None) -> DeadLetter:
+    """The record for a webhook delivery that verified but could not be mapped (SPEC §7): the
+    raw body, with ``vendor`` instead of a topic, partition and offset."""
+    return _bounded(rejection, key, [("vendor", vendor.encode())])
+
+
+def _bounded(rejection: Rejection, key: bytes | None,
+             origin: list[tuple[str, bytes]]) -> DeadLetter:
     raw = rejection.raw
     headers = [
         ("reason", rejection.reason.encode()),
         ("error", shorten(rejection.error, MAX_ERROR_CHARS).encode()),
-        ("topic", origin.topic.encode()),
-        ("partition", str(origin.partition).encode()),
-        ("offset", str(origin.offset).encode()),
+        *origin,
         ("size", str(len(raw)).encode()),
     ]
     if rejection.element is not None:
@@ -56,7 +69,6 @@ def dead_letter(rejection: Rejection, origin: Origin) -> DeadLetter:
     if len(raw) > MAX_VALUE_BYTES:
         raw = raw[:MAX_VALUE_BYTES]
         headers.append(("truncated", b"true"))
-    key = origin.key
     if key is not None and len(key) > MAX_KEY_BYTES:
         key = key[:MAX_KEY_BYTES]
         headers.append(("key_truncated", b"true"))

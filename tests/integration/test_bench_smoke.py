@@ -31,4 +31,8 @@ def test_bench_smoke_run_produces_every_figure(namespace: Namespace, tmp_path: P
     assert results["latency"]["samples"] > 0
     assert 0 < results["latency"]["p50_seconds"] <= results["latency"]["p99_seconds"]
     assert results["service"]["rss_mb"] > 0
+    gateway = results["gateway"]
+    assert gateway["deliveries_per_s"] > 0
+    assert gateway["paced_deliveries"] > 0
+    assert 0 < gateway["p50_seconds"] <= gateway["p99_seconds"]
     assert "service: one worker, end to end" in done.stdout

@@ -1,0 +1,131 @@
+"""What every vendor mapper shares: the result type, deterministic ids, namespaced names and
+times in RFC 3339.
+
+A mapper is a pure function ``map_delivery(body: bytes, headers: Mapping[str, str],
+tenant: str | None) -> Mapped``: the raw body and the request headers (lower-case names) in,
+canonical events out, in the order they happened. It raises :class:`Unmappable` (with the
+reason) for a body that verified but cannot be mapped; the gateway dead-letters it.
+"""
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "ID_NAMESPACE",
+    "RECEIVED_AT_HEADER",
+    "Mapped",
+    "Unmappable",
+    "event_id",
+    "from_iso",
+    "from_unix_ms",
+    "from_unix_seconds",
+    "header",
+    "load_json",
+    "load_object",
+    "name",
+    "rfc3339",
+]
+
+RECEIVED_AT_HEADER = "x-support-kpi-received-at"
+"""Set by the gateway on every delivery (any incoming value is replaced): when it arrived, for
+vendors whose bodies carry no event time (Freshdesk's templated rule bodies)."""
+ID_NAMESPACE = uuid.UUID("6f1d2f0e-3c1b-5a53-9a51-2f4d3a9c7e10")
+"""The UUIDv5 namespace of every event id the gateway makes."""
+
+
+class Unmappable(ValueError):
+    """A verified delivery that cannot be mapped; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """The canonical events of one delivery (SPEC §2 objects, in the order they happened), and
+    the vendor's own name for what happened (``topic``, ``type``, …) for the metrics. No
+    events and ``ignored`` set: a type that carries no KPI, answered 2xx and counted."""
+
+    kind: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ignored: bool = False
+
+
+def load_json(body: bytes) -> Any:
+    """The body as JSON, or :class:`Unmappable`."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise Unmappable(f"body is not JSON: {error}") from None
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or :class:`Unmappable`."""
+    document = load_json(body)
+    if not isinstance(document, dict):
+        raise Unmappable("body: not a JSON object")
+    return document
+
+
+def name(vendor: str, tenant: str | None, vendor_id: object) -> str:
+    """A conversation or agent id namespaced by vendor and tenant, e.g.
+    ``intercom:lkqcyt9t:137324500000000``, so several helpdesks can share one topic. ``tenant``
+    None is written ``default``."""
+    if vendor_id is None or vendor_id == "":
+        raise Unmappable(f"{vendor}: an id is missing")
+    return f"{vendor}:{tenant or 'default'}:{vendor_id}"
+
+
+def event_id(vendor: str, tenant: str | None, *parts: object) -> str:
+    """A deterministic event id from the vendor's own ids (UUIDv5 of ``vendor``, ``tenant``
+    and ``parts``): a redelivery of the same delivery maps to the same ids, so it is a
+    duplicate downstream."""
+    key = "\x1f".join(str(p) for p in (vendor, tenant or "default", *parts))
+    return str(uuid.uuid5(ID_NAMESPACE, key))
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, ``…Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_unix_seconds(value: object, field_name: str) -> str:
+    """RFC 3339 of a Unix time in seconds (an int, a float with milliseconds, or a numeric
+    string), or :class:`Unmappable` naming ``field_name``."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise Unmappable(f"{field_name}: not a Unix time: {value!r}") from None
+    return rfc3339(datetime.fromtimestamp(round(seconds * 1000) / 1000, UTC))
+
+
+def from_unix_ms(value: object, field_name: str) -> str:
+    """RFC 3339 of a Unix time in milliseconds."""
+    try:
+        ms = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise Unmappable(f"{field_name}: not a Unix time in ms: {value!r}") from None
+    return rfc3339(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def from_iso(value: object, field_name: str) -> str:
+    """RFC 3339 of an ISO 8601 time with an offset (``Z`` or ±hh:mm; more than six fractional
+    digits are cut to microseconds), or :class:`Unmappable` naming ``field_name``."""
+    if not isinstance(value, str):
+        raise Unmappable(f"{field_name}: not a time: {value!r}")
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Unmappable(f"{field_name}: not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise Unmappable(f"{field_name}: a time without a UTC offset: {value!r}")
+    return rfc3339(moment)
+
+
+def header(headers: Mapping[str, str], key: str) -> str | None:
+    """A header by its lower-case name."""
+    return headers.get(key.lower())

@@ -1,0 +1,1 @@
+"""One module per helpdesk: ``map_delivery(body, headers, tenant) -> Mapped`` (pure)."""
