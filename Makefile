@@ -10,6 +10,7 @@ KAFKA := $(BIN)/python deploy/kafka/local_kafka.py
 
 help:
 	@echo "make demo        local Kafka + the service + simulated traffic (Ctrl-C stops it)"
+	@echo "make demo VIA=gateway   the same, fed through the webhook gateway (Intercom webhooks)"
 	@echo "make test        the whole suite, real-Kafka integration tests included"
 	@echo "make bench       the benchmark suite (raw Kafka, engine, service, latency, memory,"
 	@echo "                 scale, recovery) → bench/results.json; about 8 minutes"
@@ -54,7 +55,7 @@ schemas: install
 	$(BIN)/python -m schemas.export
 
 demo: system-deps install kafka-fetch
-	$(BIN)/python -m service.demo
+	$(BIN)/python -m service.demo $(if $(filter gateway,$(VIA)),--via-gateway)
 
 bench: system-deps install kafka-fetch
 	$(BIN)/python -m bench

@@ -204,6 +204,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     settings = _settings()
     progress = sys.stderr if sys.stderr.isatty() else None
+    if args.gateway:
+        return _simulate_webhooks(args, settings, progress)
     stats = PublishStats()
     try:
         asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
@@ -221,6 +223,39 @@ def _simulate(args: argparse.Namespace) -> int:
         return 1
     print(f"simulated {stats.delivered} events in {stats.delivered_messages} messages",
           file=sys.stderr)
+    return 0
+
+
+def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -> int:
+    import asyncio
+
+    import aiohttp
+
+    from service.gateway.simulate import WebhookStats, simulate_webhooks
+
+    if settings.gateway_intercom_secret is None:
+        print("support-kpi simulate: --gateway posts signed Intercom webhooks: set "
+              "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET to the gateway's Intercom secret",
+              file=sys.stderr)
+        return 2
+    url = args.gateway.rstrip("/") + "/webhooks/intercom"
+    stats = WebhookStats()
+    try:
+        asyncio.run(simulate_webhooks(url, settings.gateway_intercom_secret.get_secret_value(),
+                                      args.rate, args.agents, args.duration, args.seed,
+                                      progress, stats))
+    except KeyboardInterrupt:
+        pass
+    except aiohttp.ClientError as error:
+        print(f"\nsupport-kpi simulate: cannot post to {url} ({error}); is "
+              "`support-kpi gateway` running there?", file=sys.stderr)
+        return 1
+    print(f"\nsimulated {stats.events} events as {stats.deliveries} Intercom webhooks"
+          f" ({stats.skipped} Intercom cannot send)", file=sys.stderr)
+    if stats.refused:
+        print(f"support-kpi simulate: {stats.refused} webhooks refused: {stats.error}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -330,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Teams on shifts in their time zones, chat and email, bots and "
         "auto-replies, transfers, pending, reopen, abandonment, ratings, QA reviews and agent "
         "presence, stamped with the current time.",
-        epilog="example:\n  support-kpi simulate --rate 50 --agents 40 --duration 600",
+        epilog="examples:\n  support-kpi simulate --rate 50 --agents 40 --duration 600\n"
+        "  support-kpi simulate --gateway http://127.0.0.1:8088   (through the gateway)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     simulator.add_argument("--rate", type=float, default=20.0, help="events per second")
     simulator.add_argument("--agents", type=int, default=40)
@@ -341,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="give up when Kafka has not acknowledged an event for S "
                            "seconds (default 60): the command then exits 1 and says how many "
                            "events were not delivered")
+    simulator.add_argument("--gateway", metavar="URL",
+                           help="post the traffic as signed Intercom webhooks to a running "
+                           "`support-kpi gateway` at URL instead of publishing to Kafka "
+                           "(secret: SUPPORT_KPI_GATEWAY_INTERCOM_SECRET)")
     simulator.set_defaults(run=_simulate)
 
     reporter = commands.add_parser(

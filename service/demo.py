@@ -1,4 +1,6 @@
 """``make demo``: a local Kafka broker, two workers and the simulator; Ctrl-C stops them all.
+With ``--via-gateway`` (``make demo VIA=gateway``) the simulator posts signed Intercom webhooks
+to a ``support-kpi gateway`` instead of publishing canonical events.
 
 Prints the URLs of each worker's /metrics and /kpis and the command for the merged report,
 then a one-line summary of the live KPIs every few seconds.
@@ -6,6 +8,7 @@ then a one-line summary of the live KPIs every few seconds.
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from service.engine.owners import merge_reports
-from service.processes import BIN, WorkerExited, WorkerProcess, free_port, local_kafka
+from service.processes import (
+    BIN,
+    GatewayProcess,
+    WorkerExited,
+    WorkerProcess,
+    free_port,
+    local_kafka,
+    poll_until,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +49,16 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument("--via-gateway", action="store_true",
+                        help="feed the workers through the webhook gateway (signed Intercom "
+                        "webhooks)")
     args = parser.parse_args()
     kafka_launcher = local_kafka()
     kafka_launcher.fetch()
     print("starting Kafka …", flush=True)
     kafka = kafka_launcher.LocalKafka(port=free_port(9092)).start()
     workers: list[WorkerProcess] = []
+    gateways: list[WorkerProcess] = []
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -64,8 +79,16 @@ def main() -> int:
                 worker.wait_ready(120)
             except (TimeoutError, WorkerExited) as error:
                 raise SystemExit(f"{error}; see the worker's log above") from error
-        children.append(subprocess.Popen(
-            [str(BIN), "simulate", "--rate", str(args.rate)], env=env, start_new_session=True))
+        simulate = [str(BIN), "simulate", "--rate", str(args.rate)]
+        if args.via_gateway:
+            env["SUPPORT_KPI_GATEWAY_INTERCOM_SECRET"] = secrets.token_urlsafe(24)
+            gateway = GatewayProcess("gateway", env, ROOT / ".demo" / "gateway",
+                                     port=8088).start()
+            gateways.append(gateway)
+            poll_until(gateway.readiness, 60, "the gateway to answer /healthz")
+            print(f"gateway    {gateway.url}/webhooks/intercom   {gateway.url}/metrics")
+            simulate += ["--gateway", gateway.url]
+        children.append(subprocess.Popen(simulate, env=env, start_new_session=True))
         print(f"\nKafka      {kafka.bootstrap} (topic support.events)")
         urls = [w.url for w in workers]
         for n, url in enumerate(urls, 1):
@@ -87,8 +110,8 @@ def main() -> int:
             time.sleep(0.2)
     finally:
         print("\nstopping …", flush=True)
-        for worker in workers:
-            worker.stop()
+        for process in [*workers, *gateways]:
+            process.stop()
         for child in children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)

@@ -30,7 +30,8 @@ from aiokafka.partitioner import murmur2
 from service.synthetic import TrafficShape, generate_events
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Envelope", "Envelopes", "PublishStats", "ensure_topics",
-           "event_key", "partition_for", "produce", "simulate"]
+           "event_key", "failure_report", "live_traffic", "partition_for", "produce",
+           "simulate"]
 
 DEFAULT_TIMEOUT_S = 60.0
 """How long the broker may leave an event unacknowledged before publishing gives up, seconds."""
@@ -527,6 +528,16 @@ async def _produce_line(publisher: _Publisher, raw: bytes, number: int, stats: P
         await publisher.add(event_key(event), orjson.dumps(event), number)
 
 
+def live_traffic(rate: float, agents: int, seed: int = 0) -> AsyncIterator[dict[str, Any]]:
+    """The simulator's canonical events at about ``rate`` events/s, stamped with the current
+    time and released as the wall clock reaches them (endless)."""
+    per_conversation = 8.8
+    shape = TrafficShape(conversations=10**9, agents=agents, start_ms=int(time.time() * 1000),
+                         conversations_per_minute=max(rate, 0.1) * 60 / per_conversation,
+                         source="simulator")
+    return _paced(shape, seed, 1.0)
+
+
 async def _paced(shape: TrafficShape, seed: int, speed: float) -> AsyncIterator[dict[str, Any]]:
     """The synthetic stream, released as the wall clock reaches each event's time."""
     origin = time.time()
@@ -561,15 +572,10 @@ async def simulate(bootstrap: str, topic: str, partitions: int, rate: float, age
     Raises: KafkaError or TimeoutError when Kafka cannot be reached at the start.
     """
     stats = stats if stats is not None else PublishStats()
-    now_ms = int(time.time() * 1000)
-    per_conversation = 8.8
-    shape = TrafficShape(conversations=10**9, agents=agents, start_ms=now_ms,
-                         conversations_per_minute=max(rate, 0.1) * 60 / per_conversation,
-                         source="simulator")
     async with _publishing(bootstrap, topic, partitions, batch, timeout_s, stats, progress,
                            "simulate") as publisher:
         started = time.monotonic()
-        async for event in _paced(shape, seed, 1.0):
+        async for event in live_traffic(rate, agents, seed):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             await publisher.add(event_key(event), orjson.dumps(event))

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ __all__ = [
 RECEIVED_AT_HEADER = "x-support-kpi-received-at"
 """Set by the gateway on every delivery (any incoming value is replaced): when it arrived, for
 vendors whose bodies carry no event time (Freshdesk's templated rule bodies)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_NAMESPACE = uuid.UUID("6f1d2f0e-3c1b-5a53-9a51-2f4d3a9c7e10")
 """The UUIDv5 namespace of every event id the gateway makes."""
 
@@ -99,7 +100,7 @@ def from_unix_seconds(value: object, field_name: str) -> str:
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise Unmappable(f"{field_name}: not a Unix time: {value!r}") from None
-    return rfc3339(datetime.fromtimestamp(round(seconds * 1000) / 1000, UTC))
+    return _from_ms(round(seconds * 1000))
 
 
 def from_unix_ms(value: object, field_name: str) -> str:
@@ -108,7 +109,13 @@ def from_unix_ms(value: object, field_name: str) -> str:
         ms = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise Unmappable(f"{field_name}: not a Unix time in ms: {value!r}") from None
-    return rfc3339(datetime.fromtimestamp(ms / 1000, UTC))
+    return _from_ms(ms)
+
+
+def _from_ms(ms: int) -> str:
+    """Exact to the millisecond (a float timestamp can land a microsecond short, which
+    ``rfc3339`` would then cut to the millisecond before)."""
+    return rfc3339(_EPOCH + timedelta(milliseconds=ms))
 
 
 def from_iso(value: object, field_name: str) -> str:
