@@ -208,3 +208,33 @@ def test_bad_deliveries_publish_nothing(namespace: Namespace, gateway: GatewayPr
         in metrics
     assert 'support_gateway_deliveries_total{outcome="stale",vendor="zendesk"} 1.0' in metrics
     assert 'support_gateway_mapping_failures_total{vendor="intercom"} 1.0' in metrics
+
+
+def test_kafka_unreachable_is_503_so_the_vendor_retries(tmp_path: Path) -> None:
+    """SPEC §7: 2xx only once Kafka acknowledged; 503 while it is unavailable."""
+    from fixtures.kafka import load_local_kafka
+
+    broker = load_local_kafka().LocalKafka()
+    broker.start()
+    process = None
+    try:
+        namespace = Namespace(broker.bootstrap, tmp_path)
+        env = namespace.env(SUPPORT_KPI_GATEWAY_INTERCOM_SECRET=SECRETS["intercom"])
+        process = GatewayProcess("gateway", env, tmp_path / "gateway",
+                                 log=tmp_path / "gateway.log").start()
+        wait_until(process.readiness, 60, "the gateway to answer /healthz")
+        bodies = (DATA / "intercom_webhooks_hull" / "conversation_events.jsonl").read_bytes(
+            ).splitlines()
+        assert post(process, "intercom", bodies[0]) == 200
+        assert broker._proc is not None
+        broker._proc.send_signal(signal.SIGKILL)
+        broker._proc.wait(timeout=30)
+        assert post(process, "intercom", bodies[1]) == 503
+        metrics = process.get("/metrics").decode()
+        assert ('support_gateway_deliveries_total{outcome="kafka_unavailable",'
+                'vendor="intercom"} 1.0') in metrics
+        process.check_running()
+    finally:
+        if process is not None:
+            process.stop(signal.SIGKILL)
+        broker.stop()
