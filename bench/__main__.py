@@ -87,12 +87,16 @@ def _start_kafka(stack: ExitStack) -> str:
 
 def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> dict[str, Any]:
     dataset: Dataset = sizes["dataset"]
+    results: dict[str, Any] = {
+        "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if phases == {"gateway"}:
+        with ExitStack() as stack:
+            results["gateway"] = _gateway(kb.Namespace(_start_kafka(stack), workdir), sizes)
+        return results
     path = events_file(dataset)
     as_of = _as_of(path)
-    results: dict[str, Any] = {
-        "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "dataset": {"events": dataset.events, "agents": dataset.agents, "as_of": as_of,
-                    "batch_envelope_events": batch}}
+    results["dataset"] = {"events": dataset.events, "agents": dataset.agents, "as_of": as_of,
+                          "batch_envelope_events": batch}
     expected_path = workdir / "expected.json"
     if "core" in phases or phases & {"service", "recovery", "scale"}:
         core = run_core(path, as_of, expected_path,
@@ -141,13 +145,15 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
                                             dataset.events // 3, sizes["latency_rate"],
                                             sizes["latency_seconds"])
         if "gateway" in phases:
-            print(f"gateway: {sizes['gateway_deliveries']:,} deliveries, then "
-                  f"{sizes['gateway_rate']} deliveries/s for {sizes['gateway_seconds']} s …",
-                  flush=True)
-            results["gateway"] = gateway_run(kb.Namespace(bootstrap, workdir),
-                                             sizes["gateway_deliveries"], sizes["gateway_rate"],
-                                             sizes["gateway_seconds"])
+            results["gateway"] = _gateway(kb.Namespace(bootstrap, workdir), sizes)
     return results
+
+
+def _gateway(namespace: kb.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
+    print(f"gateway: {sizes['gateway_deliveries']:,} deliveries, then "
+          f"{sizes['gateway_rate']} deliveries/s for {sizes['gateway_seconds']} s …", flush=True)
+    return gateway_run(namespace, sizes["gateway_deliveries"], sizes["gateway_rate"],
+                       sizes["gateway_seconds"])
 
 
 def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
