@@ -2,7 +2,8 @@
 
   raw       aiokafka reading the input topic: the ceiling
   core      replay throughput of the events file (no Kafka)
-  service   one worker, end to end: first publish → every fact reflected in /kpis
+  service   one worker, end to end: first publish → every fact reflected in /kpis; then
+            its /metrics: series, bytes and median seconds of a scrape (2,000 agents)
   memory    that worker's RSS at the end of the service phase (2,000 agents)
   recovery  a worker with an empty data directory restoring everything from the changelogs
   scale     two workers on the 4-partition topic against one
@@ -180,6 +181,13 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"≥ {TARGETS['service']:,}",
             one["events_per_s"] >= TARGETS["service"] and one["equal_to_replay"])
         row("service: /kpis equal to replay", str(one["equal_to_replay"]))
+        if "metrics" in one:
+            scrape, at = one["metrics"], one["metrics"]["as_of_dataset"]
+            row(f"service: /metrics ({scrape['agents']:,} agents)",
+                f"{scrape['series']:,} series, {scrape['bytes'] / 2**20:,.1f} MB, "
+                f"{scrape['median_seconds'] * 1000:,.0f} ms median")
+            row("service: series with window data",
+                f"{at['default']['series']:,} default set, {at['all']['series']:,} all KPIs")
         row("memory: worker RSS", f"{one['rss_mb']:,.0f} MB "
             f"({one['open_conversations']:,} open conv.)", f"≤ {TARGETS['memory_mb']}",
             one["rss_mb"] <= TARGETS["memory_mb"])

@@ -5,6 +5,7 @@ Each phase gets its own app id and topics, so phases never see each other's data
 
 import asyncio
 import os
+import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -13,12 +14,16 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry, generate_latest
 
+from service.config import KpiConfig
 from service.engine.owners import merge_reports, report_differences
+from service.metrics.collector import KpiCollector
 from service.processes import WorkerProcess, poll_until
 from service.publish import Envelope, ensure_topics, event_key, partition_for
 
-__all__ = ["Namespace", "consume_rate", "latency", "publish", "restore_run", "service_run"]
+__all__ = ["Namespace", "consume_rate", "latency", "metrics_scrape", "publish", "restore_run",
+           "service_run"]
 
 PARTITIONS = 4
 
@@ -153,9 +158,47 @@ def service_run(namespace: Namespace, messages: list[Envelope], workers: int,
                               f"service ({workers} worker{'s' if workers > 1 else ''})")
     seconds = finished - started
     mismatch = equal_to(started_workers, expected, as_of)
-    return {"workers": started_workers, "events": events, "messages": len(messages),
-            "seconds": seconds, "publish_seconds": publish_s, "events_per_s": events / seconds,
-            "equal_to_replay": not mismatch, "differences": mismatch[:10]}
+    result: dict[str, Any] = {
+        "workers": started_workers, "events": events, "messages": len(messages),
+        "seconds": seconds, "publish_seconds": publish_s, "events_per_s": events / seconds,
+        "equal_to_replay": not mismatch, "differences": mismatch[:10]}
+    if workers == 1:
+        result["metrics"] = metrics_scrape(started_workers[0], as_of)
+    return result
+
+
+def _series(body: bytes) -> int:
+    """Samples in an exposition: its non-comment lines."""
+    return sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+
+
+def metrics_scrape(worker: WorkerProcess, as_of: str, scrapes: int = 5) -> dict[str, Any]:
+    """``scrapes`` real ``GET /metrics`` calls on a caught-up worker (the default per-agent KPI
+    set): series, bytes, median and slowest seconds. /metrics reports as of now, so the
+    dataset's windows (dated in the past) are mostly zeros there; the series the same worker
+    would export with data in its windows, with the default and with every per-agent KPI, are
+    counted from its report as of the dataset's end (in this process, no HTTP)."""
+    times, body = [], b""
+    for _ in range(scrapes):
+        started = time.perf_counter()
+        body = worker.get("/metrics", timeout_s=60)
+        times.append(time.perf_counter() - started)
+    state = worker.readiness() or {}
+    report = worker.kpis(as_of)
+    with_data = {}
+    for name, agent_kpis in (("default", KpiConfig().metrics.agent_kpis), ("all", None)):
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(KpiCollector(lambda: report, agent_kpis))
+        started = time.perf_counter()
+        exposition = generate_latest(registry)
+        with_data[name] = {"series": _series(exposition), "bytes": len(exposition),
+                           "render_seconds": time.perf_counter() - started}
+    return {"agents": state.get("owned", {}).get("agent", 0), "scrapes": scrapes,
+            "series": _series(body),
+            "agent_series": sum(1 for line in body.splitlines()
+                                if line.startswith(b"support_agent_")),
+            "bytes": len(body), "median_seconds": statistics.median(times),
+            "max_seconds": max(times), "as_of_dataset": with_data}
 
 
 def _all_partitions_owned(workers: list[WorkerProcess]) -> bool:

@@ -16,6 +16,9 @@ examples:
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
   cat events.jsonl | support-kpi replay -
   support-kpi import servicenow incidents.csv --timezone Europe/Berlin > events.jsonl
+
+environment: worker, gateway, produce and simulate reach Kafka at KAFKA_BOOTSTRAP_SERVERS
+(default 127.0.0.1:9092); every setting is listed in the README ("Environment").
 """
 
 
@@ -26,6 +29,26 @@ def _as_of(text: str) -> int:
         return parse_as_of(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
+    return value
 
 
 def _load_config(path: str | None):  # type: ignore[no-untyped-def]
@@ -109,6 +132,9 @@ def _worker(args: argparse.Namespace) -> int:
         return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
     tune_gc()
     service = KpiService(settings, config)
+    print(f"support-kpi worker: http://{settings.http_host}:{settings.http_port} "
+          f"(/metrics /kpis /readyz), Kafka {settings.kafka_bootstrap_servers}, topic "
+          f"{settings.topic}", file=sys.stderr, flush=True)
     worker = faust.Worker(service.app, loglevel=args.loglevel, quiet=True)
     # faust's terminal spinner sets the root logger to DEBUG (so that every record moves it):
     # every debug call in faust's hot paths would then build a log record.
@@ -146,9 +172,17 @@ def _gateway(args: argparse.Namespace) -> int:
                                   settings.partitions))
     except Exception as error:
         return _kafka_failed("gateway", settings.kafka_bootstrap_servers, error)
+    import logging
+
+    from service.logs import install_repeat_filter
+    from service.stream.reachability import KafkaReachability
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    install_repeat_filter()
     publisher = GatewayPublisher(settings.kafka_bootstrap_servers, settings.topic,
                                  settings.dead_letter_topic)
-    app = build_app(config, publisher)
+    app = build_app(config, publisher,
+                    kafka=KafkaReachability(settings.kafka_bootstrap_servers))
     print(f"support-kpi gateway: http://{settings.gateway_host}:{settings.gateway_port}"
           f"/webhooks/{{{','.join(sorted(config.secrets))}}} → {settings.topic}",
           file=sys.stderr)
@@ -238,6 +272,10 @@ def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -
               "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET to the gateway's Intercom secret",
               file=sys.stderr)
         return 2
+    if not args.gateway.startswith(("http://", "https://")):
+        print(f"support-kpi simulate: --gateway {args.gateway}: give the gateway's URL with "
+              "its scheme, e.g. http://127.0.0.1:8088", file=sys.stderr)
+        return 2
     url = args.gateway.rstrip("/") + "/webhooks/intercom"
     stats = WebhookStats()
     try:
@@ -251,7 +289,8 @@ def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -
               "`support-kpi gateway` running there?", file=sys.stderr)
         return 1
     print(f"\nsimulated {stats.events} events as {stats.deliveries} Intercom webhooks"
-          f" ({stats.skipped} Intercom cannot send)", file=sys.stderr)
+          f" ({stats.skipped} not sent: QA reviews and NPS/CES surveys, which Intercom has "
+          "not)", file=sys.stderr)
     if stats.refused:
         print(f"support-kpi simulate: {stats.refused} webhooks refused: {stats.error}",
               file=sys.stderr)
@@ -352,9 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  support-kpi produce events.jsonl --batch 200",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     producer.add_argument("file", metavar="FILE|-")
-    producer.add_argument("--batch", type=int, default=1,
+    producer.add_argument("--batch", type=_positive_int, default=1,
                           help="events per message, grouped by partition (batch envelopes)")
-    producer.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    producer.add_argument("--timeout", type=_positive_float, default=60.0, metavar="S",
                           help="give up when Kafka has not acknowledged an event for S seconds "
                           "(default 60): the command then stops reading, exits 1 and says how "
                           "many events were not delivered and from which line to publish again")
@@ -368,12 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  support-kpi simulate --rate 50 --agents 40 --duration 600\n"
         "  support-kpi simulate --gateway http://127.0.0.1:8088   (through the gateway)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    simulator.add_argument("--rate", type=float, default=20.0, help="events per second")
-    simulator.add_argument("--agents", type=int, default=40)
+    simulator.add_argument("--rate", type=float, default=20.0,
+                           help="events per second (default 20; the first seconds carry the "
+                           "shifts already under way)")
+    simulator.add_argument("--agents", type=int, default=40,
+                           help="simulated agents on shifts (default 40)")
     simulator.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
-    simulator.add_argument("--seed", type=int, default=0)
-    simulator.add_argument("--batch", type=int, default=1, help="events per message")
-    simulator.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    simulator.add_argument("--seed", type=int, default=0,
+                           help="random seed: the same seed, the same traffic (default 0)")
+    simulator.add_argument("--batch", type=_positive_int, default=1, help="events per message")
+    simulator.add_argument("--timeout", type=_positive_float, default=60.0, metavar="S",
                            help="give up when Kafka has not acknowledged an event for S "
                            "seconds (default 60): the command then exits 1 and says how many "
                            "events were not delivered")

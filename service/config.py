@@ -17,6 +17,9 @@ Overlay rules, where the SPEC leaves room for a choice:
 - A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
 - `retention.closed_days` (SPEC §2, §5) is a whole number of days, at least 2 so that the
   horizon lies beyond the 25 hours of pane data (SPEC §4).
+- `metrics.agent_kpis` (SPEC §6) lists the report keys exported per agent on `/metrics`
+  (`DEFAULT_AGENT_KPIS` when left out, `all` for every key, `[]` or an empty value for none);
+  teams and overall always export everything, and `/kpis` is not affected.
 """
 
 from __future__ import annotations
@@ -43,16 +46,19 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.engine.calendar import WEEKDAY_NAMES, BusinessCalendar, HoursError, parse_hours
-from service.engine.kpis import WEIGHTABLE_PATHS
+from service.engine.kpis import LIVE_KPIS, WEIGHTABLE_PATHS, WINDOW_KPIS
 
 __all__ = [
+    "AGENT_KPIS",
     "CONFIG_ENV_VAR",
+    "DEFAULT_AGENT_KPIS",
     "DEFAULT_CLOSED_DAYS",
     "PRIORITIES",
     "SLA_KINDS",
     "WEIGHTABLE_KPIS",
     "ConfigError",
     "KpiConfig",
+    "MetricsSettings",
     "Priority",
     "ResolvedTeam",
     "Retention",
@@ -329,6 +335,64 @@ class ResolvedTeam:
             raise KeyError(f"unknown SLA kind or priority: {kind!r}, {priority!r}") from None
 
 
+AGENT_KPIS: tuple[str, ...] = tuple(
+    spec.key for spec in (*WINDOW_KPIS, *LIVE_KPIS) if "agents" in spec.levels)
+"""Report keys of an agent entry, in report order: what `metrics.agent_kpis` may list."""
+
+DEFAULT_AGENT_KPIS: tuple[str, ...] = (
+    # workload and throughput
+    "conversations_created", "conversations_resolved", "assigned", "pulled_per_hour",
+    # responsiveness: the SLA-bearing first response and the SLA results
+    "first_response_seconds", "sla",
+    # utilisation (the occupancy alerts read both)
+    "logged_in_seconds", "occupancy_ratio",
+    # quality and the configured score
+    "csat", "qa", "weighted_score",
+    # live: the agent's queue, presence and what breaches right now
+    "assigned_open", "status", "open", "sla_breaching",
+)
+"""The per-agent KPIs exported by default: what a team lead watches per agent and what the
+shipped dashboard and alert rules read per agent. Left out (opt in by listing them): the
+business-hours variants and the next-response, resolution, time-to-close and wait distributions
+(8 series each per agent; the team level carries them), survey groups rarely about one agent
+(nps, ces), and the queue counts that are team concerns."""
+
+
+def _check_agent_kpi(key: str) -> str:
+    if key not in AGENT_KPIS:
+        raise ValueError(f"unknown per-agent KPI {key!r}, expected `all` or a list of "
+                         f"{', '.join(AGENT_KPIS)}")
+    return key
+
+
+def _agent_kpi_list(value: object) -> object:
+    if value is None:
+        return ()
+    if value == "all":
+        return AGENT_KPIS
+    if isinstance(value, str):
+        raise ValueError(f"expected `all` or a list of report keys, not {value!r}")
+    return value
+
+
+def _no_repeats(keys: tuple[str, ...]) -> tuple[str, ...]:
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"listed more than once: {', '.join(repeated)}")
+    return keys
+
+
+AgentKpi = Annotated[str, AfterValidator(_check_agent_kpi)]
+AgentKpis = Annotated[tuple[AgentKpi, ...], BeforeValidator(_agent_kpi_list),
+                      AfterValidator(_no_repeats)]
+
+
+class MetricsSettings(_Model):
+    """The `metrics` section (SPEC §6): which report keys `/metrics` exports per agent."""
+
+    agent_kpis: AgentKpis = DEFAULT_AGENT_KPIS
+
+
 DEFAULT_CLOSED_DAYS = 35
 """SPEC §5: how long a closed conversation's ids and status are kept after its last event."""
 _DAY_MS = 86_400_000
@@ -356,13 +420,14 @@ class KpiConfig(_Model):
     teams: dict[str, TeamOverlay] = Field(default_factory=dict)
     weighted_score: dict[KpiPath, WeightedKpi] = Field(default_factory=_default_weighted_score)
     retention: Retention = Retention()
+    metrics: MetricsSettings = MetricsSettings()
 
     _resolved: dict[str | None, ResolvedTeam] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _empty_values(cls, data: Any) -> Any:
-        return _none_as_empty(data, {"teams": {}, "retention": {}})
+        return _none_as_empty(data, {"teams": {}, "retention": {}, "metrics": {}})
 
     @property
     def closed_retention_ms(self) -> int:

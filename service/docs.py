@@ -54,12 +54,12 @@ def render_metric_table() -> str:
     grouped: dict[tuple[str, ...], list[Any]] = {}
     for spec in metric_specs():
         grouped.setdefault(spec.path, []).append(spec)
-    for path, specs in grouped.items():
+    for specs in grouped.values():
         levels = "/".join(s.level for s in specs)
         extra = [label for label in specs[0].labels if label not in ("agent", "team")]
         labels = ", ".join(extra) or "–"
-        rows.append(f"| `support_<level>_{'_'.join(path)}` | {levels} | {labels} | "
-                    f"{specs[0].help} |")
+        name = specs[0].name.replace(f"support_{specs[0].level}_", "support_<level>_", 1)
+        rows.append(f"| `{name}` | {levels} | {labels} | {specs[0].help} |")
     rows += ["", "Worker health:", "", "| metric | type | labels | meaning |",
              "|---|---|---|---|"]
     for name, kind, text, label_names in HEALTH_METRICS:

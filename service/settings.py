@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Address of the HTTP server")
     http_port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server")
     token: SecretStr | None = Field(
-        default=None, description="Bearer token required by /kpis when set")
+        default=None, description="Bearer token required by /kpis and /metrics (and for the "
+        "counts in /readyz) when set")
     store: str = Field(default="memory://",
                        description="Table store: memory:// or rocksdb:// (needs rocksdict)")
     data_dir: Path = Field(default=Path(".support-kpi"),
@@ -50,8 +51,8 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger webhook bodies are refused (413)")
     gateway_secrets_file: Path | None = Field(
-        default=None, description="YAML or JSON file: vendor -> webhook secret (instead of the "
-        "variables below)")
+        default=None, description="YAML or JSON file: vendor -> webhook secret, or {secret, "
+        "tenant}; read with the variables below, the file wins")
     gateway_intercom_secret: SecretStr | None = Field(
         default=None, description="Intercom app's client secret (X-Hub-Signature)")
     gateway_zendesk_secret: SecretStr | None = Field(

@@ -13,6 +13,7 @@ configured vendor (Intercom checks the URL that way), and Front's set-up challen
 ``GET /healthz``, ``GET /metrics``.
 """
 
+import asyncio
 import importlib
 import logging
 import time
@@ -35,6 +36,7 @@ from service.gateway.signatures import VENDORS, Verdict, verify
 from service.ingest import Rejection, describe_error, shorten
 from service.settings import Settings
 from service.stream.dead_letters import webhook_dead_letter
+from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
 
 __all__ = ["GatewayConfig", "GatewayConfigError", "GatewayMetrics", "build_app", "load_config"]
 
@@ -63,30 +65,43 @@ class GatewayConfig:
 
 
 def load_config(settings: Settings) -> GatewayConfig:
-    """Secrets from ``SUPPORT_KPI_GATEWAY_<VENDOR>_SECRET``, overlaid by the secrets file: a
-    mapping of vendor to a secret, or to ``{secret: …, tenant: …}``."""
+    """Secrets from ``SUPPORT_KPI_GATEWAY_<VENDOR>_SECRET``, overlaid by the secrets file (both
+    are read; the file wins for a vendor in both): a mapping of vendor to a secret, or to
+    ``{secret: …, tenant: …}``. GatewayConfigError names the variable or the file and key."""
     secrets: dict[str, str] = {}
     tenants: dict[str, str] = {}
     for vendor in VENDORS:
         value = getattr(settings, f"gateway_{vendor}_secret")
         if value is not None:
-            secrets[vendor] = value.get_secret_value()
+            secrets[vendor] = _usable(value.get_secret_value(),
+                                      f"SUPPORT_KPI_GATEWAY_{vendor.upper()}_SECRET")
     path = settings.gateway_secrets_file
     if path is not None:
         for vendor, entry in _read_secrets_file(path).items():
+            where = f"{path}: {vendor}"
             if vendor not in VENDORS:
-                raise GatewayConfigError(f"{path}: {vendor}: unknown vendor; use one of "
+                raise GatewayConfigError(f"{where}: unknown vendor; use one of "
                                          f"{', '.join(VENDORS)}")
-            if isinstance(entry, str):
-                secrets[vendor] = entry
-            elif isinstance(entry, dict) and isinstance(entry.get("secret"), str):
-                secrets[vendor] = entry["secret"]
-                if entry.get("tenant") is not None:
-                    tenants[vendor] = str(entry["tenant"])
-            else:
-                raise GatewayConfigError(f"{path}: {vendor}: give a secret string or "
+            if isinstance(entry, dict) and set(entry) - {"secret", "tenant"}:
+                unknown = ", ".join(sorted(str(k) for k in set(entry) - {"secret", "tenant"}))
+                raise GatewayConfigError(f"{where}: unknown key(s) {unknown}; use secret and "
+                                         "tenant")
+            secret = entry.get("secret") if isinstance(entry, dict) else entry
+            if not isinstance(secret, str):
+                raise GatewayConfigError(f"{where}: give a secret string or "
                                          "{secret: …, tenant: …}")
+            secrets[vendor] = _usable(secret, where)
+            if isinstance(entry, dict) and entry.get("tenant") is not None:
+                tenants[vendor] = str(entry["tenant"])
     return GatewayConfig(secrets, tenants, settings.gateway_max_body_bytes)
+
+
+def _usable(secret: str, where: str) -> str:
+    """A secret that verifies something: an empty or blank one would let anyone sign."""
+    if not secret.strip():
+        raise GatewayConfigError(f"{where}: the secret is empty; give the vendor's webhook "
+                                 "secret (an empty one would accept forged deliveries)")
+    return secret
 
 
 def _read_secrets_file(path: Path) -> dict[str, Any]:
@@ -108,7 +123,7 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.deliveries = Counter(
             "support_gateway_deliveries", "Webhook deliveries by vendor and outcome (published, "
-            "ignored, dead_lettered, unauthorized, stale, kafka_unavailable)",
+            "ignored, dead_lettered, unauthorized, stale, too_large, kafka_unavailable)",
             ["vendor", "outcome"], registry=self.registry)
         self.published = Counter(
             "support_gateway_events_published", "Canonical events published, by vendor",
@@ -125,15 +140,31 @@ class GatewayMetrics:
 
 def build_app(config: GatewayConfig, publisher: GatewayPublisher,
               clock: Callable[[], float] = time.time,
-              metrics: GatewayMetrics | None = None) -> web.Application:
-    """The aiohttp application; it starts and stops ``publisher`` with itself."""
+              metrics: GatewayMetrics | None = None,
+              kafka: KafkaReachability | None = None) -> web.Application:
+    """The aiohttp application; it starts and stops ``publisher`` with itself, and, given
+    ``kafka``, probes it every few seconds: while Kafka does not answer, ``/healthz`` is 503
+    and deliveries are answered 503 at once (vendors give up after about 5 s)."""
     metrics = metrics or GatewayMetrics()
     app = web.Application(client_max_size=config.max_body_bytes)
+    probing: list[asyncio.Task[None]] = []
+
+    async def watch_kafka() -> None:
+        assert kafka is not None
+        while True:
+            await kafka.probe()
+            await asyncio.sleep(PROBE_INTERVAL_S)
 
     async def start(_: web.Application) -> None:
         await publisher.start()
+        if kafka is not None:
+            probing.append(asyncio.create_task(watch_kafka()))
 
     async def stop(_: web.Application) -> None:
+        for task in probing:
+            task.cancel()
+        if kafka is not None:
+            await kafka.close()
         await publisher.stop()
 
     app.on_startup.append(start)
@@ -150,11 +181,18 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         if secret is None:
             return web.json_response({"error": f"no webhook endpoint for {vendor!r}"},
                                      status=404)
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("%s: a delivery over %d bytes refused (413)", vendor,
+                        config.max_body_bytes)
+            outcome(vendor, "too_large", started)
+            raise
         headers = {key.lower(): value for key, value in request.headers.items()}
         headers[RECEIVED_AT_HEADER] = rfc3339(datetime.fromtimestamp(clock(), UTC))
         verdict = verify(vendor, body, headers, secret, clock(), config.max_age_s)
         if verdict is not Verdict.OK:
+            log.warning("%s: delivery refused (401): signature %s", vendor, verdict.value)
             outcome(vendor, "stale" if verdict is Verdict.STALE else "unauthorized", started)
             return web.Response(status=401)
         challenge = headers.get("x-front-challenge")
@@ -166,6 +204,8 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
                 mapped = MAPPERS[vendor](body, headers, config.tenants.get(vendor))
                 _validate(mapped)
             except Unmappable as error:
+                log.warning("%s: a verified delivery cannot be mapped (%s); dead-lettered",
+                            vendor, error)
                 await _dead_letter(vendor, "unmappable", str(error), body)
                 outcome(vendor, "dead_lettered", started)
                 return web.json_response({"dead_lettered": str(error)})
@@ -179,6 +219,8 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
             if not mapped.events:
                 outcome(vendor, "ignored", started)
                 return web.json_response({"ignored": mapped.kind})
+            if kafka is not None and not kafka.up:
+                raise KafkaUnavailable("the Kafka probe fails")
             await publisher.publish(mapped.events)
         except KafkaUnavailable as error:
             log.warning("%s: Kafka unavailable, answering 503 (%s)", vendor, error)
@@ -199,6 +241,9 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         return web.Response(status=200 if known else 404)
 
     async def healthz(_: web.Request) -> web.StreamResponse:
+        if kafka is not None and not kafka.up:
+            return web.json_response({"status": "kafka_unreachable",
+                                      "vendors": sorted(config.secrets)}, status=503)
         return web.json_response({"status": "ok", "vendors": sorted(config.secrets)})
 
     async def prometheus(_: web.Request) -> web.StreamResponse:

@@ -29,7 +29,9 @@ class KafkaUnavailable(RuntimeError):
 
 class GatewayPublisher:
     def __init__(self, bootstrap: str, topic: str, dead_letter_topic: str,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 4.0) -> None:
+        """``timeout_s``: how long a delivery may wait for Kafka before it is answered 503
+        (vendors time out after about 5 s)."""
         self.bootstrap = bootstrap
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic

@@ -56,6 +56,10 @@ async def simulate_webhooks(url: str, secret: str, rate: float, agents: int,
                 else:
                     stats.refused += 1
                     stats.error = f"the gateway answered {response.status}"
+                    if response.status in (401, 404):
+                        stats.error += (" (401: SUPPORT_KPI_GATEWAY_INTERCOM_SECRET differs from "
+                                        "the gateway's; 404: the gateway has no Intercom secret)")
+                        break
             if progress is not None and stats.events % 100 == 0:
                 print(f"\r  simulated {stats.events:,} events as {stats.deliveries:,} "
                       "webhooks", end="", file=progress, flush=True)

@@ -3,9 +3,13 @@
 ``collect()`` asks for a fresh report of the keys this worker owns and yields one family per
 metric spec; a key that moved to another worker simply is not in the report any more, so its
 series vanish here and appear on the new owner. Null values (no data) yield no sample.
+
+``agent_kpis`` (the config's ``metrics.agent_kpis``) names the report keys exported per agent;
+agent metrics of other keys are neither described nor collected. Team and overall metrics are
+always exported in full.
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,9 +24,13 @@ PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-d
 
 
 class KpiCollector(Collector):
-    def __init__(self, report: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(self, report: Callable[[], Mapping[str, Any]],
+                 agent_kpis: Collection[str] | None = None) -> None:
+        """``agent_kpis``: the report keys exported per agent; None exports every one."""
         self._report = report
-        self._specs = metric_specs()
+        keep = None if agent_kpis is None else frozenset(agent_kpis)
+        self._specs = [spec for spec in metric_specs()
+                       if keep is None or spec.level != "agent" or spec.path[0] in keep]
 
     def describe(self) -> Iterator[Metric]:
         for spec in self._specs:

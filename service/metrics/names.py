@@ -2,7 +2,9 @@
 
 ``support_<level>_<kpi path joined by _>`` with level agent, team or overall; labels ``window``
 (1h, 24h; absent for live), ``team`` and ``agent`` where they apply; a distribution's avg, p50
-and p90 are the ``stat`` label of one gauge and its count is the gauge ``<name>_count``.
+and p90 are the ``stat`` label of one gauge and its count is a unit-less gauge named for the
+stem without ``_seconds`` plus ``_samples`` (``support_team_first_response_samples``): ``_count``
+is reserved for histograms and summaries, and ``promtool check metrics`` must pass.
 """
 
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
 
-__all__ = ["LEVEL_NAMES", "MetricSpec", "metric_specs"]
+__all__ = ["DISTRIBUTION_STATS", "LEVEL_NAMES", "MetricSpec", "metric_name", "metric_specs"]
 
 LEVEL_NAMES = {"agents": "agent", "teams": "team", "overall": "overall"}
 _LEVEL_LABELS = {"agent": ("agent", "team"), "team": ("team",), "overall": ()}
@@ -30,6 +32,14 @@ class MetricSpec:
     stat_label: bool = False
     kind: str = "gauge"
     """gauge, or stateset for the agent's presence."""
+
+
+def metric_name(level: str, path: tuple[str, ...]) -> str:
+    """The metric of a report leaf: ``support_<level>_<path joined by _>``, except a
+    distribution's ``count``, which is ``support_<level>_<stem without _seconds>_samples``."""
+    if len(path) == 2 and path[1] == "count":
+        return f"support_{level}_{path[0].removesuffix('_seconds')}_samples"
+    return f"support_{level}_{'_'.join(path)}"
 
 
 def _leaves(spec: KpiSpec) -> Iterator[tuple[tuple[str, ...], str, bool]]:
@@ -57,6 +67,6 @@ def metric_specs() -> list[MetricSpec]:
                     kind = "stateset" if spec.kind == "state" else "gauge"
                     if kind == "stateset":
                         labels += ("status",)
-                    specs.append(MetricSpec(f"support_{level}_{'_'.join(path)}", text, level,
+                    specs.append(MetricSpec(metric_name(level, path), text, level,
                                             labels, path, windowed, stat, kind))
     return specs

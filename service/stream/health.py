@@ -2,6 +2,7 @@
 latency from an event's arrival in Kafka to its effect on the gauges."""
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, disable_created_metrics
@@ -95,13 +96,18 @@ class Health:
         self.lags = {}
         self.lag.clear()
 
-    def update_lag(self, highwaters: dict[Any, int]) -> None:
-        """Lag = high-water mark − (last processed offset + 1), per assigned partition."""
+    def update_lag(self, highwaters: dict[Any, int],
+                   committed: Mapping[Any, int | None] | None = None) -> None:
+        """Lag = high-water mark − the next offset to process, per assigned partition: the last
+        processed offset + 1, or the group's committed offset when nothing was processed since
+        the assignment (a restarted worker on an idle partition is not behind)."""
         self.lags = {}
         self.lag.clear()
+        committed = committed or {}
         for tp, highwater in highwaters.items():
             done = self.offsets.get((tp.topic, tp.partition))
-            lag = max(0, highwater - (done + 1 if done is not None else 0))
+            position = max(done + 1 if done is not None else 0, committed.get(tp) or 0)
+            lag = max(0, highwater - position)
             self.lags[(tp.topic, tp.partition)] = lag
             self.lag.labels(tp.topic, str(tp.partition)).set(lag)
 

@@ -28,7 +28,8 @@ def _now_ms() -> int:
 def register_routes(service: "KpiService") -> None:
     app = service.app
     kpi_registry = CollectorRegistry(auto_describe=False)
-    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms())))
+    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()),
+                                       service.config.metrics.agent_kpis))
     token = service.settings.token
 
     def authorized(request: Any) -> bool:
@@ -57,7 +58,9 @@ def register_routes(service: "KpiService") -> None:
                 highwaters[tp] = consumer.highwater(tp)
             except (KeyError, AssertionError, AttributeError):
                 continue
-        health.update_lag({tp: hw for tp, hw in highwaters.items() if hw is not None})
+        committed: Any = getattr(consumer, "_committed_offset", {})
+        health.update_lag({tp: hw for tp, hw in highwaters.items() if hw is not None},
+                          {tp: committed.get(tp) for tp in highwaters})
         for level, count in service.owner_summary().items():
             health.owned_keys.labels(level).set(count)
         return ready

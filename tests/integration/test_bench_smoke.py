@@ -31,6 +31,12 @@ def test_bench_smoke_run_produces_every_figure(namespace: Namespace, tmp_path: P
     assert results["latency"]["samples"] > 0
     assert 0 < results["latency"]["p50_seconds"] <= results["latency"]["p99_seconds"]
     assert results["service"]["rss_mb"] > 0
+    scrape = results["service"]["metrics"]
+    assert scrape["agents"] > 0 and scrape["series"] > scrape["agent_series"] > 0
+    assert scrape["bytes"] > 0 and 0 < scrape["median_seconds"] <= scrape["max_seconds"]
+    with_data = scrape["as_of_dataset"]
+    assert 0 < with_data["default"]["series"] < with_data["all"]["series"]
+    assert "service: /metrics" in done.stdout
     gateway = results["gateway"]
     assert gateway["deliveries_per_s"] > 0
     assert gateway["paced_deliveries"] > 0

@@ -230,6 +230,8 @@ def test_kafka_unreachable_is_503_so_the_vendor_retries(tmp_path: Path) -> None:
         broker._proc.send_signal(signal.SIGKILL)
         broker._proc.wait(timeout=30)
         assert post(process, "intercom", bodies[1]) == 503
+        wait_until(lambda: process.readiness() is None, 30,
+                   "the gateway's /healthz to say Kafka is unreachable")
         metrics = process.get("/metrics").decode()
         assert ('support_gateway_deliveries_total{outcome="kafka_unavailable",'
                 'vendor="intercom"} 1.0') in metrics

@@ -46,6 +46,8 @@ VALID_EVENTS: list[dict[str, Any]] = [
      "conversation_id": CONVERSATION, "status": "resolved", "by": "agent", "agent_id": AGENT},
     {"id": "ev-abandoned", "type": "conversation.abandoned", "at": "2024-05-01T08:00:00-04:00",
      "conversation_id": "conv-1002"},
+    {"id": "ev-handoff", "type": "conversation.handed_off", "at": "2024-05-01T06:58:00Z",
+     "conversation_id": CONVERSATION, "team": "billing", "source": "intercom"},
     {"id": "ev-rating", "type": "rating.submitted", "at": "2024-05-01T07:20:00Z",
      "conversation_id": CONVERSATION, "survey": "csat", "score": 5, "about": "agent",
      "comment": "quick and kind"},

@@ -125,8 +125,8 @@ def test_rule_expressions_use_exported_metrics() -> None:
 def test_metric_name_extraction() -> None:
     expr = ('histogram_quantile(0.9, sum by (le) (rate(support_processing_latency_seconds_bucket'
             '[5m]))) and job:support_events_rejected:rate5m > 0 and up{job="support-kpi"} == 0'
-            ' and support_team_first_response_seconds_count{window="1h"} > 0')
-    assert metrics_in(expr) == {HISTOGRAM, "up", "support_team_first_response_seconds_count"}
+            ' and support_team_first_response_samples{window="1h"} > 0')
+    assert metrics_in(expr) == {HISTOGRAM, "up", "support_team_first_response_samples"}
 
 
 def test_recorded_series_used_are_defined() -> None:

@@ -8,7 +8,7 @@ from schemas import event_adapter
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
 from service.metrics.collector import KpiCollector
-from service.metrics.names import metric_specs
+from service.metrics.names import metric_name, metric_specs
 
 T = "2024-03-04T10:{:02d}:00Z"
 
@@ -48,7 +48,8 @@ def test_distribution_stats_count_and_labels() -> None:
                                      {**labels, "stat": "avg"}) == 300.0
     assert registry.get_sample_value("support_agent_first_response_seconds",
                                      {**labels, "stat": "p90"}) == expected["p90"]
-    assert registry.get_sample_value("support_agent_first_response_seconds_count", labels) == 1
+    assert registry.get_sample_value("support_agent_first_response_samples", labels) == 1
+    assert registry.get_sample_value("support_agent_first_response_seconds_count", labels) is None
 
 
 def test_groups_live_and_presence() -> None:
@@ -105,4 +106,4 @@ def test_every_report_leaf_has_a_metric() -> None:
                 if path[-1] in ("avg", "p50", "p90") and len(path) == 2 and path[0].endswith(
                         "seconds"):
                     path = path[:1]
-                assert f"support_{level}_{'_'.join(path)}" in names, path
+                assert metric_name(level, path) in names, path
