@@ -103,6 +103,7 @@ class ConversationFold:
         "n_rt",
         "n_rv",
         "next_response_from",
+        "one_touch",
         "open_ms",
         "open_since",
         "priority",
@@ -125,6 +126,9 @@ class ConversationFold:
         self.last_responder: str | None = None
         self.next_response_from: int | None = None
         self.resolved_once = False
+        self.one_touch: Fact | None = None
+        """The first resolution's fact while it counts as one-touch (FCR): a reopen turns it
+        into a non-one-touch one (SPEC §3)."""
         self.abandoned = False
         self.closed = False
         self.open_ms = 0
@@ -282,6 +286,10 @@ class ConversationFold:
         elif status == "open" and previous == "resolved" and self.created_at is not None:
             out.append((None, (self._fid("ro", True), F_REOPENED, at, self.team,
                                self._resolver(record))))
+            if self.one_touch is not None:
+                touched = (*self.one_touch[:9], 0)
+                out.append((self.one_touch, touched))
+                self.one_touch = None
         self._set_status(status, at)
 
     def _end(
@@ -318,8 +326,11 @@ class ConversationFold:
         wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
         fcr = None if self.human_responses == 0 else int(
             self.human_responses == 1 and not self.many_agents)
-        out.append((None, (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record),
-                           ms, business, ok, wait, fcr)))
+        fact: Fact = (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
+                      business, ok, wait, fcr)
+        out.append((None, fact))
+        if fcr == 1:
+            self.one_touch = fact
 
     def _abandon(self, at: int, out: list[FactChange]) -> None:
         if not self.abandoned:

@@ -171,7 +171,8 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
     *_duration_specs(),
     KpiSpec("fcr_ratio", "ratio",
             "First contact resolution: share of first resolutions with one human response "
-            "and one agent", "one-touch resolutions / resolutions with a human response",
+            "and one agent, never reopened", "one-touch resolutions / resolutions with a "
+            "human response (a reopen makes it not one-touch)",
             compute=lambda t: _ratio(t[SLOT["fcr_one_touch"]],
                                      t[SLOT["fcr_one_touch"]] + t[SLOT["fcr_more_touches"]])),
     KpiSpec("logged_in_seconds", "sum", "Seconds with presence available, busy or after_work",

@@ -180,6 +180,7 @@ def test_front_deliveries_give_the_hand_computed_report(
     assert overall["resolution_seconds"]["avg"] == pytest.approx(766.678 - 674.673, abs=1e-9)
     assert overall["wait_seconds"]["avg"] == pytest.approx(766.678 - 674.673, abs=1e-9)
     assert overall["pulled"] == 0 and overall["conversations_closed"] == 0
+    assert overall["fcr_ratio"] == 0.0  # B was one-touch, then reopened (SPEC §3)
     assert overall["next_response_seconds"]["count"] == 0
     assert overall["sla"]["first_response"] == {"achieved": 2, "breached": 0,
                                                 "achieved_ratio": 1.0}

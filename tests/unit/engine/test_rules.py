@@ -401,8 +401,10 @@ def test_transfers_and_fcr() -> None:
 
 def test_reopen_counts_and_only_first_resolution_counts() -> None:
     """Two reopenings (resolved → open). Only the first resolution (10:20) counts in
-    conversations_resolved, resolution_seconds (1200 s), wait_seconds, the SLA and FCR
-    (judged then: one reply by one agent → one-touch). The final close counts once (4800 s)."""
+    conversations_resolved, resolution_seconds (1200 s), wait_seconds, the SLA and FCR. FCR:
+    one reply by one agent made it one-touch at 10:20, but SPEC §3 says a later reopen turns a
+    one-touch first resolution into a non-one-touch one: 0 of 1. The final close counts once
+    (4800 s)."""
     events = [
         created("c1", 0),
         assigned("c1", 1, "a1"),
@@ -425,10 +427,36 @@ def test_reopen_counts_and_only_first_resolution_counts() -> None:
         assert dist(values, "wait_seconds") == (1, 1200.0)
         assert values["sla"]["resolution"] == {
             "achieved": 1, "breached": 0, "achieved_ratio": 1.0}
-        assert values["fcr_ratio"] == 1.0
+        assert values["fcr_ratio"] == 0.0
         assert values["conversations_closed"] == 1
         assert dist(values, "time_to_close_seconds") == (1, 4800.0)
         assert dist(values, "next_response_seconds") == (1, 540.0)  # 10:31 → 10:40
+
+
+def test_a_reopen_in_another_window_retracts_one_touch_fcr_in_the_resolutions_pane() -> None:
+    """SPEC §3: a later reopen turns a one-touch first resolution into a non-one-touch one,
+    retracted and re-added in the first resolution's pane. Resolved at 10:20 after one reply by
+    one agent (one-touch); reopened at 11:45. Before the reopen the 24h fcr_ratio is 1/1. After
+    it: 0/1 in the 24h window; the 1h window at 12:00 ([11:00, 12:00)) holds the reopen but no
+    resolution, so its fcr_ratio stays null (nothing moved into the reopen's pane)."""
+    events = [
+        created("c1", 0),
+        assigned("c1", 1, "a1"),
+        customer("c1", 2),
+        reply("c1", 10, "a1"),
+        status("c1", 20, "resolved"),
+        status("c1", 105, "open", by="customer"),
+    ]
+    before = feed(events[:-1]).report(ms(70))
+    assert kpis(before)["fcr_ratio"] == 1.0
+    after = feed(events).report(ms(120))
+    assert kpis(after)["fcr_ratio"] == 0.0
+    assert kpis(after, "agents", "a1")["fcr_ratio"] == 0.0
+    assert kpis(after, window="1h")["fcr_ratio"] is None
+    assert kpis(after, window="1h")["reopened"] == 1
+    assert kpis(after)["conversations_resolved"] == 1
+    shuffled = feed(list(reversed(events))).report(ms(120))
+    assert kpis(shuffled)["fcr_ratio"] == 0.0
 
 
 # == pending / snoozed ==========================================================================
