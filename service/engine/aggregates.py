@@ -13,6 +13,7 @@ from service.engine.facts import (
     F_CLOSED,
     F_CREATED,
     F_FIRST_RESPONSE,
+    F_FULL_RESOLVED,
     F_NEXT_RESPONSE,
     F_RATING,
     F_REOPENED,
@@ -49,6 +50,8 @@ DISTRIBUTIONS = (
     "resolution_business_seconds",
     "time_to_close_seconds",
     "wait_seconds",
+    "full_resolution_seconds",
+    "full_resolution_business_seconds",
 )
 
 SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
@@ -114,6 +117,10 @@ def contributions(fact: Fact) -> Contribution:
         counters = ((SLOT["closed"], 1),)
         if fact[5] is not None:
             dists = ((_D["time_to_close_seconds"], fact[5]),)
+    elif kind == F_FULL_RESOLVED:
+        counters = ()
+        dists = ((_D["full_resolution_seconds"], fact[5]),
+                 (_D["full_resolution_business_seconds"], fact[6]))
     elif kind == F_RATING:
         counters = _rating(*fact[5:8])
     elif kind == F_REVIEW:

@@ -16,6 +16,7 @@ from service.engine.facts import (
     F_CLOSED,
     F_CREATED,
     F_FIRST_RESPONSE,
+    F_FULL_RESOLVED,
     F_NEXT_RESPONSE,
     F_RATING,
     F_REOPENED,
@@ -92,6 +93,7 @@ class ConversationFold:
         "conversation_id",
         "created_at",
         "first_agent",
+        "full_resolution",
         "human_responses",
         "initiator",
         "last_responder",
@@ -126,6 +128,8 @@ class ConversationFold:
         self.last_responder: str | None = None
         self.next_response_from: int | None = None
         self.resolved_once = False
+        self.full_resolution: Fact | None = None
+        """The full resolution fact of the latest resolution: a later one replaces it."""
         self.one_touch: Fact | None = None
         """The first resolution's fact while it counts as one-touch (FCR): a reopen turns it
         into a non-one-touch one (SPEC §3)."""
@@ -303,6 +307,7 @@ class ConversationFold:
                 return
             if not self.resolved_once:
                 self._resolve(record, policy, out)
+            self._resolve_fully(record, policy, out)
         elif self.abandoned:
             return
         if status == "closed":
@@ -331,6 +336,18 @@ class ConversationFold:
         out.append((None, fact))
         if fcr == 1:
             self.one_touch = fact
+
+    def _resolve_fully(self, record: Record, policy: TeamPolicy,
+                       out: list[FactChange]) -> None:
+        """``full_resolution_seconds`` (SPEC §3): created → this resolution, replacing the value
+        of an earlier resolution (retracted there, added at this stop)."""
+        at = record[0]
+        assert self.created_at is not None
+        ms, business, _ = self._duration(policy, "resolution", self.created_at, at)
+        fact: Fact = (self._fid("fu"), F_FULL_RESOLVED, at, self.team, self._resolver(record),
+                      ms, business)
+        out.append((self.full_resolution, fact))
+        self.full_resolution = fact
 
     def _abandon(self, at: int, out: list[FactChange]) -> None:
         if not self.abandoned:

@@ -16,6 +16,7 @@ __all__ = [
     "F_CLOSED",
     "F_CREATED",
     "F_FIRST_RESPONSE",
+    "F_FULL_RESOLVED",
     "F_NEXT_RESPONSE",
     "F_RATING",
     "F_REOPENED",
@@ -40,6 +41,7 @@ F_ABANDONED = 7  # ()
 F_RATING = 8  # (survey, score, about)
 F_REVIEW = 9  # (score_milli,)
 F_BUSY = 10  # (start_ms, end_ms|None): the agent is assignee while a response is awaited
+F_FULL_RESOLVED = 11  # (ms, business_ms): created → the latest resolution; one per conversation
 
 
 def fact_set_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[FactChange]:

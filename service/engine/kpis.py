@@ -121,28 +121,35 @@ _DURATION_HELP = {
                            "first resolution.at − created.at"),
     "time_to_close_seconds": ("Time from conversation.created to the change to closed",
                               "closed.at − created.at"),
+    "full_resolution_seconds": ("Time from conversation.created to the latest resolution (a "
+                                "resolution after a reopen replaces the earlier value)",
+                                "latest resolution.at − created.at"),
     "wait_seconds": ("Seconds in status open (not pending or snoozed) before the first "
                      "resolution",
                      "Σ open stretches from created to first resolution"),
 }
 
 
+def _with_business(name: str) -> list[KpiSpec]:
+    """A duration KPI and its ``_business_seconds`` variant."""
+    text, formula = _DURATION_HELP[name]
+    business = name.replace("_seconds", "_business_seconds")
+    return [
+        KpiSpec(name, "distribution", text, formula, "seconds", compute=_distribution(name)),
+        KpiSpec(business, "distribution", f"{text}, counting business hours only",
+                f"business seconds of ({formula})", "seconds", compute=_distribution(business)),
+    ]
+
+
 def _duration_specs() -> list[KpiSpec]:
     specs = []
     for name in ("first_response_seconds", "next_response_seconds", "resolution_seconds"):
-        text, formula = _DURATION_HELP[name]
-        business = name.replace("_seconds", "_business_seconds")
-        specs += [
-            KpiSpec(name, "distribution", text, formula, "seconds",
-                    compute=_distribution(name)),
-            KpiSpec(business, "distribution", f"{text}, counting business hours only",
-                    f"business seconds of ({formula})", "seconds",
-                    compute=_distribution(business)),
-        ]
+        specs += _with_business(name)
     for name in ("time_to_close_seconds", "wait_seconds"):
         text, formula = _DURATION_HELP[name]
         specs.append(KpiSpec(name, "distribution", text, formula, "seconds",
                              compute=_distribution(name)))
+    specs += _with_business("full_resolution_seconds")
     return specs
 
 

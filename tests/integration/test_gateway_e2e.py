@@ -117,6 +117,7 @@ def test_intercom_deliveries_give_the_hand_computed_report(
     assert overall["resolution_seconds"]["count"] == 1
     assert overall["resolution_seconds"]["avg"] == 1368 - 805
     assert overall["wait_seconds"]["avg"] == (1126 - 937) + (1368 - 1126)
+    assert overall["full_resolution_seconds"]["avg"] == 1368 - 805
     assert overall["first_response_seconds"]["count"] == 0
     assert overall["next_response_seconds"]["count"] == 0
     assert overall["sla"]["resolution"]["achieved"] == 1
@@ -179,6 +180,8 @@ def test_front_deliveries_give_the_hand_computed_report(
     assert overall["conversations_resolved"] == 1
     assert overall["resolution_seconds"]["avg"] == pytest.approx(766.678 - 674.673, abs=1e-9)
     assert overall["wait_seconds"]["avg"] == pytest.approx(766.678 - 674.673, abs=1e-9)
+    assert overall["full_resolution_seconds"]["avg"] == pytest.approx(766.678 - 674.673,
+                                                                     abs=1e-9)  # reopen only
     assert overall["pulled"] == 0 and overall["conversations_closed"] == 0
     assert overall["fcr_ratio"] == 0.0  # B was one-touch, then reopened (SPEC §3)
     assert overall["next_response_seconds"]["count"] == 0

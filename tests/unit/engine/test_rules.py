@@ -459,6 +459,34 @@ def test_a_reopen_in_another_window_retracts_one_touch_fcr_in_the_resolutions_pa
     assert kpis(shuffled)["fcr_ratio"] == 0.0
 
 
+def test_full_resolution_is_replaced_by_a_later_resolution() -> None:
+    """SPEC §3 full_resolution_seconds: created → the latest resolution; a reopen followed by a
+    new resolution replaces the earlier value (retracted, re-added at the new stop); a reopen
+    alone retracts nothing. created 10:00, resolved 10:20 (1200 s), reopened 10:30, resolved
+    again 11:50 (6600 s), closed 11:55 (not a resolution: resolved → closed). Inside business
+    hours (Monday), so the business values are the same."""
+    events = [
+        created("c1", 0), assigned("c1", 1, "a1"), reply("c1", 5, "a1"),
+        status("c1", 20, "resolved"),
+        status("c1", 30, "open", by="customer"),
+        status("c1", 110, "resolved"),
+        status("c1", 115, "closed"),
+    ]
+    reopened_only = feed(events[:5]).report(ms(40))
+    assert dist(kpis(reopened_only), "full_resolution_seconds") == (1, 1200.0)
+    report = feed(events).report(ms(120))
+    day, hour = kpis(report), kpis(report, window="1h")
+    for values in (day, kpis(report, "agents", "a1")):
+        assert dist(values, "full_resolution_seconds") == (1, 6600.0)
+        assert dist(values, "full_resolution_business_seconds") == (1, 6600.0)
+        assert dist(values, "resolution_seconds") == (1, 1200.0)
+    assert dist(hour, "full_resolution_seconds") == (1, 6600.0)  # [11:00, 12:00) holds 11:50
+    earlier = feed(events).report(ms(60))  # [10:00, 11:00): the 10:20 value was replaced
+    assert dist(kpis(earlier, window="1h"), "full_resolution_seconds") == (0, None)
+    assert dist(kpis(feed(list(reversed(events))).report(ms(120))),
+                "full_resolution_seconds") == (1, 6600.0)
+
+
 # == pending / snoozed ==========================================================================
 
 
