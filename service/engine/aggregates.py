@@ -50,6 +50,7 @@ DISTRIBUTIONS = (
     "resolution_business_seconds",
     "time_to_close_seconds",
     "wait_seconds",
+    "wait_business_seconds",
     "full_resolution_seconds",
     "full_resolution_business_seconds",
 )
@@ -101,11 +102,12 @@ def contributions(fact: Fact) -> Contribution:
         dists = ((plain, fact[5]), (business, fact[6]))
         counters = ((achieved if fact[7] else breached, 1),)
     elif kind == F_RESOLVED:
-        ms, business_ms, achieved_sla, wait, fcr = fact[5:10]
+        ms, business_ms, achieved_sla, wait, fcr, wait_business = fact[5:11]
         if ms is not None:
             dists = ((_D["resolution_seconds"], ms),
                      (_D["resolution_business_seconds"], business_ms),
-                     (_D["wait_seconds"], wait))
+                     (_D["wait_seconds"], wait),
+                     (_D["wait_business_seconds"], wait_business))
         pairs = [(SLOT["resolved"], 1)]
         if achieved_sla is not None:
             pairs.append((SLOT["sla_resolution_achieved" if achieved_sla

@@ -106,6 +106,7 @@ class ConversationFold:
         "n_rv",
         "next_response_from",
         "one_touch",
+        "open_business_ms",
         "open_ms",
         "open_since",
         "priority",
@@ -136,6 +137,7 @@ class ConversationFold:
         self.abandoned = False
         self.closed = False
         self.open_ms = 0
+        self.open_business_ms = 0
         self.open_since: int | None = None
         self.busy_agent: str | None = None
         self.busy_start = 0
@@ -197,6 +199,10 @@ class ConversationFold:
         achieved = (business if in_business_hours else elapsed) <= target
         return elapsed, business, int(achieved)
 
+    def _business(self, policy: TeamPolicy, start: int, stop: int) -> int:
+        """Business milliseconds of the conversation's team between ``start`` and ``stop``."""
+        return business_ms(policy.team(self.team).calendar, start, stop)
+
     def _resolver(self, record: Record) -> str | None:
         return record[5] if record[5] is not None else self.assignee
 
@@ -237,7 +243,7 @@ class ConversationFold:
             out.append((None, (self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
         elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
             self._abandon(at, out)
-            self._set_status("closed", at)
+            self._set_status("closed", at, policy)
             self.closed = True
         self._track_busy(at, out)
         return out
@@ -291,10 +297,10 @@ class ConversationFold:
             out.append((None, (self._fid("ro", True), F_REOPENED, at, self.team,
                                self._resolver(record))))
             if self.one_touch is not None:
-                touched = (*self.one_touch[:9], 0)
+                touched = (*self.one_touch[:9], 0, *self.one_touch[10:])
                 out.append((self.one_touch, touched))
                 self.one_touch = None
-        self._set_status(status, at)
+        self._set_status(status, at, policy)
 
     def _end(
         self, record: Record, status: str, previous: str, by: str, policy: TeamPolicy,
@@ -315,9 +321,10 @@ class ConversationFold:
             out.append((None, (self._fid("cl"), F_CLOSED, at, self.team, self._resolver(record),
                                at - self.created_at)))
 
-    def _set_status(self, status: str, at: int) -> None:
+    def _set_status(self, status: str, at: int, policy: TeamPolicy) -> None:
         if self.status == "open" and self.open_since is not None:
             self.open_ms += at - self.open_since
+            self.open_business_ms += self._business(policy, self.open_since, at)
             self.open_since = None
         self.status = status
         if status == "open" and self.created_at is not None:
@@ -329,10 +336,12 @@ class ConversationFold:
         self.resolved_once = True
         ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
         wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
+        wait_business = self.open_business_ms + (
+            self._business(policy, self.open_since, at) if self.open_since is not None else 0)
         fcr = None if self.human_responses == 0 else int(
             self.human_responses == 1 and not self.many_agents)
         fact: Fact = (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
-                      business, ok, wait, fcr)
+                      business, ok, wait, fcr, wait_business)
         out.append((None, fact))
         if fcr == 1:
             self.one_touch = fact

@@ -145,10 +145,10 @@ def _duration_specs() -> list[KpiSpec]:
     specs = []
     for name in ("first_response_seconds", "next_response_seconds", "resolution_seconds"):
         specs += _with_business(name)
-    for name in ("time_to_close_seconds", "wait_seconds"):
-        text, formula = _DURATION_HELP[name]
-        specs.append(KpiSpec(name, "distribution", text, formula, "seconds",
-                             compute=_distribution(name)))
+    text, formula = _DURATION_HELP["time_to_close_seconds"]
+    specs.append(KpiSpec("time_to_close_seconds", "distribution", text, formula, "seconds",
+                         compute=_distribution("time_to_close_seconds")))
+    specs += _with_business("wait_seconds")
     specs += _with_business("full_resolution_seconds")
     return specs
 

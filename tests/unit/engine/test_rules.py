@@ -487,6 +487,23 @@ def test_full_resolution_is_replaced_by_a_later_resolution() -> None:
                 "full_resolution_seconds") == (1, 6600.0)
 
 
+def test_wait_business_seconds_counts_open_business_hours_only() -> None:
+    """SPEC §3 wait_seconds (+ _business): only the seconds in status open before the first
+    resolution; the business variant only those inside business hours (default Mon–Fri
+    09:00–17:00 UTC). Created Monday 16:30, pending 18:00, open again Tuesday 08:00, resolved
+    09:30. Open: 16:30–18:00 and 08:00–09:30 = 10,800 s; in business hours 16:30–17:00 and
+    09:00–09:30 = 3,600 s."""
+    events = [
+        created("c1", 390), assigned("c1", 391, "a1"), reply("c1", 400, "a1"),
+        status("c1", 480, "pending"),
+        status("c1", 1320, "open", by="customer"),
+        status("c1", 1410, "resolved"),
+    ]
+    values = kpis(feed(events).report(ms(1420)))
+    assert dist(values, "wait_seconds") == (1, 10800.0)
+    assert dist(values, "wait_business_seconds") == (1, 3600.0)
+
+
 # == pending / snoozed ==========================================================================
 
 
