@@ -91,8 +91,8 @@ KPI_KEYS = {
     "first_response_seconds", "first_response_business_seconds",
     "next_response_seconds", "next_response_business_seconds",
     "resolution_seconds", "resolution_business_seconds", "time_to_close_seconds", "wait_seconds",
-    "wait_business_seconds", "full_resolution_seconds", "full_resolution_business_seconds", "fcr_ratio",
-    "logged_in_seconds", "busy_seconds", "occupancy_ratio",
+    "wait_business_seconds", "full_resolution_seconds", "full_resolution_business_seconds",
+    "fcr_ratio", "logged_in_seconds", "busy_seconds", "occupancy_ratio",
     "csat", "nps", "ces", "qa", "sla",
 }  # fmt: skip
 LIVE_KEYS = {
