@@ -9,11 +9,14 @@ from collections import deque
 
 from service.engine.facts import (
     F_ABANDONED,
+    F_AFTER_HANDOFF,
     F_ASSIGNED,
+    F_BOT_RESOLVED,
     F_CLOSED,
     F_CREATED,
     F_FIRST_RESPONSE,
     F_FULL_RESOLVED,
+    F_HANDED_OFF,
     F_NEXT_RESPONSE,
     F_RATING,
     F_REOPENED,
@@ -31,7 +34,7 @@ __all__ = [
 
 _COUNTERS = (
     "created", "resolved", "closed", "reopened", "abandoned", "assigned", "pulled",
-    "fcr_one_touch", "fcr_more_touches",
+    "fcr_one_touch", "fcr_more_touches", "handed_off", "bot_resolved",
     "sla_first_response_achieved", "sla_first_response_breached",
     "sla_next_response_achieved", "sla_next_response_breached",
     "sla_resolution_achieved", "sla_resolution_breached",
@@ -53,6 +56,8 @@ DISTRIBUTIONS = (
     "wait_business_seconds",
     "full_resolution_seconds",
     "full_resolution_business_seconds",
+    "first_response_after_handoff_seconds",
+    "first_response_after_handoff_business_seconds",
 )
 
 SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
@@ -78,6 +83,8 @@ _CONSTANT: dict[int, Contribution] = {
     F_CREATED: ((SLOT["created"], 1),),
     F_REOPENED: ((SLOT["reopened"], 1),),
     F_ABANDONED: ((SLOT["abandoned"], 1),),
+    F_HANDED_OFF: ((SLOT["handed_off"], 1),),
+    F_BOT_RESOLVED: ((SLOT["bot_resolved"], 1),),
 }
 _ASSIGNED: dict[int, Contribution] = {
     0: ((SLOT["assigned"], 1),),
@@ -119,6 +126,10 @@ def contributions(fact: Fact) -> Contribution:
         counters = ((SLOT["closed"], 1),)
         if fact[5] is not None:
             dists = ((_D["time_to_close_seconds"], fact[5]),)
+    elif kind == F_AFTER_HANDOFF:
+        counters = ()
+        dists = ((_D["first_response_after_handoff_seconds"], fact[5]),
+                 (_D["first_response_after_handoff_business_seconds"], fact[6]))
     elif kind == F_FULL_RESOLVED:
         counters = ()
         dists = ((_D["full_resolution_seconds"], fact[5]),

@@ -11,12 +11,15 @@ from typing import Any, Protocol
 
 from service.engine.facts import (
     F_ABANDONED,
+    F_AFTER_HANDOFF,
     F_ASSIGNED,
+    F_BOT_RESOLVED,
     F_BUSY,
     F_CLOSED,
     F_CREATED,
     F_FIRST_RESPONSE,
     F_FULL_RESOLVED,
+    F_HANDED_OFF,
     F_NEXT_RESPONSE,
     F_RATING,
     F_REOPENED,
@@ -30,6 +33,7 @@ from service.engine.records import (
     K_ABANDONED,
     K_ASSIGNED,
     K_CREATED,
+    K_HANDED_OFF,
     K_MESSAGE,
     K_RATING,
     K_REVIEW,
@@ -86,7 +90,10 @@ class ConversationFold:
 
     __slots__ = (
         "abandoned",
+        "after_handoff_done",
         "assignee",
+        "bot_messages",
+        "bot_resolution",
         "busy_agent",
         "busy_start",
         "closed",
@@ -94,6 +101,7 @@ class ConversationFold:
         "created_at",
         "first_agent",
         "full_resolution",
+        "handoff_at",
         "human_responses",
         "initiator",
         "last_responder",
@@ -129,6 +137,12 @@ class ConversationFold:
         self.last_responder: str | None = None
         self.next_response_from: int | None = None
         self.resolved_once = False
+        self.bot_messages = False
+        self.bot_resolution: Fact | None = None
+        """The bot-resolved fact of the first resolution, while it holds (SPEC §3)."""
+        self.handoff_at: int | None = None
+        """When the first handoff (explicit or implicit) started the after-handoff clock."""
+        self.after_handoff_done = False
         self.full_resolution: Fact | None = None
         """The full resolution fact of the latest resolution: a later one replaces it."""
         self.one_touch: Fact | None = None
@@ -241,6 +255,8 @@ class ConversationFold:
         elif kind == K_REVIEW:
             review_team = self.team if self.team is not None else team
             out.append((None, (self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
+        elif kind == K_HANDED_OFF:
+            self._hand_off(at, out)
         elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
             self._abandon(at, out)
             self._set_status("closed", at, policy)
@@ -252,6 +268,8 @@ class ConversationFold:
         self, at: int, agent: str | None, author: str, automated: bool, internal: bool,
         policy: TeamPolicy, out: list[FactChange],
     ) -> None:
+        if author == "bot":
+            self.bot_messages = True
         if author == "customer":
             if (
                 self.human_responses
@@ -265,6 +283,11 @@ class ConversationFold:
         self.human_responses += 1
         self.last_responder = agent
         self._touch(agent)
+        if self.handoff_at is not None and not self.after_handoff_done:
+            self.after_handoff_done = True
+            out.append((None, (self._fid("ah"), F_AFTER_HANDOFF, at, self.team, agent,
+                               at - self.handoff_at,
+                               self._business(policy, self.handoff_at, at))))
         if self.human_responses == 1:
             if self.created_at is not None and self.initiator == "customer":
                 ms, business, ok = self._duration(policy, "first_response", self.created_at, at)
@@ -300,6 +323,10 @@ class ConversationFold:
                 touched = (*self.one_touch[:9], 0, *self.one_touch[10:])
                 out.append((self.one_touch, touched))
                 self.one_touch = None
+            if self.bot_resolution is not None:
+                out.append((self.bot_resolution, None))
+                self.bot_resolution = None
+                self._hand_off(at, out)
         self._set_status(status, at, policy)
 
     def _end(
@@ -345,6 +372,9 @@ class ConversationFold:
         out.append((None, fact))
         if fcr == 1:
             self.one_touch = fact
+        if self.human_responses == 0 and self.handoff_at is None and self.bot_messages:
+            self.bot_resolution = (self._fid("br"), F_BOT_RESOLVED, at, self.team, None)
+            out.append((None, self.bot_resolution))
 
     def _resolve_fully(self, record: Record, policy: TeamPolicy,
                        out: list[FactChange]) -> None:
@@ -357,6 +387,13 @@ class ConversationFold:
                       ms, business)
         out.append((self.full_resolution, fact))
         self.full_resolution = fact
+
+    def _hand_off(self, at: int, out: list[FactChange]) -> None:
+        """The first handoff to the human queue (SPEC §2, §3): counted once, at team and overall
+        level, and it starts the after-handoff clock."""
+        if self.handoff_at is None:
+            self.handoff_at = at
+            out.append((None, (self._fid("ho"), F_HANDED_OFF, at, self.team, None)))
 
     def _abandon(self, at: int, out: list[FactChange]) -> None:
         if not self.abandoned:

@@ -11,12 +11,15 @@ from typing import Any
 
 __all__ = [
     "F_ABANDONED",
+    "F_AFTER_HANDOFF",
     "F_ASSIGNED",
+    "F_BOT_RESOLVED",
     "F_BUSY",
     "F_CLOSED",
     "F_CREATED",
     "F_FIRST_RESPONSE",
     "F_FULL_RESOLVED",
+    "F_HANDED_OFF",
     "F_NEXT_RESPONSE",
     "F_RATING",
     "F_REOPENED",
@@ -42,6 +45,9 @@ F_RATING = 8  # (survey, score, about)
 F_REVIEW = 9  # (score_milli,)
 F_BUSY = 10  # (start_ms, end_ms|None): the agent is assignee while a response is awaited
 F_FULL_RESOLVED = 11  # (ms, business_ms): created → the latest resolution; one per conversation
+F_HANDED_OFF = 12  # (): the first handoff (explicit, or the reopen of a bot resolution)
+F_BOT_RESOLVED = 13  # (): a first resolution by the bot alone; retracted by a reopen
+F_AFTER_HANDOFF = 14  # (ms, business_ms): the first handoff → the next human response
 
 
 def fact_set_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[FactChange]:

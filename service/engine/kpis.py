@@ -124,6 +124,9 @@ _DURATION_HELP = {
     "full_resolution_seconds": ("Time from conversation.created to the latest resolution (a "
                                 "resolution after a reopen replaces the earlier value)",
                                 "latest resolution.at − created.at"),
+    "first_response_after_handoff_seconds": (
+        "Time from the first handoff by a bot (or the reopen of a bot-resolved conversation) "
+        "to the next human response", "next human response.at − first handoff.at"),
     "wait_seconds": ("Seconds in status open (not pending or snoozed) before the first "
                      "resolution",
                      "Σ open stretches from created to first resolution"),
@@ -150,6 +153,7 @@ def _duration_specs() -> list[KpiSpec]:
                          compute=_distribution("time_to_close_seconds")))
     specs += _with_business("wait_seconds")
     specs += _with_business("full_resolution_seconds")
+    specs += _with_business("first_response_after_handoff_seconds")
     return specs
 
 
@@ -176,6 +180,16 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
     KpiSpec("pulled_per_hour", "ratio", "Conversations pulled per logged-in hour",
             "pulled / (logged_in_seconds / 3600)", compute=_per_hour),
     *_duration_specs(),
+    KpiSpec("handed_off", "count", "Conversations a bot handed over to the human queue (the "
+            "reopen of a bot resolution counts as one)", "count of first handoffs",
+            levels=("teams", "overall"), compute=_count("handed_off")),
+    KpiSpec("bot_resolved", "count", "First resolutions by a bot alone: before any human "
+            "response and handoff, with a bot message, and not reopened",
+            "count of bot-only first resolutions", levels=("teams", "overall"),
+            compute=_count("bot_resolved")),
+    KpiSpec("bot_resolution_ratio", "ratio", "Share of first resolutions made by a bot alone",
+            "bot_resolved / conversations_resolved", levels=("teams", "overall"),
+            compute=lambda t: _ratio(t[SLOT["bot_resolved"]], t[SLOT["resolved"]])),
     KpiSpec("fcr_ratio", "ratio",
             "First contact resolution: share of first resolutions with one human response "
             "and one agent, never reopened", "one-touch resolutions / resolutions with a "

@@ -118,6 +118,7 @@ def test_intercom_deliveries_give_the_hand_computed_report(
     assert overall["resolution_seconds"]["avg"] == 1368 - 805
     assert overall["wait_seconds"]["avg"] == (1126 - 937) + (1368 - 1126)
     assert overall["full_resolution_seconds"]["avg"] == 1368 - 805
+    assert (overall["handed_off"], overall["bot_resolved"]) == (0, 0)  # no bot took part
     assert overall["first_response_seconds"]["count"] == 0
     assert overall["next_response_seconds"]["count"] == 0
     assert overall["sla"]["resolution"]["achieved"] == 1

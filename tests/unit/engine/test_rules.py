@@ -504,6 +504,73 @@ def test_wait_business_seconds_counts_open_business_hours_only() -> None:
     assert dist(values, "wait_business_seconds") == (1, 3600.0)
 
 
+# == bots and handoffs ==========================================================================
+
+
+def handed_off(cid: str, when: When, team: str | None = None) -> dict[str, Any]:
+    return _event("conversation.handed_off", when, conversation_id=cid, team=team)
+
+
+def test_a_handoff_starts_the_after_handoff_clock_whatever_the_arrival_order() -> None:
+    """SPEC §3: first_response_after_handoff_seconds runs from the first handoff to the next
+    human response; first_response_seconds is unchanged. created 10:00, a bot answers 10:01,
+    hands off 10:05, a1 replies 10:12: after handoff 420 s, first response 720 s; handed_off 1
+    at team and overall. The handoff may arrive before created."""
+    events = [created("c1", 0), bot("c1", 1), handed_off("c1", 5), reply("c1", 12, "a1")]
+    for arrival in (events, [events[2], events[3], events[0], events[1]]):
+        report = feed(arrival).report(ms(20))
+        for level, name in (("overall", None), ("teams", "t1")):
+            values = kpis(report, level, name)
+            assert values["handed_off"] == 1
+            assert dist(values, "first_response_after_handoff_seconds") == (1, 420.0)
+            assert dist(values, "first_response_seconds") == (1, 720.0)
+        a1 = kpis(report, "agents", "a1")
+        assert dist(a1, "first_response_after_handoff_seconds") == (1, 420.0)
+        assert "handed_off" not in a1
+
+
+def test_two_handoffs_count_once_from_the_first() -> None:
+    """handed_off counts conversations with a first handoff; the clock runs from the first:
+    handoffs 10:05 and 10:20, reply 10:30 → 1500 s."""
+    events = [created("c1", 0), bot("c1", 1), handed_off("c1", 5), handed_off("c1", 20),
+              reply("c1", 30, "a1")]
+    values = kpis(feed(events).report(ms(40)))
+    assert values["handed_off"] == 1
+    assert dist(values, "first_response_after_handoff_seconds") == (1, 1500.0)
+
+
+def test_a_bot_resolution_must_hold() -> None:
+    """A first resolution before any human response and handoff, with a bot message, is
+    bot_resolved (and counts in conversations_resolved). The customer reopens at 10:40: it is
+    retracted from bot_resolved in the resolution's pane and counts as a handoff, which starts
+    the after-handoff clock: a1 replies 10:50 → 600 s; first response from creation: 3000 s."""
+    events = [created("c1", 0), bot("c1", 1), status("c1", 3, "resolved", by="bot")]
+    before = kpis(feed(events).report(ms(10)))
+    assert (before["bot_resolved"], before["conversations_resolved"]) == (1, 1)
+    assert before["bot_resolution_ratio"] == 1.0 and before["handed_off"] == 0
+    events += [status("c1", 40, "open", by="customer"), reply("c1", 50, "a1")]
+    for arrival in (events, list(reversed(events))):
+        after = kpis(feed(arrival).report(ms(60)))
+        assert (after["bot_resolved"], after["conversations_resolved"]) == (0, 1)
+        assert after["bot_resolution_ratio"] == 0.0
+        assert after["handed_off"] == 1 and after["reopened"] == 1
+        assert dist(after, "first_response_after_handoff_seconds") == (1, 600.0)
+        assert dist(after, "first_response_seconds") == (1, 3000.0)
+
+
+def test_no_bot_resolution_after_a_human_response_or_without_a_bot() -> None:
+    """bot_resolved needs no human response, no handoff and a bot message before it."""
+    events = [
+        created("c1", 0), bot("c1", 1), reply("c1", 2, "a1"), status("c1", 3, "resolved"),
+        created("c2", 0), status("c2", 4, "resolved", by="bot"),
+        created("c3", 0), bot("c3", 1), handed_off("c3", 2), status("c3", 5, "resolved",
+                                                                     by="bot"),
+    ]
+    values = kpis(feed(events).report(ms(10)))
+    assert values["conversations_resolved"] == 3
+    assert values["bot_resolved"] == 0 and values["bot_resolution_ratio"] == 0.0
+
+
 # == pending / snoozed ==========================================================================
 
 
