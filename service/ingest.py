@@ -8,7 +8,7 @@ rejection.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from schemas import BaseEvent, event_adapter
 from schemas.common import RANGE_ERROR, RFC3339_ERROR
-from service.engine.records import to_epoch_ms
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -34,6 +33,7 @@ REASONS = ("oversized", "invalid_json", "not_an_event", "invalid_event", "future
 """Every rejection reason: the values of the dead letters' ``reason`` header."""
 _QUOTED_INPUT_CHARS = 80
 _ERROR_CHARS = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,7 @@ def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     if raw is None:
         return Decoded([], [Rejection("not_an_event", "message has no value (null: a "
                                       "tombstone)", b"")])
+    latest = None if latest_ms is None else _EPOCH + timedelta(milliseconds=latest_ms)
     head = raw.lstrip()[:1]
     if head != b"[":
         if len(raw) > max_bytes:
@@ -124,8 +125,8 @@ def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
                 return Decoded([], [Rejection("not_an_event", "message is not a JSON object",
                                               raw)])
             return Decoded([], [Rejection("invalid_event", describe_error(error), raw)])
-        if latest_ms is not None and to_epoch_ms(event.at) > latest_ms:
-            return Decoded([], [Rejection("future", _future_error(event, latest_ms), raw)])
+        if latest is not None and event.at > latest:
+            return Decoded([], [Rejection("future", _future_error(event, latest), raw)])
         return Decoded([event], [])
     try:
         batch = orjson.loads(raw)
@@ -154,19 +155,19 @@ def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
             rejections.append(Rejection("invalid_event", describe_error(error) + note,
                                         encoded, index))
             continue
-        if latest_ms is not None and to_epoch_ms(event.at) > latest_ms:
+        if latest is not None and event.at > latest:
             encoded, note = _encode_element(element, raw)
-            rejections.append(Rejection("future", _future_error(event, latest_ms) + note,
+            rejections.append(Rejection("future", _future_error(event, latest) + note,
                                         encoded, index))
             continue
         decoded.events.append(event)
     return decoded
 
 
-def _future_error(event: BaseEvent, latest_ms: int) -> str:
-    latest = datetime.fromtimestamp(latest_ms / 1000, UTC).isoformat(timespec="seconds")
+def _future_error(event: BaseEvent, latest: datetime) -> str:
+    limit = latest.isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"at: {event.at.isoformat()} is later than the wall clock plus the allowed clock "
-            f"skew ({latest.replace('+00:00', 'Z')}); fix the publisher's clock")
+            f"skew ({limit}); fix the publisher's clock")
 
 
 def _json_error(raw: bytes, parser_message: str = "not valid JSON") -> str:

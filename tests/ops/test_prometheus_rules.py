@@ -163,7 +163,8 @@ def test_expected_alerts_present() -> None:
         "NextResponseBreaches", "SlaAchievedRatioLow", "AbandonmentSpike",
         "CsatPositiveRatioDrop", "OccupancyTooHigh", "OccupancyTooLow",
         "UnassignedBacklogGrowing", "AwaitingFirstResponseBacklogGrowing", "OldestWaitingTooOld",
-        "HandoffFirstResponseOverTarget", "WorkerDown", "KafkaUnreachable", "ConsumerLagGrowing", "DeadLetters",
+        "HandoffFirstResponseOverTarget", "WorkerDown", "KafkaUnreachable", "ConsumerLagGrowing",
+        "DeadLetters",
     }
     assert {rule["alert"] for rule in alerts()} == expected
 

@@ -18,8 +18,6 @@ DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 ZULIP = DATA / "webhooks" / "intercom"
 HULL = DATA / "intercom_webhooks_hull"
 
-pytestmark = pytest.mark.skipif(not HULL.is_dir(), reason="shared data not present")
-
 # ids read off the payloads
 ZAPP = "i6wc9ipe"
 ZCONV = "intercom:i6wc9ipe:21322009097"
