@@ -12,6 +12,9 @@ Overlay rules, where the SPEC leaves room for a choice:
   `priorities.<priority>.<kind>`; either of `target` and `business_hours` may be given alone.
   Because `priorities` is merged, a priority override under `defaults` also applies to every
   team that does not override it.
+- An SLA target's `pause_while` (SPEC §3) lists the waiting statuses (`pending`, `snoozed`)
+  whose seconds the SLA does not count; it is overlaid like `target` and `business_hours`
+  (given, it replaces the list below it; `[]` turns pausing off).
 - `weighted_score`, when given, replaces the default mapping entirely (so a KPI can be left out
   of the score); `weighted_score: {}` disables the score.
 - A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
@@ -80,6 +83,9 @@ SlaKind = Literal["first_response", "next_response", "resolution"]
 Priority = Literal["low", "normal", "high", "urgent"]
 SLA_KINDS: tuple[SlaKind, ...] = get_args(SlaKind)
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+PausableStatus = Literal["pending", "snoozed"]
+"""The statuses an SLA target may pause in: the waiting statuses, when no response clock
+should be held against the team (a clock never runs while resolved or closed)."""
 
 WEIGHTABLE_KPIS: frozenset[str] = WEIGHTABLE_PATHS
 """KPI paths a weighted score may use, from the KPI registry (a distribution counts its avg)."""
@@ -155,10 +161,12 @@ class _Model(BaseModel):
 
 
 class SlaTarget(_Model):
-    """A target in seconds; `business_hours` measures it in the team's business seconds."""
+    """A target in seconds; `business_hours` measures it in the team's business seconds;
+    `pause_while` leaves out the seconds spent in those statuses (SPEC §3)."""
 
     target: PositiveNumber
     business_hours: bool = False
+    pause_while: tuple[PausableStatus, ...] = ()
 
 
 class SlaTargetOverride(_Model):
@@ -166,24 +174,19 @@ class SlaTargetOverride(_Model):
 
     target: PositiveNumber | None = None
     business_hours: bool | None = None
+    pause_while: tuple[PausableStatus, ...] | None = None
+
+    def _given(self) -> dict[str, Any]:
+        return {name: value for name in ("target", "business_hours", "pause_while")
+                if (value := getattr(self, name)) is not None}
 
     def over(self, base: SlaTarget) -> SlaTarget:
         """`base` with this override's given fields applied."""
-        return SlaTarget(
-            target=base.target if self.target is None else self.target,
-            business_hours=base.business_hours
-            if self.business_hours is None
-            else self.business_hours,
-        )
+        return base.model_copy(update=self._given())
 
     def merged(self, top: SlaTargetOverride) -> SlaTargetOverride:
         """This override with `top`'s given fields applied."""
-        return SlaTargetOverride(
-            target=self.target if top.target is None else top.target,
-            business_hours=self.business_hours
-            if top.business_hours is None
-            else top.business_hours,
-        )
+        return self.model_copy(update=top._given())
 
 
 class SlaTargets(_Model):
@@ -310,11 +313,13 @@ class ResolvedTeam:
     settings: TeamSettings
     calendar: BusinessCalendar
     targets: Mapping[tuple[str, str], tuple[int, bool]]
+    pauses: Mapping[tuple[str, str], frozenset[str]]
 
     @classmethod
     def build(cls, name: str | None, settings: TeamSettings) -> ResolvedTeam:
         """Resolve `settings`, precomputing every (kind, priority) target."""
         targets: dict[tuple[str, str], tuple[int, bool]] = {}
+        pauses: dict[tuple[str, str], frozenset[str]] = {}
         for kind in SLA_KINDS:
             base: SlaTarget = getattr(settings.sla, kind)
             for priority in PRIORITIES:
@@ -322,7 +327,18 @@ class ResolvedTeam:
                 effective = base if override is None else override.over(base)
                 target_ms = max(1, round(effective.target * 1000))
                 targets[(kind, priority)] = (target_ms, effective.business_hours)
-        return cls(name, settings, settings.calendar(), targets)
+                pauses[(kind, priority)] = frozenset(effective.pause_while)
+        return cls(name, settings, settings.calendar(), targets, pauses)
+
+    def sla_pause_while(self, kind: str, priority: str) -> frozenset[str]:
+        """The statuses whose time the SLA of this kind and priority leaves out (empty: none).
+
+        Raises KeyError like :meth:`sla_target`.
+        """
+        try:
+            return self.pauses[(kind, priority)]
+        except KeyError:
+            raise KeyError(f"unknown SLA kind or priority: {kind!r}, {priority!r}") from None
 
     def sla_target(self, kind: str, priority: str) -> tuple[int, bool]:
         """(target in milliseconds, measured in business hours?) for an SLA kind and priority.

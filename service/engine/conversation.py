@@ -7,6 +7,7 @@ fact sets is emitted as changes. Either way the facts are those of the events in
 whatever the arrival order, and a repeated event id changes nothing.
 """
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from service.engine.facts import (
@@ -43,8 +44,8 @@ from service.engine.records import (
 )
 
 __all__ = [
-    "BUSINESS_END_MS", "Conversation", "ConversationFold", "LiveSummary", "TeamPolicy",
-    "business_ms",
+    "BUSINESS_END_MS", "Conversation", "ConversationFold", "LiveSummary", "TeamPolicy", "Wait",
+    "business_ms", "sla_elapsed_ms",
 ]
 
 _ENDED = ("resolved", "closed")
@@ -53,7 +54,11 @@ _WAITING = ("pending", "snoozed")
 
 LiveSummary = tuple[Any, ...]
 """(team, assignee, status, priority, awaiting first response since | None,
-running clock kind | None, running clock start | None)."""
+running clock kind | None, running clock start | None, waits): ``waits`` are the
+:data:`Wait` intervals that overlap the running clock (empty without one)."""
+
+Wait = tuple[int, int | None, str]
+"""A stretch in a waiting status: (start ms, stop ms or None while it lasts, status)."""
 
 
 class Calendar(Protocol):
@@ -71,10 +76,29 @@ def business_ms(calendar: Calendar, start_ms: int, end_ms: int) -> int:
     return calendar.business_ms(min(start_ms, BUSINESS_END_MS), min(end_ms, BUSINESS_END_MS))
 
 
+def sla_elapsed_ms(
+    calendar: Calendar, business: bool, pause_while: frozenset[str], waits: "Iterable[Wait]",
+    start: int, stop: int,
+) -> int:
+    """The milliseconds an SLA counts between ``start`` and ``stop`` (SPEC §3): business ms
+    when ``business`` (else elapsed ms), less those spent in a status of ``pause_while``."""
+    counted = business_ms(calendar, start, stop) if business else stop - start
+    if pause_while:
+        for wait_start, wait_stop, status in waits:
+            if status not in pause_while:
+                continue
+            a = max(wait_start, start)
+            b = stop if wait_stop is None else min(wait_stop, stop)
+            if a < b:
+                counted -= business_ms(calendar, a, b) if business else b - a
+    return counted
+
+
 class TeamRules(Protocol):
     @property
     def calendar(self) -> Calendar: ...
     def sla_target(self, kind: str, priority: str) -> tuple[int, bool]: ...
+    def sla_pause_while(self, kind: str, priority: str) -> frozenset[str]: ...
 
 
 class TeamPolicy(Protocol):
@@ -121,6 +145,7 @@ class ConversationFold:
         "resolved_once",
         "status",
         "team",
+        "waits",
     )
 
     def __init__(self, conversation_id: str) -> None:
@@ -156,6 +181,8 @@ class ConversationFold:
         self.busy_agent: str | None = None
         self.busy_start = 0
         self.n_as = self.n_bz = self.n_nr = self.n_ro = self.n_rt = self.n_rv = 0
+        self.waits: list[Wait] = []
+        """The stretches in a waiting status that an SLA still to be judged may overlap."""
 
     # -- derived state ---------------------------------------------------------------------
 
@@ -184,9 +211,12 @@ class ConversationFold:
         if self.created_at is None or self.status in _ENDED:
             return None
         clock = self.running_clock
+        if clock is None:
+            return (self.team, self.assignee, self.status, self.priority, None, None, None, ())
+        waits = tuple(w for w in self.waits if w[1] is None or w[1] > clock[1])
         return (self.team, self.assignee, self.status, self.priority,
                 self.created_at if self.first_response_running else None,
-                None if clock is None else clock[0], None if clock is None else clock[1])
+                clock[0], clock[1], waits)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -210,8 +240,11 @@ class ConversationFold:
         elapsed = stop - start
         business = business_ms(rules.calendar, start, stop)
         target, in_business_hours = rules.sla_target(kind, self.priority)
-        achieved = (business if in_business_hours else elapsed) <= target
-        return elapsed, business, int(achieved)
+        pause_while = rules.sla_pause_while(kind, self.priority)
+        counted = (sla_elapsed_ms(rules.calendar, in_business_hours, pause_while, self.waits,
+                                  start, stop) if pause_while
+                   else business if in_business_hours else elapsed)
+        return elapsed, business, int(counted <= target)
 
     def _business(self, policy: TeamPolicy, start: int, stop: int) -> int:
         """Business milliseconds of the conversation's team between ``start`` and ``stop``."""
@@ -353,9 +386,22 @@ class ConversationFold:
             self.open_ms += at - self.open_since
             self.open_business_ms += self._business(policy, self.open_since, at)
             self.open_since = None
+        if self.status in _WAITING and self.waits and self.waits[-1][1] is None:
+            start, _, waited = self.waits[-1]
+            self.waits[-1] = (start, at, waited)
+        if status in _WAITING:
+            self._forget_waits(at)
+            self.waits.append((at, None, status))
         self.status = status
         if status == "open" and self.created_at is not None:
             self.open_since = at
+
+    def _forget_waits(self, now: int) -> None:
+        """Drop the waits no SLA can still count: once the first response and the first
+        resolution are judged, only a next-response clock (running, or starting later) can."""
+        if self.resolved_once and (self.human_responses or self.initiator != "customer"):
+            since = now if self.next_response_from is None else self.next_response_from
+            self.waits = [w for w in self.waits if w[1] is None or w[1] > since]
 
     def _resolve(self, record: Record, policy: TeamPolicy, out: list[FactChange]) -> None:
         at = record[0]

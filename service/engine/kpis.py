@@ -218,7 +218,9 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
             fields=("responses", "avg"), compute=_ces),
     KpiSpec("qa", "group", "QA / teammate review scores of the reviewed agent",
             "Σ score / reviews", fields=("reviews", "avg"), compute=_qa),
-    KpiSpec("sla", "group", "SLA results, judged at the stop against the team's target",
+    KpiSpec("sla", "group",
+            "SLA results, judged at the stop against the team's target (less its pause_while "
+            "time)",
             "achieved = value ≤ target; achieved_ratio = achieved / (achieved + breached)",
             fields=tuple(f"{kind}.{stat}" for kind in SLA_KINDS
                          for stat in ("achieved", "breached", "achieved_ratio")),
@@ -239,7 +241,8 @@ LIVE_KPIS: tuple[KpiSpec, ...] = (
             "Age of the oldest conversation awaiting a first response", "max(t − created.at)",
             "seconds"),
     KpiSpec("sla_breaching", "gauge",
-            "Conversations whose running first- or next-response clock is past its target",
+            "Conversations whose running first- or next-response clock is past its target "
+            "(pauses and business hours applied)",
             "count"),
     KpiSpec("sla_at_risk", "gauge",
             "Running response clocks past at_risk_ratio × target, not yet breaching", "count"),

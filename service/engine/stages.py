@@ -20,6 +20,7 @@ from service.engine.conversation import (
     LiveSummary,
     TeamPolicy,
     business_ms,
+    sla_elapsed_ms,
 )
 from service.engine.facts import F_BUSY, Fact, FactChange
 from service.engine.panes import WindowSpec
@@ -286,7 +287,7 @@ class ConversationStage:
 def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float
              ) -> LiveCounts:
     """One conversation's contribution to the live counts at ``as_of_ms``."""
-    team, assignee, status, priority, awaiting_since, clock_kind, clock_start = summary
+    team, assignee, status, priority, awaiting_since, clock_kind, clock_start, waits = summary
     row = _live_zero()
     if status == "open":
         row[0] = 1
@@ -302,8 +303,14 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
     if clock_kind is not None:
         rules = policy.team(team)
         target, business = rules.sla_target(clock_kind, priority)
-        elapsed = (_business_elapsed(rules.calendar, clock_start, as_of_ms, target) if business
-                   else as_of_ms - clock_start)
+        pause_while = rules.sla_pause_while(clock_kind, priority)
+        if pause_while:
+            elapsed = sla_elapsed_ms(rules.calendar, business, pause_while, waits, clock_start,
+                                     as_of_ms)
+        elif business:
+            elapsed = _business_elapsed(rules.calendar, clock_start, as_of_ms, target)
+        else:
+            elapsed = as_of_ms - clock_start
         if elapsed > target:
             row[5] = 1
         elif elapsed > at_risk_ratio * target:

@@ -10,8 +10,14 @@ from service.engine.engine import KpiEngine
 from service.synthetic import TrafficShape, generate_events
 
 CONFIG_YAML = """
+defaults:
+  sla:
+    next_response: {target: 1800, pause_while: [pending, snoozed]}
+    resolution: {target: 7200, pause_while: [pending]}
 teams:
-  billing: {timezone: Europe/Berlin, sla: {first_response: {target: 1800, business_hours: true}}}
+  billing:
+    timezone: Europe/Berlin
+    sla: {first_response: {target: 1800, business_hours: true, pause_while: [pending, snoozed]}}
   tech: {timezone: America/New_York, priorities: {urgent: {first_response: {target: 300}}}}
 """
 

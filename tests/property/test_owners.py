@@ -13,12 +13,28 @@ from hypothesis import strategies as st
 from streams import _as_of, config, report_of, stream
 
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, KpiEngine
-from service.engine.owners import OVERALL, OwnerBook, SegmentSync, merge_reports, owner_syncs
+from service.engine.owners import (
+    OVERALL,
+    ConversationUpdate,
+    OwnerBook,
+    SegmentSync,
+    merge_reports,
+    owner_syncs,
+)
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
 from service.publish import partition_for
+from service.stream.wire import OwnerMessage, decode_owner_message, encode_owner_message
 
 PARTITIONS = 4
+
+
+def _over_the_wire(update: ConversationUpdate) -> ConversationUpdate:
+    """The update as the facts topic carries it (JSON: tuples come back as lists)."""
+    message = OwnerMessage()
+    message.updates.append(update)
+    [decoded] = decode_owner_message(encode_owner_message(message)).updates
+    return decoded
 
 
 def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver: bool,
@@ -49,7 +65,7 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                     for owner in update.owners:
                         by_worker.setdefault(worker_of(owner), []).append(owner)
                     for worker, owners in by_worker.items():
-                        share = update._replace(owners=tuple(owners))
+                        share = _over_the_wire(update._replace(owners=tuple(owners)))
                         for _ in range(2 if redeliver and rnd.random() < 0.1 else 1):
                             for sync in owner_syncs(share):
                                 books[worker].apply_sync(sync)

@@ -205,6 +205,46 @@ teams:
         default.sla_target("first_response", "critical")
 
 
+def test_pause_while_overlays_like_the_other_target_fields(tmp_path: Path) -> None:
+    """pause_while (SPEC §3, §5) is overlaid field by field: a team or priority that gives it
+    replaces the list below, `[]` turns pausing off, and leaving it out keeps it."""
+    config = load_text(
+        tmp_path,
+        """
+defaults:
+  sla:
+    first_response: {target: 3600, pause_while: [pending, snoozed]}
+  priorities:
+    urgent:
+      first_response: {pause_while: []}
+teams:
+  vip:
+    sla: {first_response: {target: 600}}
+  billing:
+    sla: {first_response: {pause_while: [pending]}}
+""",
+    )
+    both = frozenset({"pending", "snoozed"})
+    default = config.team(None)
+    assert default.sla_pause_while("first_response", "normal") == both
+    assert default.sla_pause_while("first_response", "urgent") == frozenset()
+    assert default.sla_pause_while("next_response", "normal") == frozenset()
+    vip = config.team("vip")
+    assert vip.sla_pause_while("first_response", "normal") == both
+    assert vip.sla_target("first_response", "normal") == (600_000, False)
+    assert config.team("billing").sla_pause_while("first_response", "low") == frozenset(
+        {"pending"})
+    with pytest.raises(KeyError):
+        default.sla_pause_while("first_reply", "normal")
+
+
+@pytest.mark.parametrize("status", ["open", "resolved", "waiting"])
+def test_pause_while_lists_only_waiting_statuses(tmp_path: Path, status: str) -> None:
+    with pytest.raises(ConfigError, match=r"defaults\.sla\.first_response\.pause_while\[0\]: "
+                       r"Input should be 'pending' or 'snoozed'"):
+        load_text(tmp_path, f"defaults:\n  sla:\n    first_response: {{pause_while: [{status}]}}\n")
+
+
 def test_weighted_score_replaces_defaults(tmp_path: Path) -> None:
     config = load_text(
         tmp_path,

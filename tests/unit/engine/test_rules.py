@@ -914,6 +914,103 @@ def test_business_hours_sla_target(reply_minutes: int, business: int, achieved: 
         "achieved_ratio": float(achieved)}
 
 
+def _pausing(kind: str = "first_response", statuses: tuple[str, ...] = ("pending",),
+             **target: Any) -> KpiConfig:
+    return KpiConfig.model_validate(
+        {"defaults": {"sla": {kind: {**target, "pause_while": list(statuses)}}}})
+
+
+def test_pause_while_leaves_the_listed_statuses_out_of_the_sla() -> None:
+    """pause_while [pending] on the 3600 s first-response target. c1 is pending 10:10–11:30
+    and answered 11:40: 100 min elapsed, 80 paused → 1200 s counted, achieved. c2 is snoozed,
+    a status the target does not list: 6000 s counted, breached. first_response_seconds stays
+    unpaused (6000 s each), whatever the arrival order."""
+    events = [
+        created("c1", 0), assigned("c1", 0, "a1"), status("c1", 10, "pending"),
+        status("c1", 90, "open"), reply("c1", 100, "a1"),
+        created("c2", 0), assigned("c2", 0, "a2"), status("c2", 10, "snoozed"),
+        status("c2", 90, "open"), reply("c2", 100, "a2"),
+    ]
+    for order in (events, events[::-1]):
+        report = feed(order, _pausing()).report(ms(101))
+        assert kpis(report, "agents", "a1")["sla"]["first_response"] == {
+            "achieved": 1, "breached": 0, "achieved_ratio": 1.0}
+        assert kpis(report, "agents", "a2")["sla"]["first_response"] == {
+            "achieved": 0, "breached": 1, "achieved_ratio": 0.0}
+        assert dist(kpis(report), "first_response_seconds") == (2, 6000.0)
+
+
+def test_without_pause_while_waiting_counts() -> None:
+    """The same pending stretch under the default target (no pause_while): breached."""
+    events = [created("c1", 0), assigned("c1", 0, "a1"), status("c1", 10, "pending"),
+              status("c1", 90, "open"), reply("c1", 100, "a1")]
+    assert kpis(feed(events).report(ms(101)))["sla"]["first_response"]["breached"] == 1
+
+
+@pytest.mark.parametrize(("reply_minutes", "achieved"), [(1440, True), (1441, False)])
+def test_pause_across_a_business_hours_boundary(reply_minutes: int, achieved: bool) -> None:
+    """Business hours are applied on top of the pause (SPEC §3). Target 3600 business seconds,
+    pause_while [pending]. Created Mon 16:00, pending 16:30 → Tue 09:30, answered Tue 10:00:
+    business 16:00–17:00 + 09:00–10:00 = 7200 s, paused business 16:30–17:00 + 09:00–09:30 =
+    3600 s → 3600 counted, achieved (value ≤ target); one minute later 3660, breached. The
+    business-seconds KPI stays unpaused."""
+    config = _pausing(target=3600, business_hours=True)
+    events = [created("c1", 360), status("c1", 390, "pending"), status("c1", 1410, "open"),
+              reply("c1", reply_minutes, "a1")]
+    overall = kpis(feed(events, config).report(ms(reply_minutes + 1)))
+    assert dist(overall, "first_response_business_seconds") == (
+        1, float(7200 + (reply_minutes - 1440) * 60))
+    assert overall["sla"]["first_response"] == {
+        "achieved": int(achieved), "breached": int(not achieved),
+        "achieved_ratio": float(achieved)}
+
+
+def test_pause_while_at_risk_holds_the_live_clock() -> None:
+    """Target 3600 s, at-risk share 0.8 (2880 s), pause_while [pending]. c1 created 10:00 and
+    set pending at 10:50 (3000 s: at risk). At 11:30 the wall clock says 5400 s (breaching) but
+    the paused clock still 3000 s: at risk, waiting on the customer. Open again at 11:30; at
+    11:41 3000 + 660 = 3660 s: breaching. Without pause_while it breaches at 11:30."""
+    events = [created("c1", 0), assigned("c1", 0, "a1"), status("c1", 50, "pending")]
+    live = feed(events, _pausing()).report(ms(90))["live"]
+    for values in (live["overall"], live["teams"]["t1"], live["agents"]["a1"]):
+        assert (values["sla_at_risk"], values["sla_breaching"]) == (1, 0)
+    assert live["overall"]["waiting_on_customer"] == 1
+    assert feed(events).report(ms(90))["live"]["overall"]["sla_breaching"] == 1
+
+    engine = feed([*events, status("c1", 90, "open")], _pausing())
+    assert engine.report(ms(100))["live"]["overall"]["sla_at_risk"] == 1  # 3600 s: not past
+    live_after = engine.report(ms(101))["live"]["overall"]
+    assert (live_after["sla_at_risk"], live_after["sla_breaching"]) == (0, 1)
+
+
+def test_pause_counts_from_the_clock_start_only() -> None:
+    """A next-response clock that starts while the conversation is pending: only the pending
+    seconds after the clock's start are left out. First response 10:05; pending 10:10; the
+    customer writes 10:20 (clock starts); open 10:40; reply 10:50 → 1800 s elapsed, 1200
+    paused → 600 s counted against a 900 s target: achieved (1800 s would breach)."""
+    config = _pausing("next_response", ("pending", "snoozed"), target=900)
+    events = [created("c1", 0), reply("c1", 5, "a1"), status("c1", 10, "pending"),
+              customer("c1", 20), status("c1", 40, "open"), reply("c1", 50, "a1")]
+    overall = kpis(feed(events, config).report(ms(51)))
+    assert dist(overall, "next_response_seconds") == (1, 1800.0)
+    assert overall["sla"]["next_response"] == {
+        "achieved": 1, "breached": 0, "achieved_ratio": 1.0}
+
+
+def test_pause_on_the_resolution_target() -> None:
+    """Resolution target 86400 s with pause_while [pending]: answered 10:05, pending from 10:10
+    for two days, open at +2 days 10:10 and resolved at 11:10 that day: 49 h 10 min elapsed
+    (breach unpaused), 48 h paused → 4200 s counted: achieved. resolution_seconds unpaused."""
+    two_days = 2 * 24 * 60
+    events = [created("c1", 0), reply("c1", 5, "a1"), status("c1", 10, "pending"),
+              status("c1", 10 + two_days, "open"), status("c1", 70 + two_days, "resolved")]
+    overall = kpis(feed(events, _pausing("resolution", target=86400)).report(
+        ms(71 + two_days)), window="24h")
+    assert dist(overall, "resolution_seconds") == (1, float((70 + two_days) * 60))
+    assert overall["sla"]["resolution"] == {
+        "achieved": 1, "breached": 0, "achieved_ratio": 1.0}
+
+
 # == occupancy ==================================================================================
 
 
