@@ -40,8 +40,9 @@ from bench import kafka as kb
 from bench.core import run_core
 from bench.dataset import Dataset, envelopes, events_file
 from bench.gateway import gateway_run
+from service.config import CONFIG_ENV_VAR
 from service.processes import local_kafka
-from service.synthetic import iso
+from service.synthetic import SIMULATED_CONFIG, iso
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("raw", "core", "service", "recovery", "scale", "latency", "gateway")
@@ -88,8 +89,10 @@ def _start_kafka(stack: ExitStack) -> str:
 
 def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> dict[str, Any]:
     dataset: Dataset = sizes["dataset"]
+    os.environ.setdefault(CONFIG_ENV_VAR, str(SIMULATED_CONFIG))
     results: dict[str, Any] = {
-        "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": os.environ[CONFIG_ENV_VAR]}
     if phases == {"gateway"}:
         with ExitStack() as stack:
             results["gateway"] = _gateway(kb.Namespace(_start_kafka(stack), workdir), sizes)

@@ -22,13 +22,13 @@ def _rss_bytes() -> int:
 def child_replay(path: str, as_of: str, report_path: str) -> dict[str, Any]:
     import orjson
 
-    from service.config import KpiConfig
+    from service.config import config_from_env
     from service.engine.engine import KpiEngine
     from service.replay import open_lines, replay_lines
     from service.runtime import tune_gc
 
     tune_gc()
-    engine = KpiEngine(KpiConfig())
+    engine = KpiEngine(config_from_env())
     started = time.perf_counter()
     stats = replay_lines(engine, open_lines(path))
     replay_s = time.perf_counter() - started

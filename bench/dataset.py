@@ -24,7 +24,7 @@ class Dataset:
 
     @property
     def path(self) -> Path:
-        return CACHE / (f"events-v3-{self.events}-{self.conversations}-{self.agents}-"
+        return CACHE / (f"events-v4-{self.events}-{self.conversations}-{self.agents}-"
                         f"{self.conversations_per_minute:g}.jsonl")
 
 

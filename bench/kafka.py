@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
-from service.config import KpiConfig
+from service.config import config_from_env
 from service.engine.owners import merge_reports, report_differences
 from service.metrics.collector import KpiCollector
 from service.processes import WorkerProcess, poll_until
@@ -186,7 +186,7 @@ def metrics_scrape(worker: WorkerProcess, as_of: str, scrapes: int = 5) -> dict[
     state = worker.readiness() or {}
     report = worker.kpis(as_of)
     with_data = {}
-    for name, agent_kpis in (("default", KpiConfig().metrics.agent_kpis), ("all", None)):
+    for name, agent_kpis in (("default", config_from_env().metrics.agent_kpis), ("all", None)):
         registry = CollectorRegistry(auto_describe=False)
         registry.register(KpiCollector(lambda: report, agent_kpis))
         started = time.perf_counter()

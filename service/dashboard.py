@@ -144,14 +144,14 @@ def live_stat(title: str, key: str, unit: str = "none") -> Panel:
     return Panel(title, "stat", team_kpi(key), width=4, height=5, unit=unit)
 
 
-def percentiles(title: str, level: str, key: str) -> Panel:
+def percentiles(title: str, level: str, key: str, width: int = 8) -> Panel:
     targets = []
     for stat in ("p50", "p90"):
         if level == "team":
             targets += team_kpi(key, suffix=stat, stat=stat)
         else:
             targets += agent_kpi(key, suffix=stat, stat=stat)
-    return Panel(title, "timeseries", targets, unit="s")
+    return Panel(title, "timeseries", targets, width=width, unit="s")
 
 
 def ratio(title: str, targets: list[Target], width: int = 8) -> Panel:
@@ -171,9 +171,10 @@ def overview_panels() -> list[Panel]:
                   unit="s"),
         live_stat("SLA at risk", "sla_at_risk"),
         live_stat("SLA breaching", "sla_breaching"),
-        percentiles("First response time ($window)", "team", "first_response_seconds"),
-        percentiles("Next response time ($window)", "team", "next_response_seconds"),
-        percentiles("Resolution time ($window)", "team", "resolution_seconds"),
+        percentiles("First response time ($window)", "team", "first_response_seconds", width=6),
+        percentiles("Next response time ($window)", "team", "next_response_seconds", width=6),
+        percentiles("Resolution time ($window)", "team", "resolution_seconds", width=6),
+        percentiles("Full resolution time ($window)", "team", "full_resolution_seconds", width=6),
         ratio("SLA achieved ratio ($window)", sla, width=24),
         ratio("CSAT positive ratio ($window)", team_kpi("csat", "positive_ratio")),
         Panel("NPS score ($window)", "timeseries", team_kpi("nps", "score"), minimum=-100,
@@ -184,6 +185,19 @@ def overview_panels() -> list[Panel]:
         ratio("Occupancy ($window)", team_kpi("occupancy_ratio")),
         Panel("Pulled per logged-in hour ($window)", "timeseries", team_kpi("pulled_per_hour"),
               width=24),
+    ]
+
+
+def bot_panels() -> list[Panel]:
+    """Bots and handoffs (SPEC §3): how much the bot resolves on its own, how much it hands
+    over, and how long the customers it handed over wait for a human."""
+    return [
+        ratio("Bot resolution ratio ($window)", team_kpi("bot_resolution_ratio")),
+        Panel("Handed off and bot resolved ($window)", "timeseries",
+              team_kpi("handed_off", suffix="handed off")
+              + team_kpi("bot_resolved", suffix="bot resolved")),
+        percentiles("First response after handoff ($window)", "team",
+                    "first_response_after_handoff_seconds"),
     ]
 
 
@@ -365,6 +379,7 @@ def build_dashboard() -> dict[str, Any]:
     layout = _Layout()
     panels: list[dict[str, Any]] = []
     for title, section in (("Overview", overview_panels()),
+                           ("Bots and handoffs", bot_panels()),
                            ("Agent drill-down", agent_panels()),
                            ("Service health", health_panels())):
         panels.append(_row_json(title, layout))

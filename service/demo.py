@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from service.config import CONFIG_ENV_VAR
 from service.engine.owners import merge_reports
 from service.processes import (
     BIN,
@@ -26,6 +27,7 @@ from service.processes import (
     local_kafka,
     poll_until,
 )
+from service.synthetic import SIMULATED_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,6 +72,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap)
+        env.setdefault(CONFIG_ENV_VAR, str(SIMULATED_CONFIG))
         for n, port in enumerate((8001, 8002), 1):
             workers.append(WorkerProcess(f"worker-{n}", env, ROOT / ".demo" / f"worker-{n}",
                                          port=port).start())

@@ -1,10 +1,11 @@
 """Realistic synthetic helpdesk traffic, for the simulator, benchmarks and property tests.
 
 Teams work day shifts in their own time zones (the ``vip`` team every day, the others on
-weekdays); conversations arrive on chat and email, meet bots
-and auto-replies, get pulled or pushed to agents, transferred, put on pending, resolved,
-reopened, abandoned and rated; agents change presence and receive QA reviews. The stream is
-deterministic for a seed and comes out in ``at`` order.
+weekdays); conversations arrive on chat and email, meet auto-replies and bots (which resolve
+some chats on their own and hand the others over), get pulled or pushed to agents,
+transferred, put on pending or snoozed, resolved, reopened, abandoned and rated; agents change
+presence and receive QA reviews. The stream is deterministic for a seed and comes out in ``at``
+order.
 """
 
 import heapq
@@ -12,10 +13,16 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["TEAMS", "TrafficShape", "generate_events", "iso"]
+__all__ = ["SIMULATED_CONFIG", "TEAMS", "TrafficShape", "generate_events", "iso"]
+
+SIMULATED_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "simulated.yaml"
+"""The configuration of the simulated desk (its teams' time zones and SLA targets, pausing
+while waiting on the customer): what ``make demo`` and ``make bench`` run with unless
+``SUPPORT_KPI_CONFIG`` names another file."""
 
 TEAMS: tuple[tuple[str, str], ...] = (
     ("billing", "Europe/Berlin"),
@@ -99,6 +106,27 @@ def _shifts(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
                                 "status": "offline"})
 
 
+def _bot_front(rng: random.Random, push: Any, sec: Any, t: int) -> int:
+    """A bot answers first: it resolves the conversation on its own (-1: nothing more
+    happens, unless the customer comes back and reopens it, which hands it over) or hands it
+    over to the human queue. Returns when the humans' part starts."""
+    push(t + 500, type="message.created", author="bot")
+    t += sec(20, 300)
+    if rng.random() < 0.4:
+        push(t, type="conversation.status_changed", status="resolved", by="bot")
+        if rng.random() >= 0.15:
+            if rng.random() < 0.2:
+                push(t + sec(10, 600), type="rating.submitted", survey="csat",
+                     score=rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0], about="product")
+            return -1
+        t += sec(300, 3600)
+        push(t, type="conversation.status_changed", status="open", by="customer")
+        push(t + 1, type="message.created", author="customer")
+        return t + 1
+    push(t, type="conversation.handed_off")
+    return t
+
+
 def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
                   agents: list[tuple[str, str]], source: str) -> None:
     agent, team = rng.choice(agents)
@@ -121,8 +149,10 @@ def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
         push(t + 1, type="message.created", author="customer")
         if rng.random() < 0.3:
             push(t + 2, type="message.created", author="agent", automated=True)
-        if channel == "chat" and rng.random() < 0.2:
-            push(t + 500, type="message.created", author="bot")
+        if channel == "chat" and rng.random() < 0.3:
+            t = _bot_front(rng, push, sec, t)
+            if t < 0:
+                return
         if channel in ("chat", "phone") and rng.random() < 0.06:
             push(t + sec(60, 900), type="conversation.abandoned")
             return
@@ -134,7 +164,8 @@ def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
     responses = 1
     for _ in range(rng.choices((0, 1, 2, 3), (4, 3, 2, 1))[0]):
         if rng.random() < 0.15:
-            push(t + sec(5, 60), type="conversation.status_changed", status="pending", by="agent",
+            push(t + sec(5, 60), type="conversation.status_changed",
+                 status=rng.choices(("pending", "snoozed"), (2, 1))[0], by="agent",
                  agent_id=agent)
             t += sec(600, 10_800)
             push(t, type="message.created", author="customer")

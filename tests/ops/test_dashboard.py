@@ -1,6 +1,7 @@
 """The Grafana dashboard is generated from the metric registry and cannot drift from it: the
 committed JSON is current, and every metric and variable its queries use exists."""
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -83,7 +84,20 @@ def test_dashboard_basics(dashboard: dict[str, Any]) -> None:
 
 def test_rows_exist(dashboard: dict[str, Any]) -> None:
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Overview", "Agent drill-down", "Service health"]
+    assert rows == ["Overview", "Bots and handoffs", "Agent drill-down", "Service health"]
+
+
+def test_bot_row_shows_every_bot_kpi(dashboard: dict[str, Any]) -> None:
+    """Issue 13: the bots-and-handoffs row carries each of the SPEC §3 bot KPIs, team and
+    overall."""
+    panels = dashboard["panels"]
+    start = next(i for i, p in enumerate(panels) if p["title"] == "Bots and handoffs")
+    row = list(itertools.takewhile(lambda p: p["type"] != "row", panels[start + 1:]))
+    exprs = " ".join(t["expr"] for p in row for t in p["targets"])
+    for key in ("bot_resolution_ratio", "handed_off", "bot_resolved",
+                "first_response_after_handoff_seconds"):
+        for level in ("team", "overall"):
+            assert f"support_{level}_{key}{{" in exprs, f"{level} {key} missing"
 
 
 def test_panels_have_unique_ids_and_targets(dashboard: dict[str, Any]) -> None:
