@@ -10,19 +10,21 @@ from collections import deque
 from service.engine.facts import (
     F_ABANDONED,
     F_AFTER_HANDOFF,
-    F_ASSIGNED,
     F_BOT_RESOLVED,
-    F_CLOSED,
     F_CREATED,
     F_FIRST_RESPONSE,
     F_FULL_RESOLVED,
     F_HANDED_OFF,
-    F_NEXT_RESPONSE,
-    F_RATING,
     F_REOPENED,
-    F_RESOLVED,
-    F_REVIEW,
+    Assigned,
+    Closed,
+    Duration,
     Fact,
+    Marker,
+    Rating,
+    Resolved,
+    Response,
+    Review,
 )
 from service.engine.panes import MINUTE_MS, WindowSpec
 from service.engine.sketch import QuantileSketch, bucket_of, packed
@@ -86,6 +88,11 @@ _CONSTANT: dict[int, Contribution] = {
     F_HANDED_OFF: ((SLOT["handed_off"], 1),),
     F_BOT_RESOLVED: ((SLOT["bot_resolved"], 1),),
 }
+_DURATIONS: dict[int, tuple[int, int]] = {
+    F_FULL_RESOLVED: (_D["full_resolution_seconds"], _D["full_resolution_business_seconds"]),
+    F_AFTER_HANDOFF: (_D["first_response_after_handoff_seconds"],
+                      _D["first_response_after_handoff_business_seconds"]),
+}
 _ASSIGNED: dict[int, Contribution] = {
     0: ((SLOT["assigned"], 1),),
     1: ((SLOT["assigned"], 1), (SLOT["pulled"], 1)),
@@ -95,49 +102,41 @@ _ASSIGNED: dict[int, Contribution] = {
 def contributions(fact: Fact) -> Contribution:
     """What one fact adds to a pane: as few entries as the KPIs need, since every entry is
     written at three levels. A distribution value adds its count and value to one bucket of its
-    sketch; an SLA result to achieved or breached; FCR to one or more touches."""
-    kind = fact[1]
-    constant = _CONSTANT.get(kind)
-    if constant is not None:
+    sketch; an SLA result to achieved or breached; FCR to one or more touches.
+
+    Raises ValueError for a fact that feeds no pane (busy time) or is not a typed fact."""
+    constant = _CONSTANT.get(fact.kind)
+    if constant is not None and isinstance(fact, Marker):
         return constant
-    if kind == F_ASSIGNED:
-        return _ASSIGNED[fact[5]]
-    counters: tuple[tuple[int, int], ...]
+    counters: tuple[tuple[int, int], ...] = ()
     dists: tuple[tuple[int, int], ...] = ()
-    if kind in (F_FIRST_RESPONSE, F_NEXT_RESPONSE):
-        plain, business, breached, achieved = _FR if kind == F_FIRST_RESPONSE else _NR
-        dists = ((plain, fact[5]), (business, fact[6]))
-        counters = ((achieved if fact[7] else breached, 1),)
-    elif kind == F_RESOLVED:
-        ms, business_ms, achieved_sla, wait, fcr, wait_business = fact[5:11]
-        if ms is not None:
-            dists = ((_D["resolution_seconds"], ms),
-                     (_D["resolution_business_seconds"], business_ms),
-                     (_D["wait_seconds"], wait),
-                     (_D["wait_business_seconds"], wait_business))
-        pairs = [(SLOT["resolved"], 1)]
-        if achieved_sla is not None:
-            pairs.append((SLOT["sla_resolution_achieved" if achieved_sla
-                               else "sla_resolution_breached"], 1))
-        if fcr is not None:
-            pairs.append((SLOT["fcr_one_touch" if fcr else "fcr_more_touches"], 1))
+    if isinstance(fact, Assigned):
+        return _ASSIGNED[fact.pulled]
+    if isinstance(fact, Response):
+        plain, business, breached, achieved = _FR if fact.kind == F_FIRST_RESPONSE else _NR
+        dists = ((plain, fact.ms), (business, fact.business_ms))
+        counters = ((achieved if fact.sla_achieved else breached, 1),)
+    elif isinstance(fact, Resolved):
+        dists = ((_D["resolution_seconds"], fact.ms),
+                 (_D["resolution_business_seconds"], fact.business_ms),
+                 (_D["wait_seconds"], fact.wait_ms),
+                 (_D["wait_business_seconds"], fact.wait_business_ms))
+        pairs = [(SLOT["resolved"], 1), (SLOT["sla_resolution_achieved" if fact.sla_achieved
+                                              else "sla_resolution_breached"], 1)]
+        if fact.fcr is not None:
+            pairs.append((SLOT["fcr_one_touch" if fact.fcr else "fcr_more_touches"], 1))
         counters = tuple(pairs)
-    elif kind == F_CLOSED:
+    elif isinstance(fact, Closed):
         counters = ((SLOT["closed"], 1),)
-        if fact[5] is not None:
-            dists = ((_D["time_to_close_seconds"], fact[5]),)
-    elif kind == F_AFTER_HANDOFF:
-        counters = ()
-        dists = ((_D["first_response_after_handoff_seconds"], fact[5]),
-                 (_D["first_response_after_handoff_business_seconds"], fact[6]))
-    elif kind == F_FULL_RESOLVED:
-        counters = ()
-        dists = ((_D["full_resolution_seconds"], fact[5]),
-                 (_D["full_resolution_business_seconds"], fact[6]))
-    elif kind == F_RATING:
-        counters = _rating(*fact[5:8])
-    elif kind == F_REVIEW:
-        counters = _pairs((SLOT["qa_reviews"], 1), (SLOT["qa_sum_milli"], fact[5]))
+        if fact.ms is not None:
+            dists = ((_D["time_to_close_seconds"], fact.ms),)
+    elif isinstance(fact, Duration):
+        plain, business = _DURATIONS[fact.kind]
+        dists = ((plain, fact.ms), (business, fact.business_ms))
+    elif isinstance(fact, Rating):
+        counters = _rating(fact.survey, fact.score, fact.about)
+    elif isinstance(fact, Review):
+        counters = _pairs((SLOT["qa_reviews"], 1), (SLOT["qa_sum_milli"], fact.score_milli))
     else:
         raise ValueError(f"not a pane fact: {fact!r}")
     if dists:
@@ -248,17 +247,18 @@ class Aggregates:
               levels: tuple[str, ...] = LEVELS) -> bool:
         """Add (sign 1) or retract (sign -1) a fact at its ``levels`` (of overall, its team and
         its agent); False when it is out of retention."""
-        at = fact[2]
+        at = fact.at
         if at < cutoff_ms:
             return False
         entries = contributions(fact)
         minute = at - at % MINUTE_MS
         created = self._created
         for level in levels:
+            key: str | None
             if level == "overall":
                 level_panes, key = self.overall, ""
             else:
-                key = fact[3] if level == "team" else fact[4]
+                key = fact.team if level == "team" else fact.agent
                 if key is None:
                     continue
                 table = self.teams if level == "team" else self.agents

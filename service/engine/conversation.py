@@ -8,7 +8,7 @@ whatever the arrival order, and a repeated event id changes nothing.
 """
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from service.engine.facts import (
     F_ABANDONED,
@@ -26,8 +26,18 @@ from service.engine.facts import (
     F_REOPENED,
     F_RESOLVED,
     F_REVIEW,
+    Assigned,
+    Busy,
+    Closed,
+    Duration,
     Fact,
     FactChange,
+    Marker,
+    Rating,
+    Resolved,
+    Response,
+    Review,
+    fact_from,
     fact_set_changes,
 )
 from service.engine.records import (
@@ -52,13 +62,36 @@ _ENDED = ("resolved", "closed")
 _WAITING = ("pending", "snoozed")
 
 
-LiveSummary = tuple[Any, ...]
-"""(team, assignee, status, priority, awaiting first response since | None,
-running clock kind | None, running clock start | None, waits): ``waits`` are the
-:data:`Wait` intervals that overlap the running clock (empty without one)."""
+class Wait(NamedTuple):
+    """A stretch in a waiting status (pending or snoozed), epoch ms."""
 
-Wait = tuple[int, int | None, str]
-"""A stretch in a waiting status: (start ms, stop ms or None while it lasts, status)."""
+    start: int
+    stop: int | None
+    """None while it lasts."""
+    status: str
+
+
+class LiveSummary(NamedTuple):
+    """What the live state (SPEC §4) needs of a conversation that is not resolved or closed."""
+
+    team: str | None
+    assignee: str | None
+    status: str
+    priority: str
+    awaiting_since: int | None
+    """``created`` while it awaits its first response, else None."""
+    clock: str | None
+    """The SLA kind of the response clock that runs (first_response, next_response), or None."""
+    clock_start: int | None
+    waits: tuple[Wait, ...]
+    """The waits that overlap the running clock (empty without one)."""
+
+    @classmethod
+    def decode(cls, values: Any) -> "LiveSummary":
+        """From its JSON form (lists for tuples)."""
+        team, assignee, status, priority, awaiting_since, clock, clock_start, waits = values
+        return cls(team, assignee, status, priority, awaiting_since, clock, clock_start,
+                   tuple(Wait(*w) for w in waits))
 
 
 class Calendar(Protocol):
@@ -163,14 +196,14 @@ class ConversationFold:
         self.next_response_from: int | None = None
         self.resolved_once = False
         self.bot_messages = False
-        self.bot_resolution: Fact | None = None
+        self.bot_resolution: Marker | None = None
         """The bot-resolved fact of the first resolution, while it holds (SPEC §3)."""
         self.handoff_at: int | None = None
         """When the first handoff (explicit or implicit) started the after-handoff clock."""
         self.after_handoff_done = False
-        self.full_resolution: Fact | None = None
+        self.full_resolution: Duration | None = None
         """The full resolution fact of the latest resolution: a later one replaces it."""
-        self.one_touch: Fact | None = None
+        self.one_touch: Resolved | None = None
         """The first resolution's fact while it counts as one-touch (FCR): a reopen turns it
         into a non-one-touch one (SPEC §3)."""
         self.abandoned = False
@@ -183,6 +216,24 @@ class ConversationFold:
         self.n_as = self.n_bz = self.n_nr = self.n_ro = self.n_rt = self.n_rv = 0
         self.waits: list[Wait] = []
         """The stretches in a waiting status that an SLA still to be judged may overlap."""
+
+    # -- saved state -----------------------------------------------------------------------------
+
+    def to_state(self) -> list[Any]:
+        """The fields in ``__slots__`` order, as JSON can hold them (typed tuples as lists)."""
+        return [_plain(getattr(self, name)) for name in self.__slots__]
+
+    @classmethod
+    def from_state(cls, conversation_id: str, values: list[Any]) -> "ConversationFold":
+        fold = cls(conversation_id)
+        for name, value in zip(cls.__slots__, values, strict=True):
+            setattr(fold, name, value)
+        for name in ("bot_resolution", "full_resolution", "one_touch"):
+            value = getattr(fold, name)
+            if value is not None:
+                setattr(fold, name, fact_from(value))
+        fold.waits = [Wait(*w) for w in fold.waits]
+        return fold
 
     # -- derived state ---------------------------------------------------------------------
 
@@ -212,11 +263,13 @@ class ConversationFold:
             return None
         clock = self.running_clock
         if clock is None:
-            return (self.team, self.assignee, self.status, self.priority, None, None, None, ())
-        waits = tuple(w for w in self.waits if w[1] is None or w[1] > clock[1])
-        return (self.team, self.assignee, self.status, self.priority,
-                self.created_at if self.first_response_running else None,
-                clock[0], clock[1], waits)
+            return LiveSummary(self.team, self.assignee, self.status, self.priority, None, None,
+                               None, ())
+        kind, start = clock
+        waits = tuple(w for w in self.waits if w.stop is None or w.stop > start)
+        return LiveSummary(self.team, self.assignee, self.status, self.priority,
+                           self.created_at if self.first_response_running else None,
+                           kind, start, waits)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -251,7 +304,7 @@ class ConversationFold:
         return business_ms(policy.team(self.team).calendar, start, stop)
 
     def _resolver(self, record: Record) -> str | None:
-        return record[5] if record[5] is not None else self.assignee
+        return record.agent if record.agent is not None else self.assignee
 
     # -- the rules ---------------------------------------------------------------------------
 
@@ -267,11 +320,11 @@ class ConversationFold:
         elif kind == K_STATUS:
             self._status(record, a, b, policy, out)
         elif kind == K_ASSIGNED:
-            if agent != self.assignee:
+            if agent is not None and agent != self.assignee:
                 self.assignee = agent
                 self._touch(agent)
-                out.append((None, (self._fid("as", True), F_ASSIGNED, at, self.team, agent,
-                                   int(a == "pull"))))
+                out.append((None, Assigned(self._fid("as", True), F_ASSIGNED, at, self.team,
+                                           agent, int(a == "pull"))))
         elif kind == K_UNASSIGNED:
             self.assignee = None
         elif kind == K_CREATED:
@@ -281,13 +334,14 @@ class ConversationFold:
                 self.initiator = c
                 if self.status == "open":
                     self.open_since = at
-                out.append((None, (self._fid("cr"), F_CREATED, at, self.team, agent)))
+                out.append((None, Marker(self._fid("cr"), F_CREATED, at, self.team, agent)))
         elif kind == K_RATING:
             rated = self.assignee if self.assignee is not None else self.last_responder
-            out.append((None, (self._fid("rt", True), F_RATING, at, self.team, rated, a, b, c)))
+            out.append((None, Rating(self._fid("rt", True), F_RATING, at, self.team, rated, a, b,
+                                     c)))
         elif kind == K_REVIEW:
             review_team = self.team if self.team is not None else team
-            out.append((None, (self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
+            out.append((None, Review(self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
         elif kind == K_HANDED_OFF:
             self._hand_off(at, out)
         elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
@@ -318,19 +372,19 @@ class ConversationFold:
         self._touch(agent)
         if self.handoff_at is not None and not self.after_handoff_done:
             self.after_handoff_done = True
-            out.append((None, (self._fid("ah"), F_AFTER_HANDOFF, at, self.team, agent,
-                               at - self.handoff_at,
-                               self._business(policy, self.handoff_at, at))))
+            out.append((None, Duration(self._fid("ah"), F_AFTER_HANDOFF, at, self.team, agent,
+                                       at - self.handoff_at,
+                                       self._business(policy, self.handoff_at, at))))
         if self.human_responses == 1:
             if self.created_at is not None and self.initiator == "customer":
                 ms, business, ok = self._duration(policy, "first_response", self.created_at, at)
-                out.append((None, (self._fid("fr"), F_FIRST_RESPONSE, at, self.team, agent,
-                                   ms, business, ok)))
+                out.append((None, Response(self._fid("fr"), F_FIRST_RESPONSE, at, self.team,
+                                           agent, ms, business, ok)))
         elif self.next_response_from is not None:
             ms, business, ok = self._duration(policy, "next_response", self.next_response_from, at)
             self.next_response_from = None
-            out.append((None, (self._fid("nr", True), F_NEXT_RESPONSE, at, self.team, agent,
-                               ms, business, ok)))
+            out.append((None, Response(self._fid("nr", True), F_NEXT_RESPONSE, at, self.team,
+                                       agent, ms, business, ok)))
 
     def _status(
         self, record: Record, status: str, by: str, policy: TeamPolicy, out: list[FactChange]
@@ -339,7 +393,7 @@ class ConversationFold:
         ``conversation.created`` is known: without it nobody can tell whether a resolution is the
         first or whether a human responded before an ending (the history may have been forgotten
         after a long idle time, or never published)."""
-        at = record[0]
+        at = record.at
         previous = self.status
         if status == previous:
             return
@@ -350,11 +404,10 @@ class ConversationFold:
             if status == "closed":
                 self.closed = True
         elif status == "open" and previous == "resolved" and self.created_at is not None:
-            out.append((None, (self._fid("ro", True), F_REOPENED, at, self.team,
-                               self._resolver(record))))
+            out.append((None, Marker(self._fid("ro", True), F_REOPENED, at, self.team,
+                                     self._resolver(record))))
             if self.one_touch is not None:
-                touched = (*self.one_touch[:9], 0, *self.one_touch[10:])
-                out.append((self.one_touch, touched))
+                out.append((self.one_touch, self.one_touch._replace(fcr=0)))
                 self.one_touch = None
             if self.bot_resolution is not None:
                 out.append((self.bot_resolution, None))
@@ -366,7 +419,7 @@ class ConversationFold:
         self, record: Record, status: str, previous: str, by: str, policy: TeamPolicy,
         out: list[FactChange],
     ) -> None:
-        at = record[0]
+        at = record.at
         if previous not in _ENDED:
             if self.human_responses == 0 and (by in ("customer", "system") or self.abandoned):
                 self._abandon(at, out)
@@ -378,20 +431,19 @@ class ConversationFold:
             return
         if status == "closed":
             assert self.created_at is not None
-            out.append((None, (self._fid("cl"), F_CLOSED, at, self.team, self._resolver(record),
-                               at - self.created_at)))
+            out.append((None, Closed(self._fid("cl"), F_CLOSED, at, self.team,
+                                     self._resolver(record), at - self.created_at)))
 
     def _set_status(self, status: str, at: int, policy: TeamPolicy) -> None:
         if self.status == "open" and self.open_since is not None:
             self.open_ms += at - self.open_since
             self.open_business_ms += self._business(policy, self.open_since, at)
             self.open_since = None
-        if self.status in _WAITING and self.waits and self.waits[-1][1] is None:
-            start, _, waited = self.waits[-1]
-            self.waits[-1] = (start, at, waited)
+        if self.status in _WAITING and self.waits and self.waits[-1].stop is None:
+            self.waits[-1] = self.waits[-1]._replace(stop=at)
         if status in _WAITING:
             self._forget_waits(at)
-            self.waits.append((at, None, status))
+            self.waits.append(Wait(at, None, status))
         self.status = status
         if status == "open" and self.created_at is not None:
             self.open_since = at
@@ -401,10 +453,10 @@ class ConversationFold:
         resolution are judged, only a next-response clock (running, or starting later) can."""
         if self.resolved_once and (self.human_responses or self.initiator != "customer"):
             since = now if self.next_response_from is None else self.next_response_from
-            self.waits = [w for w in self.waits if w[1] is None or w[1] > since]
+            self.waits = [w for w in self.waits if w.stop is None or w.stop > since]
 
     def _resolve(self, record: Record, policy: TeamPolicy, out: list[FactChange]) -> None:
-        at = record[0]
+        at = record.at
         assert self.created_at is not None
         self.resolved_once = True
         ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
@@ -413,24 +465,24 @@ class ConversationFold:
             self._business(policy, self.open_since, at) if self.open_since is not None else 0)
         fcr = None if self.human_responses == 0 else int(
             self.human_responses == 1 and not self.many_agents)
-        fact: Fact = (self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
-                      business, ok, wait, fcr, wait_business)
+        fact = Resolved(self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
+                        business, ok, wait, fcr, wait_business)
         out.append((None, fact))
         if fcr == 1:
             self.one_touch = fact
         if self.human_responses == 0 and self.handoff_at is None and self.bot_messages:
-            self.bot_resolution = (self._fid("br"), F_BOT_RESOLVED, at, self.team, None)
+            self.bot_resolution = Marker(self._fid("br"), F_BOT_RESOLVED, at, self.team, None)
             out.append((None, self.bot_resolution))
 
     def _resolve_fully(self, record: Record, policy: TeamPolicy,
                        out: list[FactChange]) -> None:
         """``full_resolution_seconds`` (SPEC §3): created → this resolution, replacing the value
         of an earlier resolution (retracted there, added at this stop)."""
-        at = record[0]
+        at = record.at
         assert self.created_at is not None
         ms, business, _ = self._duration(policy, "resolution", self.created_at, at)
-        fact: Fact = (self._fid("fu"), F_FULL_RESOLVED, at, self.team, self._resolver(record),
-                      ms, business)
+        fact = Duration(self._fid("fu"), F_FULL_RESOLVED, at, self.team, self._resolver(record),
+                        ms, business)
         out.append((self.full_resolution, fact))
         self.full_resolution = fact
 
@@ -439,12 +491,12 @@ class ConversationFold:
         level, and it starts the after-handoff clock."""
         if self.handoff_at is None:
             self.handoff_at = at
-            out.append((None, (self._fid("ho"), F_HANDED_OFF, at, self.team, None)))
+            out.append((None, Marker(self._fid("ho"), F_HANDED_OFF, at, self.team, None)))
 
     def _abandon(self, at: int, out: list[FactChange]) -> None:
         if not self.abandoned:
             self.abandoned = True
-            out.append((None, (self._fid("ab"), F_ABANDONED, at, self.team, self.assignee)))
+            out.append((None, Marker(self._fid("ab"), F_ABANDONED, at, self.team, self.assignee)))
 
     def _track_busy(self, at: int, out: list[FactChange]) -> None:
         """Occupancy: the assignee is busy while a response clock runs on the conversation."""
@@ -455,12 +507,12 @@ class ConversationFold:
         if self.busy_agent is not None:
             fid = f"{self.conversation_id}:bz{self.n_bz}"
             start = self.busy_start
-            out.append(((fid, F_BUSY, start, None, self.busy_agent, start, None),
-                        (fid, F_BUSY, start, None, self.busy_agent, start, at)))
+            out.append((Busy(fid, F_BUSY, start, None, self.busy_agent, start, None),
+                        Busy(fid, F_BUSY, start, None, self.busy_agent, start, at)))
         self.busy_agent = agent
         if agent is not None:
             self.busy_start = at
-            out.append((None, (self._fid("bz", True), F_BUSY, at, None, agent, at, None)))
+            out.append((None, Busy(self._fid("bz", True), F_BUSY, at, None, agent, at, None)))
 
 
 class Conversation:
@@ -481,12 +533,12 @@ class Conversation:
     def add(self, record: Record, policy: TeamPolicy) -> list[FactChange] | None:
         """Apply one event; ``None`` when its id was seen before."""
         log = self.log
-        fp = record[2]
+        fp = record.fingerprint
         for existing in log:
-            if existing[2] == fp:
+            if existing.fingerprint == fp:
                 return None
-        if not log or record[0] > log[-1][0] or (
-            record[0] == log[-1][0] and record[1] > log[-1][1]
+        if not log or record.at > log[-1].at or (
+            record.at == log[-1].at and record.seq > log[-1].seq
         ):
             log.append(record)
             return self.fold.apply(record, policy)
@@ -512,15 +564,23 @@ class Conversation:
         cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None
     ) -> "Conversation":
         conversation = cls(conversation_id)
-        conversation.log = [tuple(r) for r in state[0]]
+        conversation.log = [Record(*r) for r in state[0]]
         conversation.owners = frozenset(state[1])
         if policy is not None:
             conversation.fold = _fold_facts(conversation_id, conversation.log, policy)[0]
         return conversation
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _order(record: Record) -> tuple[int, int]:
-    return record[0], record[1]
+    return record.at, record.seq
 
 
 def _fold_facts(
@@ -531,7 +591,7 @@ def _fold_facts(
     for record in log:
         for old, new in fold.apply(record, policy):
             if new is not None:
-                facts[new[0]] = new
+                facts[new.fact_id] = new
             elif old is not None:
-                facts.pop(old[0], None)
+                facts.pop(old.fact_id, None)
     return fold, facts

@@ -1,7 +1,8 @@
-"""The KPI engine in one process: both stages wired together, and the report of SPEC §6.
+"""The KPI engine in one process: the conversation stage feeding an owner book that holds every
+owner, and the report of SPEC §6.
 
-Replay uses it as it is; the streaming workers run the two stages on the keys they own and
-build the same report from them.
+Replay uses it as it is; the streaming workers run the conversation stage on their input
+partitions and the same owner book on the owners of theirs.
 """
 
 from collections import Counter
@@ -12,12 +13,12 @@ from typing import Any, Protocol
 from service.engine.conversation import TeamPolicy
 from service.engine.facts import FactChange
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, weighted_score
-from service.engine.panes import WINDOWS, ceil_to_minute
+from service.engine.owners import OwnerBook
+from service.engine.panes import ceil_to_minute
 from service.engine.records import K_PRESENCE, Record, to_record
 from service.engine.stages import (
     HOUR_MS,
     REVIEW_PREFIX,
-    AggregateStage,
     ConversationStage,
     LevelTotals,
     LiveCounts,
@@ -87,9 +88,10 @@ class KpiEngine:
     ) -> None:
         self.config = config
         self.retention_ms = retention_ms
-        self.conversations = ConversationStage(CachedPolicy(config), retention_ms,
-                                               forget_after_ms)
-        self.aggregates = AggregateStage(retention_ms)
+        policy = CachedPolicy(config)
+        self.conversations = ConversationStage(policy, retention_ms, forget_after_ms)
+        self.book = OwnerBook(policy, retention_ms)
+        """Every owner's panes and presence (the streaming workers' book, all owners here)."""
         self.watermark_ms: int | None = None
         self.seq = 0
         self.counts: Counter[str] = Counter()
@@ -109,7 +111,7 @@ class KpiEngine:
 
     def process_record(self, event_type: str, record: Record,
                        conversation_id: str | None) -> list[FactChange] | None:
-        at = record[0]
+        at = record.at
         counts = self.counts
         counts[event_type] += 1
         watermark = self.watermark_ms
@@ -120,18 +122,19 @@ class KpiEngine:
         stage = self.conversations
         forgotten = stage.forgotten
         expired = False
-        if record[3] == K_PRESENCE:
-            result = None if self.aggregates.add_presence(record) is None else []
+        if record.kind == K_PRESENCE:
+            assert record.agent is not None
+            result = [] if self.book.add_presence(record.agent, record) else None
         else:
             if conversation_id is None:
-                conversation_id = f"{REVIEW_PREFIX}{record[2]:016x}"
+                conversation_id = f"{REVIEW_PREFIX}{record.fingerprint:016x}"
             if not stage.admit(conversation_id, at, watermark):
                 expired = True
                 result = []
             else:
                 result = stage.add(conversation_id, record)
             if result:
-                apply = self.aggregates.apply
+                apply = self.book.apply_change
                 for change in result:
                     apply(change, cutoff)
         if result is None:
@@ -150,7 +153,7 @@ class KpiEngine:
         """Retire old state once per hour of event time."""
         if self._next_expiry_ms is not None:
             self.conversations.expire(watermark)
-            self.aggregates.expire(watermark - self.retention_ms)
+            self.book.expire(watermark - self.retention_ms)
         self._next_expiry_ms = watermark + HOUR_MS
 
     def default_as_of(self) -> int:
@@ -159,16 +162,13 @@ class KpiEngine:
 
     def report(self, as_of_ms: int | None = None) -> dict[str, Any]:
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        windows = {w.name: self.aggregates.window_totals(w, as_of) for w in WINDOWS}
         live = self.conversations.live(as_of, self.config.at_risk_ratio)
-        return build_report(
-            as_of,
-            windows,
-            live,
-            dict(self.aggregates.agent_status(as_of)),
-            {agent: team for agent, (_, team) in self.aggregates.agent_team.items()},
-            self.config.weighted_score,
-        )
+        book = self.book
+        book.sync_segments()
+        owned = (book.all_owners() | {f"t:{team}" for team in live.teams}
+                 | {f"a:{agent}" for agent in live.agents})
+        return book.report(as_of, owned, self.config.at_risk_ratio, self.config.weighted_score,
+                           live)
 
     # -- saved state ----------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class KpiEngine:
             "counts": dict(self.counts),
             "next_expiry_ms": self._next_expiry_ms,
             "conversations": self.conversations.to_state(),
-            "aggregates": self.aggregates.to_state(),
+            "book": self.book.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -188,7 +188,7 @@ class KpiEngine:
         self.counts = Counter(state["counts"])
         self._next_expiry_ms = state["next_expiry_ms"]
         self.conversations.load_state(state["conversations"])
-        self.aggregates.load_state(state["aggregates"])
+        self.book.load_state(state["book"])
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -214,11 +214,16 @@ def _window_kpis(totals: Any, level: str, weights: Mapping[str, Any]) -> dict[st
 
 def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    oldest = row[4]
-    for spec, value in zip(LIVE_KPIS, (*row[:4], None if oldest is None else oldest / 1000,
-                                       row[5], row[6], row[7], status), strict=True):
-        if level in spec.levels:
-            values[spec.key] = value
+    for spec in LIVE_KPIS:
+        if level not in spec.levels:
+            continue
+        if spec.key == "status":
+            values[spec.key] = status
+        elif spec.key == "oldest_awaiting_first_response_seconds":
+            oldest = row.oldest_awaiting_ms
+            values[spec.key] = None if oldest is None else oldest / 1000
+        else:
+            values[spec.key] = getattr(row, spec.key)
     return values
 
 
@@ -245,7 +250,7 @@ def build_report(
                        for agent, t in sorted(level_totals.agents.items())},
         }
     agents = sorted(set(live.agents) | set(agent_status))
-    zero = [0, 0, 0, 0, None, 0, 0, 0]
+    zero = LiveCounts()
     report["live"] = {
         "overall": _live_kpis(live.overall, "overall", None),
         "teams": {team: _live_kpis(row, "teams", None) for team, row in sorted(live.teams.items())},

@@ -1,13 +1,17 @@
 """Facts: what a conversation contributes to the KPIs, each with a deterministic id.
 
-A fact is a tuple ``(fact_id, kind, at_ms, team, agent, *values)``. ``at_ms`` is the time of
-its stop event, which places it in a pane. A conversation emits *changes* ``(old, new)``: an
+A fact is a typed tuple (one :class:`~typing.NamedTuple` per shape, the memory of a plain
+tuple) that starts with ``fact_id, kind, at, team, agent``; ``at`` is the time of its stop
+event (epoch ms), which places it in a pane. A conversation emits *changes* ``(old, new)``: an
 added fact has ``old=None``, a retracted one ``new=None``; a late event that changes a fact
 already counted emits both, so the aggregates subtract the old contribution and add the new.
 Ids are stable across processes and restarts, so a consumer can de-duplicate by id.
+
+Durations are integer milliseconds; an SLA result is 1 (achieved) or 0 (breached).
 """
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 __all__ = [
     "F_ABANDONED",
@@ -25,29 +29,160 @@ __all__ = [
     "F_REOPENED",
     "F_RESOLVED",
     "F_REVIEW",
+    "Assigned",
+    "Busy",
+    "Closed",
+    "Duration",
     "Fact",
     "FactChange",
+    "Marker",
+    "Rating",
+    "Resolved",
+    "Response",
+    "Review",
+    "fact_from",
     "fact_set_changes",
 ]
 
-Fact = tuple[Any, ...]
+F_CREATED = 0  # Marker
+F_ASSIGNED = 1  # Assigned
+F_FIRST_RESPONSE = 2  # Response
+F_NEXT_RESPONSE = 3  # Response
+F_RESOLVED = 4  # Resolved
+F_CLOSED = 5  # Closed
+F_REOPENED = 6  # Marker
+F_ABANDONED = 7  # Marker
+F_RATING = 8  # Rating
+F_REVIEW = 9  # Review
+F_BUSY = 10  # Busy: the agent is assignee while a response is awaited
+F_FULL_RESOLVED = 11  # Duration: created → the latest resolution; one per conversation
+F_HANDED_OFF = 12  # Marker: the first handoff (explicit, or the reopen of a bot resolution)
+F_BOT_RESOLVED = 13  # Marker: a first resolution by the bot alone; retracted by a reopen
+F_AFTER_HANDOFF = 14  # Duration: the first handoff → the next human response
+
+
+class Marker(NamedTuple):
+    """A fact that counts once: created, reopened, abandoned, handed off, bot resolved."""
+
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+
+
+class Assigned(NamedTuple):
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    pulled: int
+    """1 when the agent took it from the queue (method=pull), else 0."""
+
+
+class Response(NamedTuple):
+    """A first or next response: its clock in ms, in business ms, and the SLA result."""
+
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    ms: int
+    business_ms: int
+    sla_achieved: int
+
+
+class Resolved(NamedTuple):
+    """The first resolution: resolution time and its SLA result, the open (wait) time, and
+    FCR (1 one-touch, 0 more touches, None without a human response)."""
+
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    ms: int
+    business_ms: int
+    sla_achieved: int
+    wait_ms: int
+    fcr: int | None
+    wait_business_ms: int
+
+
+class Closed(NamedTuple):
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    ms: int | None
+    """created → closed, None when the creation is unknown."""
+
+
+class Duration(NamedTuple):
+    """A clock without an SLA: full resolution, first response after a handoff."""
+
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    ms: int
+    business_ms: int
+
+
+class Rating(NamedTuple):
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    survey: str
+    score: int
+    about: str
+
+
+class Review(NamedTuple):
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str | None
+    score_milli: int
+    """The QA score in thousandths (sums stay exact integers)."""
+
+
+class Busy(NamedTuple):
+    """The agent is assignee while a response is awaited: [start_ms, end_ms), end None while
+    it lasts. Feeds occupancy; no pane."""
+
+    fact_id: str
+    kind: int
+    at: int
+    team: str | None
+    agent: str
+    start_ms: int
+    end_ms: int | None
+
+
+Fact = Marker | Assigned | Response | Resolved | Closed | Duration | Rating | Review | Busy
 FactChange = tuple[Fact | None, Fact | None]
 
-F_CREATED = 0  # ()
-F_ASSIGNED = 1  # (pulled: 0|1,)
-F_FIRST_RESPONSE = 2  # (ms, business_ms, sla_achieved: 0|1)
-F_NEXT_RESPONSE = 3  # (ms, business_ms, sla_achieved: 0|1)
-F_RESOLVED = 4  # (ms, business_ms, sla_achieved, wait_ms, fcr: None|0|1, wait_business_ms)
-F_CLOSED = 5  # (ms|None,)
-F_REOPENED = 6  # ()
-F_ABANDONED = 7  # ()
-F_RATING = 8  # (survey, score, about)
-F_REVIEW = 9  # (score_milli,)
-F_BUSY = 10  # (start_ms, end_ms|None): the agent is assignee while a response is awaited
-F_FULL_RESOLVED = 11  # (ms, business_ms): created → the latest resolution; one per conversation
-F_HANDED_OFF = 12  # (): the first handoff (explicit, or the reopen of a bot resolution)
-F_BOT_RESOLVED = 13  # (): a first resolution by the bot alone; retracted by a reopen
-F_AFTER_HANDOFF = 14  # (ms, business_ms): the first handoff → the next human response
+_SHAPES: dict[int, Any] = {
+    F_CREATED: Marker, F_REOPENED: Marker, F_ABANDONED: Marker, F_HANDED_OFF: Marker,
+    F_BOT_RESOLVED: Marker, F_ASSIGNED: Assigned, F_FIRST_RESPONSE: Response,
+    F_NEXT_RESPONSE: Response, F_RESOLVED: Resolved, F_CLOSED: Closed, F_RATING: Rating,
+    F_REVIEW: Review, F_BUSY: Busy, F_FULL_RESOLVED: Duration, F_AFTER_HANDOFF: Duration,
+}
+
+
+def fact_from(values: Sequence[Any]) -> Fact:
+    """The typed fact of a decoded sequence (a JSON list): its shape from ``values[1]``, the
+    kind. Raises KeyError for an unknown kind, TypeError for a wrong number of values."""
+    fact: Fact = _SHAPES[values[1]](*values)
+    return fact
 
 
 def fact_set_changes(before: dict[str, Fact], after: dict[str, Fact]) -> list[FactChange]:

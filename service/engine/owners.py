@@ -10,19 +10,22 @@ a crash changes nothing: at-least-once delivery with idempotent state. Agent own
 presence events (de-duplicated by id) and send their occupancy segments on to the team and
 overall owners, again as replace-syncs.
 
-:class:`OwnerBook` holds the owners of one worker; its reports, merged over all workers, equal
-the in-process engine's report (a property test checks exactly that).
+:class:`OwnerBook` is the one aggregation book: a worker's holds the owners of its partitions,
+replay's holds them all. The workers' reports, merged, equal replay's (a property test checks
+exactly that, syncs duplicated and redelivered).
 """
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from service.engine.aggregates import Aggregates, Totals
+from service.engine.aggregates import Aggregates, LevelPanes, Totals
 from service.engine.conversation import LiveSummary, TeamPolicy
-from service.engine.facts import F_BUSY, Fact
+from service.engine.facts import F_BUSY, Busy, Fact, FactChange
 from service.engine.panes import WINDOWS
-from service.engine.presence import Segment, clip_segments
-from service.engine.stages import AgentBook, LevelTotals, LiveTotals, add_live, live_row
+from service.engine.presence import AgentTimeline, Segment, clip_segments
+from service.engine.records import Record
+from service.engine.stages import LevelTotals, LiveTotals, add_live, live_row
 
 __all__ = [
     "OVERALL",
@@ -59,13 +62,13 @@ def _owners(team: str | None, agent: str | None) -> list[str]:
 
 
 def fact_owners(fact: Fact) -> list[str]:
-    if fact[1] == F_BUSY:
-        return [f"a:{fact[4]}"]
-    return _owners(fact[3], fact[4])
+    if fact.kind == F_BUSY:
+        return [f"a:{fact.agent}"]
+    return _owners(fact.team, fact.agent)
 
 
 def _summary_owners(summary: LiveSummary | None) -> list[str]:
-    return [] if summary is None else _owners(summary[0], summary[1])
+    return [] if summary is None else _owners(summary.team, summary.assignee)
 
 
 class ConversationSync(NamedTuple):
@@ -120,18 +123,28 @@ def owner_syncs(update: ConversationUpdate) -> list[ConversationSync]:
                              live if owner in live_owners else None) for owner in owners]
 
 
-class OwnerBook(AgentBook):
-    """The owners one worker holds: panes, presence, live summaries and occupancy segments."""
+class OwnerBook:
+    """The one aggregation book: panes, presence timelines, live summaries and occupancy
+    segments of the owners it holds.
+
+    Two drivers feed it. Replay (:class:`~service.engine.engine.KpiEngine`) holds every owner
+    and applies each fact change once (:meth:`apply_change`, then :meth:`sync_segments` before
+    a report); a streaming worker holds the owners of its partitions and applies idempotent
+    syncs (:meth:`apply_sync`, :meth:`add_presence`, :meth:`apply_segments`). Either way the
+    same panes, timelines and report code give the numbers."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int) -> None:
-        super().__init__()
         self.policy = policy
         self.retention_ms = retention_ms
         self.aggregates = Aggregates(retention_ms)
+        self.timelines: dict[str, AgentTimeline] = {}
+        self.agent_team: dict[str, tuple[int, str]] = {}
+        """Agent → (time, team) of its latest presence event or fact (the agent's ``team``)."""
         self.held: dict[str, dict[str, tuple[Fact, ...]]] = {}
         self.live: dict[str, dict[str, LiveSummary]] = {}
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
         self.watermark_ms: int | None = None
+        self._segment_holders: dict[str, frozenset[str]] = {}
 
     @property
     def cutoff_ms(self) -> int:
@@ -140,6 +153,55 @@ class OwnerBook(AgentBook):
     def _see(self, at_ms: int) -> None:
         if self.watermark_ms is None or at_ms > self.watermark_ms:
             self.watermark_ms = at_ms
+
+    def timeline(self, agent: str) -> AgentTimeline:
+        timeline = self.timelines.get(agent)
+        if timeline is None:
+            timeline = self.timelines[agent] = AgentTimeline()
+        return timeline
+
+    def _note_team(self, agent: str, team: str | None, at: int) -> None:
+        if team is None:
+            return
+        known = self.agent_team.get(agent)
+        if known is None or (at, team) > known:
+            self.agent_team[agent] = (at, team)
+
+    # -- replay: every owner here ----------------------------------------------------------------
+
+    def apply_change(self, change: FactChange, cutoff_ms: int) -> bool:
+        """Apply one fact change at all its owners, each held here; False when it only touches
+        panes out of retention (``cutoff_ms``)."""
+        old, new = change
+        if isinstance(new, Busy) or isinstance(old, Busy):
+            if isinstance(old, Busy):
+                self.timeline(old.agent).attention.pop(old.fact_id, None)
+            if isinstance(new, Busy):
+                self.timeline(new.agent).set_attention(new.fact_id, new.start_ms, new.end_ms)
+            return True
+        applied = False
+        if old is not None:
+            applied |= self.aggregates.apply(old, -1, cutoff_ms)
+        if new is not None:
+            applied |= self.aggregates.apply(new, 1, cutoff_ms)
+            if new.agent is not None:
+                self._note_team(new.agent, new.team, new.at)
+        return applied
+
+    def sync_segments(self) -> None:
+        """Every agent's occupancy segments to the team and overall owners, as a worker's
+        agent owners send them (:meth:`segment_syncs`), all applied here."""
+        for agent in set(self.timelines) | set(self._segment_holders):
+            syncs, holders = self.segment_syncs(agent, self._segment_holders.get(agent, ()))
+            for sync in syncs:
+                self.apply_segments(sync)
+            self._segment_holders[agent] = holders
+
+    def all_owners(self) -> set[str]:
+        """Every owner key with data here, ``o`` included."""
+        agg = self.aggregates
+        return ({OVERALL} | {f"t:{t}" for t in agg.teams} | {f"a:{a}" for a in agg.agents}
+                | {f"a:{a}" for a in self.timelines} | set(self.segments))
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -152,7 +214,7 @@ class OwnerBook(AgentBook):
         if old == facts and live_held.get(cid) == live:
             return False
         for fact in facts:
-            self._see(fact[2])
+            self._see(fact.at)
         level, key = owner_level(owner)
         cutoff = self.cutoff_ms
         kept = set(old).intersection(facts) if old and facts else set()
@@ -173,23 +235,22 @@ class OwnerBook(AgentBook):
         return True
 
     def _apply(self, level: str, key: str, fact: Fact, sign: int, cutoff: int) -> None:
-        if fact[1] == F_BUSY:
+        if isinstance(fact, Busy):
             timeline = self.timeline(key)
             if sign < 0:
-                timeline.attention.pop(fact[0], None)
+                timeline.attention.pop(fact.fact_id, None)
             else:
-                timeline.set_attention(fact[0], fact[5], fact[6])
+                timeline.set_attention(fact.fact_id, fact.start_ms, fact.end_ms)
             return
         self.aggregates.apply(fact, sign, cutoff, (level,))
         if level == "agent" and sign > 0:
-            self._note_team(key, fact[3], fact[2])
+            self._note_team(key, fact.team, fact.at)
 
-    def add_presence(self, agent: str, record: Any) -> bool:
-        record = tuple(record)
-        self._see(record[0])
+    def add_presence(self, agent: str, record: Record) -> bool:
+        self._see(record.at)
         if not self.timeline(agent).add_presence(record):
             return False
-        self._note_team(agent, record[4], record[0])
+        self._note_team(agent, record.team, record.at)
         return True
 
     def apply_segments(self, sync: SegmentSync) -> bool:
@@ -210,21 +271,27 @@ class OwnerBook(AgentBook):
         segments = tuple(self.timeline(agent).segments())
         by_owner: dict[str, list[Segment]] = {OVERALL: list(segments)} if segments else {}
         for segment in segments:
-            if segment[2] is not None:
-                by_owner.setdefault(f"t:{segment[2]}", []).append(segment)
+            if segment.team is not None:
+                by_owner.setdefault(f"t:{segment.team}", []).append(segment)
         holders = frozenset(by_owner)
         syncs = [SegmentSync(owner, agent, tuple(by_owner.get(owner, ())))
                  for owner in sorted(holders | frozenset(previous))]
         return syncs, holders
 
-    def expire(self) -> None:
-        cutoff = self.cutoff_ms
+    def expire(self, cutoff_ms: int | None = None) -> None:
+        """Drop what ended before ``cutoff_ms`` (default: the retention behind the latest
+        event time this book has seen)."""
+        cutoff = self.cutoff_ms if cutoff_ms is None else cutoff_ms
         self.aggregates.expire(cutoff)
         for agent in list(self.timelines):
-            self.timelines[agent].expire(cutoff)
+            timeline = self.timelines[agent]
+            timeline.expire(cutoff)
+            if timeline.empty:
+                del self.timelines[agent]
         for held in self.held.values():
             for cid in [c for c, facts in held.items()
-                        if all(f[2] < cutoff and (f[1] != F_BUSY or (f[6] or cutoff) < cutoff)
+                        if all(f.at < cutoff and (not isinstance(f, Busy)
+                                                  or (f.end_ms or cutoff) < cutoff)
                                for f in facts)]:
                 del held[cid]
 
@@ -256,19 +323,21 @@ class OwnerBook(AgentBook):
                         and not self.timelines[key].empty))
 
     def report(self, as_of_ms: int, owned: Iterable[str], at_risk_ratio: float,
-               weights: Mapping[str, Any]) -> dict[str, Any]:
-        """SPEC §6's report for the ``owned`` keys only (``overall`` only on its owner)."""
+               weights: Mapping[str, Any], live: LiveTotals | None = None) -> dict[str, Any]:
+        """SPEC §6's report for the ``owned`` keys only (``overall`` only on its owner). The
+        live state comes from the summaries held here unless ``live`` gives it (replay)."""
         from service.engine.engine import build_report
 
         owned = set(owned)
         windows = {w.name: self._window_totals(w, as_of_ms, owned) for w in WINDOWS}
-        live = LiveTotals()
-        for owner in owned:
-            level, _ = owner_level(owner)
-            for summary in self.live.get(owner, {}).values():
-                row = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
-                add_live(live, summary, row, ({"overall": "overall", "team": "teams",
-                                               "agent": "agents"}[level],))
+        if live is None:
+            live = LiveTotals()
+            for owner in owned:
+                level, _ = owner_level(owner)
+                for summary in self.live.get(owner, {}).values():
+                    row = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
+                    add_live(live, summary, row, ({"overall": "overall", "team": "teams",
+                                                   "agent": "agents"}[level],))
         agents = [owner_level(o)[1] for o in owned if o.startswith("a:")]
         status = {a: self.timelines[a].status_at(as_of_ms) for a in agents
                   if a in self.timelines and self.timelines[a].presence}
@@ -301,6 +370,41 @@ class OwnerBook(AgentBook):
             elif any(totals.counters) or totals.logged_in_ms:
                 (out.teams if level == "team" else out.agents)[key] = totals
         return out
+
+
+    # -- saved state (replay) --------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Panes, timelines and agent teams as JSON can hold them: what replay saves (a
+        worker's state lives in its changelog-backed tables instead)."""
+        def panes_state(level: LevelPanes) -> list[Any]:
+            return [[at, [x for item in pane.items() for x in item]]
+                    for at, pane in level.minutes.items()]
+
+        agg = self.aggregates
+        return {
+            "overall": panes_state(agg.overall),
+            "teams": {k: panes_state(v) for k, v in agg.teams.items()},
+            "agents": {k: panes_state(v) for k, v in agg.agents.items()},
+            "created": list(agg._created),
+            "timelines": {k: v.to_state() for k, v in self.timelines.items()},
+            "agent_team": self.agent_team,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        def load_panes(data: list[Any]) -> LevelPanes:
+            level = LevelPanes()
+            for at, flat in data:
+                level.minutes[at] = dict(zip(flat[::2], flat[1::2], strict=True))
+            return level
+
+        agg = self.aggregates
+        agg.overall = load_panes(state["overall"])
+        agg.teams = {k: load_panes(v) for k, v in state["teams"].items()}
+        agg.agents = {k: load_panes(v) for k, v in state["agents"].items()}
+        agg._created = deque(tuple(x) for x in state["created"])
+        self.timelines = {k: AgentTimeline.from_state(v) for k, v in state["timelines"].items()}
+        self.agent_team = {k: (v[0], v[1]) for k, v in state["agent_team"].items()}
 
 
 def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:

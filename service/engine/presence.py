@@ -7,7 +7,7 @@ the status event that began it.
 """
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.engine.records import Record
 
@@ -16,8 +16,14 @@ __all__ = ["LOGGED_IN", "AgentTimeline", "Segment", "clip_segments"]
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
 
-Segment = tuple[int, int | None, str | None, bool]
-"""(start ms, end ms or None while it runs, team, busy)."""
+class Segment(NamedTuple):
+    """A stretch of logged-in time, epoch ms."""
+
+    start: int
+    end: int | None
+    """None while it runs."""
+    team: str | None
+    busy: bool
 _OPEN = 2**62
 
 
@@ -55,22 +61,22 @@ class AgentTimeline:
 
     def add_presence(self, record: Record) -> bool:
         """Insert a presence event in time order; False for a repeated id."""
-        fp = record[2]
+        fp = record.fingerprint
         if fp in self.presence_ids:
             return False
         self.presence_ids.add(fp)
         presence = self.presence
         presence.append(record)
-        if len(presence) > 1 and record[:2] < presence[-2][:2]:
-            presence.sort(key=lambda r: (r[0], r[1]))
+        if len(presence) > 1 and (record.at, record.seq) < (presence[-2].at, presence[-2].seq):
+            presence.sort(key=lambda r: (r.at, r.seq))
         return True
 
     def status_at(self, at_ms: int) -> str:
         status = "offline"
         for record in self.presence:
-            if record[0] >= at_ms:
+            if record.at >= at_ms:
                 break
-            status = record[6]
+            status = record.a
         return status
 
     def segments(self) -> list[Segment]:
@@ -82,15 +88,15 @@ class AgentTimeline:
         presence = self.presence
         cursor = 0
         for i, record in enumerate(presence):
-            status = record[6]
+            status = record.a
             if status not in LOGGED_IN:
                 continue
-            begin, team = record[0], record[4]
-            finish = presence[i + 1][0] if i + 1 < len(presence) else _OPEN
+            begin, team = record.at, record.team
+            finish = presence[i + 1].at if i + 1 < len(presence) else _OPEN
             if finish <= begin:
                 continue
             if status in _BUSY:
-                out.append((begin, _end(finish), team, True))
+                out.append(Segment(begin, _end(finish), team, True))
                 continue
             while cursor < len(attention) and attention[cursor][1] <= begin:
                 cursor += 1
@@ -98,12 +104,12 @@ class AgentTimeline:
             while j < len(attention) and attention[j][0] < finish:
                 low, high = max(begin, attention[j][0]), min(finish, attention[j][1])
                 if low > position:
-                    out.append((position, low, team, False))
-                out.append((low, _end(high), team, True))
+                    out.append(Segment(position, low, team, False))
+                out.append(Segment(low, _end(high), team, True))
                 position = high
                 j += 1
             if position < finish:
-                out.append((position, _end(finish), team, False))
+                out.append(Segment(position, _end(finish), team, False))
         return out
 
     def expire(self, cutoff_ms: int) -> None:
@@ -111,13 +117,13 @@ class AgentTimeline:
         presence = self.presence
         keep_from = 0
         for i, record in enumerate(presence):
-            if record[0] < cutoff_ms:
+            if record.at < cutoff_ms:
                 keep_from = i
             else:
                 break
         if keep_from:
             for record in presence[:keep_from]:
-                self.presence_ids.discard(record[2])
+                self.presence_ids.discard(record.fingerprint)
             del presence[:keep_from]
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
             self.attention = {
@@ -141,8 +147,8 @@ class AgentTimeline:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "AgentTimeline":
         timeline = cls()
-        timeline.presence = [tuple(r) for r in state["presence"]]
-        timeline.presence_ids = {r[2] for r in timeline.presence}
+        timeline.presence = [Record(*r) for r in state["presence"]]
+        timeline.presence_ids = {r.fingerprint for r in timeline.presence}
         for fid, (start, end) in state["attention"].items():
             timeline.set_attention(fid, start, end)
         return timeline

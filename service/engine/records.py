@@ -2,13 +2,13 @@
 
 A conversation keeps its events so that a late or out-of-order arrival can be put in its place
 and the conversation folded again; a tuple of interned strings and small ints is a fraction of a
-pydantic model's size. Layout: ``(at_ms, seq, fingerprint, kind, team, agent, a, b, c)``.
+pydantic model's size: a :class:`Record`.
 """
 
 import hashlib
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas import BaseEvent
 
@@ -29,7 +29,24 @@ __all__ = [
     "to_record",
 ]
 
-Record = tuple[Any, ...]
+class Record(NamedTuple):
+    """One validated event. ``a``, ``b``, ``c`` by kind: message (author, automated,
+    internal), status (status, by, None), assigned (method), created (channel, priority,
+    initiator), rating (survey, score, about), review (score in thousandths), presence
+    (status)."""
+
+    at: int
+    """Event time, epoch ms."""
+    seq: int
+    """Arrival order: breaks ties between equal ``at``."""
+    fingerprint: int
+    """:func:`fingerprint` of the event id."""
+    kind: int
+    team: str | None
+    agent: str | None
+    a: Any
+    b: Any
+    c: Any
 
 K_CREATED, K_ASSIGNED, K_UNASSIGNED, K_MESSAGE, K_STATUS = 0, 1, 2, 3, 4
 K_ABANDONED, K_RATING, K_REVIEW, K_PRESENCE, K_HANDED_OFF = 5, 6, 7, 8, 9
@@ -60,23 +77,26 @@ def to_record(event: BaseEvent, seq: int) -> Record:
     team = _opt(e.team)
     kind = e.type
     if kind == "message.created":
-        return (at, seq, fp, K_MESSAGE, team, _opt(e.agent_id), e.author, e.automated, e.internal)
+        return Record(at, seq, fp, K_MESSAGE, team,
+                      _opt(e.agent_id), e.author, e.automated, e.internal)
     if kind == "conversation.status_changed":
-        return (at, seq, fp, K_STATUS, team, _opt(e.agent_id), e.status, e.by, None)
+        return Record(at, seq, fp, K_STATUS, team, _opt(e.agent_id), e.status, e.by, None)
     if kind == "conversation.assigned":
-        return (at, seq, fp, K_ASSIGNED, team, _intern(e.agent_id), e.method, None, None)
+        return Record(at, seq, fp, K_ASSIGNED, team, _intern(e.agent_id), e.method, None, None)
     if kind == "conversation.created":
-        return (at, seq, fp, K_CREATED, team, _opt(e.agent_id), e.channel, e.priority, e.initiator)
+        return Record(at, seq, fp, K_CREATED, team,
+                      _opt(e.agent_id), e.channel, e.priority, e.initiator)
     if kind == "conversation.unassigned":
-        return (at, seq, fp, K_UNASSIGNED, team, _opt(e.agent_id), None, None, None)
+        return Record(at, seq, fp, K_UNASSIGNED, team, _opt(e.agent_id), None, None, None)
     if kind == "conversation.abandoned":
-        return (at, seq, fp, K_ABANDONED, team, _opt(e.agent_id), None, None, None)
+        return Record(at, seq, fp, K_ABANDONED, team, _opt(e.agent_id), None, None, None)
     if kind == "rating.submitted":
-        return (at, seq, fp, K_RATING, team, _opt(e.agent_id), e.survey, e.score, e.about)
+        return Record(at, seq, fp, K_RATING, team, _opt(e.agent_id), e.survey, e.score, e.about)
     if kind == "review.submitted":
-        return (at, seq, fp, K_REVIEW, team, _intern(e.agent_id), round(e.score * 1000), None, None)
+        return Record(at, seq, fp, K_REVIEW, team,
+                      _intern(e.agent_id), round(e.score * 1000), None, None)
     if kind == "conversation.handed_off":
-        return (at, seq, fp, K_HANDED_OFF, team, _opt(e.agent_id), None, None, None)
+        return Record(at, seq, fp, K_HANDED_OFF, team, _opt(e.agent_id), None, None, None)
     if kind == "agent.status_changed":
-        return (at, seq, fp, K_PRESENCE, team, _intern(e.agent_id), e.status, None, None)
+        return Record(at, seq, fp, K_PRESENCE, team, _intern(e.agent_id), e.status, None, None)
     raise ValueError(f"unknown event type {kind!r}")

@@ -61,15 +61,15 @@ class ConversationRouter:
         touched: dict[str, None] = {}
         stage = self.stage
         for position, (record, conversation_id) in enumerate(items):
-            at = record[0]
+            at = record.at
             if self.watermark_ms is None or at > self.watermark_ms:
                 self.watermark_ms = at
             late = at < self.watermark_ms - self.retention_ms
-            if record[3] == K_PRESENCE:
+            if record.kind == K_PRESENCE:
                 out.late += late
-                out.presence.append((f"a:{record[5]}", record))
+                out.presence.append((f"a:{record.agent}", record))
                 continue
-            cid = conversation_id or f"{REVIEW_PREFIX}{record[2]:016x}"
+            cid = conversation_id or f"{REVIEW_PREFIX}{record.fingerprint:016x}"
             held = cid in stage.conversations
             if not stage.admit(cid, at, self.watermark_ms):
                 out.expired += 1

@@ -1,19 +1,17 @@
-"""The engine's two stages, kept apart so the streaming service can run them on the workers
-that own their keys.
+"""The conversation stage, and the live state computed from conversations.
 
-* :class:`ConversationStage` is keyed by conversation: it turns events into fact changes and
-  knows the live state of every conversation.
-* :class:`AggregateStage` is keyed by agent, team and overall: it keeps the panes, agent
-  presence and attention intervals, and answers window totals.
+:class:`ConversationStage` is keyed by conversation: it turns events into fact changes and
+knows the live state of every conversation. What the changes feed, keyed by agent, team and
+overall, is the :class:`~service.engine.owners.OwnerBook`.
 """
 
 import heapq
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from service.engine.aggregates import Aggregates, LevelPanes, Totals
+from service.engine.aggregates import Totals
 from service.engine.conversation import (
     Conversation,
     ConversationFold,
@@ -22,9 +20,7 @@ from service.engine.conversation import (
     business_ms,
     sla_elapsed_ms,
 )
-from service.engine.facts import F_BUSY, Fact, FactChange
-from service.engine.panes import WindowSpec
-from service.engine.presence import AgentTimeline, clip_segments
+from service.engine.facts import FactChange
 from service.engine.records import Record
 
 __all__ = [
@@ -32,7 +28,6 @@ __all__ = [
     "DEFAULT_CLOSED_RETENTION_MS",
     "HOUR_MS",
     "REVIEW_PREFIX",
-    "AggregateStage",
     "ConversationStage",
     "LevelTotals",
     "LiveCounts",
@@ -64,25 +59,42 @@ def closed_retention_ms(policy: object) -> int:
     return DEFAULT_CLOSED_RETENTION_MS if value is None else int(value)
 
 
-LiveCounts = list[Any]
-"""[open, unassigned, waiting_on_customer, awaiting_first_response, oldest_awaiting_ms | None,
-sla_breaching, sla_at_risk, assigned_open]; merged across workers by sum (max for oldest)."""
-LIVE_FIELDS = ("open", "unassigned", "waiting_on_customer", "awaiting_first_response",
-               "oldest_awaiting_first_response_ms", "sla_breaching", "sla_at_risk",
-               "assigned_open")
+@dataclass(slots=True)
+class LiveCounts:
+    """The live state of one level key (SPEC §4): counts of its conversations, and the age of
+    the oldest awaiting a first response (ms). Fields named as the registry's live keys."""
+
+    open: int = 0
+    unassigned: int = 0
+    waiting_on_customer: int = 0
+    awaiting_first_response: int = 0
+    oldest_awaiting_ms: int | None = None
+    sla_breaching: int = 0
+    sla_at_risk: int = 0
+    assigned_open: int = 0
+
+    def add(self, row: "LiveCounts") -> None:
+        """Sum ``row`` into these counts (the oldest wait by max)."""
+        self.open += row.open
+        self.unassigned += row.unassigned
+        self.waiting_on_customer += row.waiting_on_customer
+        self.awaiting_first_response += row.awaiting_first_response
+        oldest = row.oldest_awaiting_ms
+        if oldest is not None and (self.oldest_awaiting_ms is None
+                                   or oldest > self.oldest_awaiting_ms):
+            self.oldest_awaiting_ms = oldest
+        self.sla_breaching += row.sla_breaching
+        self.sla_at_risk += row.sla_at_risk
+        self.assigned_open += row.assigned_open
 
 
 class LiveTotals:
     __slots__ = ("agents", "overall", "teams")
 
     def __init__(self) -> None:
-        self.overall: LiveCounts = _live_zero()
+        self.overall = LiveCounts()
         self.teams: dict[str, LiveCounts] = {}
         self.agents: dict[str, LiveCounts] = {}
-
-
-def _live_zero() -> LiveCounts:
-    return [0, 0, 0, 0, None, 0, 0, 0]
 
 
 class LevelTotals:
@@ -92,9 +104,6 @@ class LevelTotals:
         self.overall = Totals()
         self.teams: dict[str, Totals] = {}
         self.agents: dict[str, Totals] = {}
-
-
-_FOLD_FIELDS = ConversationFold.__slots__
 
 
 class ConversationStage:
@@ -162,13 +171,13 @@ class ConversationStage:
         created = conversation is None
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(conversation_id)
-            self.last_at[conversation_id] = record[0]
+            self.last_at[conversation_id] = record.at
         seen = self.compacted.get(conversation_id)
         try:
             if seen is None:
                 changes = conversation.add(record, self.policy)
             else:
-                fp = record[2]
+                fp = record.fingerprint
                 i = bisect_left(seen, fp)
                 if i < len(seen) and seen[i] == fp:
                     return None
@@ -180,12 +189,12 @@ class ConversationStage:
             elif seen is None:
                 conversation.discard(record, self.policy)
             else:
-                seen.remove(record[2])
+                seen.remove(record.fingerprint)
             raise
         if changes is None:
             return None
-        if record[0] > self.last_at[conversation_id]:
-            self.last_at[conversation_id] = record[0]
+        if record.at > self.last_at[conversation_id]:
+            self.last_at[conversation_id] = record.at
         fold = conversation.fold
         if fold.status in _ACTIVE and fold.created_at is not None \
                 and not conversation_id.startswith(REVIEW_PREFIX):
@@ -218,7 +227,8 @@ class ConversationStage:
                 continue
             if self.compact and cid not in self.compacted and (
                     conversation.fold.status in _ENDED or cid.startswith(REVIEW_PREFIX)):
-                self.compacted[cid] = array("Q", sorted({r[2] for r in conversation.log}))
+                self.compacted[cid] = array("Q", sorted({r.fingerprint
+                                                         for r in conversation.log}))
                 conversation.log = []
             heapq.heappush(due, (idle_since + self.closed_ms, cid))
 
@@ -234,7 +244,7 @@ class ConversationStage:
         """Adopt a conversation recovered from saved state."""
         self.conversations[conversation_id] = conversation
         log = conversation.log
-        self.last_at[conversation_id] = max((r[0] for r in log), default=0)
+        self.last_at[conversation_id] = max((r.at for r in log), default=0)
         fold = conversation.fold
         if fold.status in _ACTIVE and fold.created_at is not None \
                 and not conversation_id.startswith(REVIEW_PREFIX):
@@ -258,7 +268,7 @@ class ConversationStage:
     def to_state(self) -> dict[str, Any]:
         return {
             "conversations": {
-                cid: [c.to_state(), [getattr(c.fold, f) for f in _FOLD_FIELDS]]
+                cid: [c.to_state(), c.fold.to_state()]
                 for cid, c in self.conversations.items()
             },
             "last_at": self.last_at,
@@ -270,8 +280,7 @@ class ConversationStage:
     def load_state(self, state: dict[str, Any]) -> None:
         for cid, (conversation_state, fold_values) in state["conversations"].items():
             conversation = Conversation.from_state(cid, conversation_state)
-            for name, value in zip(_FOLD_FIELDS, fold_values, strict=True):
-                setattr(conversation.fold, name, value)
+            conversation.fold = ConversationFold.from_state(cid, fold_values)
             self.conversations[cid] = conversation
             fold = conversation.fold
             if fold.status in _ACTIVE and fold.created_at is not None \
@@ -288,19 +297,19 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
              ) -> LiveCounts:
     """One conversation's contribution to the live counts at ``as_of_ms``."""
     team, assignee, status, priority, awaiting_since, clock_kind, clock_start, waits = summary
-    row = _live_zero()
+    row = LiveCounts()
     if status == "open":
-        row[0] = 1
+        row.open = 1
     else:
-        row[2] = 1
+        row.waiting_on_customer = 1
     if assignee is None:
-        row[1] = 1
+        row.unassigned = 1
     elif status == "open":
-        row[7] = 1
+        row.assigned_open = 1
     if awaiting_since is not None:
-        row[3] = 1
-        row[4] = as_of_ms - awaiting_since
-    if clock_kind is not None:
+        row.awaiting_first_response = 1
+        row.oldest_awaiting_ms = as_of_ms - awaiting_since
+    if clock_kind is not None and clock_start is not None:
         rules = policy.team(team)
         target, business = rules.sla_target(clock_kind, priority)
         pause_while = rules.sla_pause_while(clock_kind, priority)
@@ -312,9 +321,9 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
         else:
             elapsed = as_of_ms - clock_start
         if elapsed > target:
-            row[5] = 1
+            row.sla_breaching = 1
         elif elapsed > at_risk_ratio * target:
-            row[6] = 1
+            row.sla_at_risk = 1
     return row
 
 
@@ -331,154 +340,17 @@ def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int)
 
 def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts,
              levels: tuple[str, ...]) -> None:
-    team, assignee = summary[0], summary[1]
+    team, assignee = summary.team, summary.assignee
     if "overall" in levels:
-        _live_add(totals.overall, row)
+        totals.overall.add(row)
     if "teams" in levels and team is not None:
-        _live_add(totals.teams.setdefault(team, _live_zero()), row)
+        _counts(totals.teams, team).add(row)
     if "agents" in levels and assignee is not None:
-        _live_add(totals.agents.setdefault(assignee, _live_zero()), row)
+        _counts(totals.agents, assignee).add(row)
 
 
-def _live_add(into: LiveCounts, row: LiveCounts) -> None:
-    for i, value in enumerate(row):
-        if i == 4:
-            if value is not None and (into[4] is None or value > into[4]):
-                into[4] = value
-        elif value:
-            into[i] += value
-
-
-class AgentBook:
-    """What both aggregate holders keep per agent: presence and attention timelines, and the
-    agent's team (from its latest presence event or fact)."""
-
-    def __init__(self) -> None:
-        self.timelines: dict[str, AgentTimeline] = {}
-        self.agent_team: dict[str, tuple[int, str]] = {}
-
-    def timeline(self, agent: str) -> AgentTimeline:
-        timeline = self.timelines.get(agent)
-        if timeline is None:
-            timeline = self.timelines[agent] = AgentTimeline()
-        return timeline
-
-    def _note_team(self, agent: str, team: str | None, at: int) -> None:
-        if team is None:
-            return
-        known = self.agent_team.get(agent)
-        if known is None or (at, team) > known:
-            self.agent_team[agent] = (at, team)
-
-
-class AggregateStage(AgentBook):
-    """Panes, presence and attention per agent, team and overall."""
-
-    def __init__(self, retention_ms: int) -> None:
-        super().__init__()
-        self.retention_ms = retention_ms
-        self.aggregates = Aggregates(retention_ms)
-
-    def apply(self, change: FactChange, cutoff_ms: int) -> bool:
-        """Apply one fact change; False when it only touches panes out of retention."""
-        old, new = change
-        fact: Fact = new if new is not None else old  # type: ignore[assignment]
-        if fact[1] == F_BUSY:
-            if old is not None:
-                self.timeline(old[4]).attention.pop(old[0], None)
-            if new is not None:
-                self.timeline(new[4]).set_attention(new[0], new[5], new[6])
-            return True
-        applied = False
-        if old is not None:
-            applied |= self.aggregates.apply(old, -1, cutoff_ms)
-        if new is not None:
-            applied |= self.aggregates.apply(new, 1, cutoff_ms)
-            if new[4] is not None:
-                self._note_team(new[4], new[3], new[2])
-        return applied
-
-    def add_presence(self, record: Record) -> bool | None:
-        """An agent.status_changed; None for a repeated id."""
-        agent = record[5]
-        if not self.timeline(agent).add_presence(record):
-            return None
-        self._note_team(agent, record[4], record[0])
-        return True
-
-    def expire(self, cutoff_ms: int) -> None:
-        self.aggregates.expire(cutoff_ms)
-        for agent in list(self.timelines):
-            timeline = self.timelines[agent]
-            timeline.expire(cutoff_ms)
-            if timeline.empty:
-                del self.timelines[agent]
-
-    def window_totals(self, window: WindowSpec, as_of_ms: int) -> LevelTotals:
-        out = LevelTotals()
-        out.overall = self.aggregates.overall.totals(window, as_of_ms)
-        for table, into in ((self.aggregates.teams, out.teams),
-                            (self.aggregates.agents, out.agents)):
-            for key, panes in table.items():
-                totals = _non_empty(panes, window, as_of_ms)
-                if totals is not None:
-                    into[key] = totals
-        start, end = window.span(as_of_ms)
-        for agent, timeline in self.timelines.items():
-            for team, logged, busy in clip_segments(timeline.segments(), start, end):
-                targets = [out.overall, _totals(out.agents, agent)]
-                if team is not None:
-                    targets.append(_totals(out.teams, team))
-                for totals in targets:
-                    totals.logged_in_ms += logged
-                    totals.busy_ms += busy
-        return out
-
-    def agent_status(self, as_of_ms: int) -> Iterator[tuple[str, str]]:
-        for agent, timeline in self.timelines.items():
-            if timeline.presence:
-                yield agent, timeline.status_at(as_of_ms)
-
-    def to_state(self) -> dict[str, Any]:
-        def panes_state(level: LevelPanes) -> list[Any]:
-            return [[at, [x for item in pane.items() for x in item]]
-                    for at, pane in level.minutes.items()]
-
-        agg = self.aggregates
-        return {
-            "overall": panes_state(agg.overall),
-            "teams": {k: panes_state(v) for k, v in agg.teams.items()},
-            "agents": {k: panes_state(v) for k, v in agg.agents.items()},
-            "created": list(agg._created),
-            "timelines": {k: v.to_state() for k, v in self.timelines.items()},
-            "agent_team": self.agent_team,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        from collections import deque
-
-        def load_panes(data: list[Any]) -> LevelPanes:
-            level = LevelPanes()
-            for at, flat in data:
-                level.minutes[at] = dict(zip(flat[::2], flat[1::2], strict=True))
-            return level
-
-        agg = self.aggregates
-        agg.overall = load_panes(state["overall"])
-        agg.teams = {k: load_panes(v) for k, v in state["teams"].items()}
-        agg.agents = {k: load_panes(v) for k, v in state["agents"].items()}
-        agg._created = deque(tuple(x) for x in state["created"])
-        self.timelines = {k: AgentTimeline.from_state(v) for k, v in state["timelines"].items()}
-        self.agent_team = {k: (v[0], v[1]) for k, v in state["agent_team"].items()}
-
-
-def _totals(table: dict[str, Totals], key: str) -> Totals:
-    totals = table.get(key)
-    if totals is None:
-        totals = table[key] = Totals()
-    return totals
-
-
-def _non_empty(panes: LevelPanes, window: WindowSpec, as_of_ms: int) -> Totals | None:
-    totals = panes.totals(window, as_of_ms)
-    return totals if any(totals.counters) else None
+def _counts(table: dict[str, LiveCounts], key: str) -> LiveCounts:
+    counts = table.get(key)
+    if counts is None:
+        counts = table[key] = LiveCounts()
+    return counts

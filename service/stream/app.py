@@ -47,7 +47,7 @@ from service.engine.owners import (
     owner_level,
     owner_syncs,
 )
-from service.engine.records import to_record
+from service.engine.records import Record, to_record
 from service.engine.router import ConversationRouter
 from service.ingest import Decoded, Rejection, decode_message, shorten
 from service.logs import install_repeat_filter
@@ -61,7 +61,11 @@ from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
 from service.stream.wire import (
     SEPARATOR,
     OwnerMessage,
+    decode_facts,
+    decode_live,
     decode_owner_message,
+    decode_segments,
+    dumps,
     encode_owner_messages,
     table_key,
 )
@@ -325,13 +329,13 @@ class KpiService:
             owner, rest = parts[0], parts[2] if len(parts) > 2 else ""
             if kind == "c":
                 facts, live = payload
-                book.apply_sync(ConversationSync(owner, rest, tuple(tuple(f) for f in facts),
-                                                 None if live is None else tuple(live)))
+                book.apply_sync(ConversationSync(owner, rest, decode_facts(facts),
+                                                 decode_live(live)))
             elif kind == "p":
                 for record in payload:
-                    book.add_presence(owner[2:], record)
+                    book.add_presence(owner[2:], Record(*record))
             elif kind == "s":
-                book.apply_segments(SegmentSync(owner, rest, tuple(tuple(s) for s in payload)))
+                book.apply_segments(SegmentSync(owner, rest, decode_segments(payload)))
             else:
                 holders[owner[2:]] = frozenset(payload)
         self.book, self.segment_holders = book, holders
@@ -593,7 +597,7 @@ class KpiService:
     def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
         """One owner-table record: ``[partition, kind, payload]`` under owner/kind/name."""
         self._store(self.owner_table, partition, table_key(owner, kind, name).encode(),
-                    orjson.dumps([partition, kind, payload]))
+                    dumps([partition, kind, payload]))
 
     # -- reports -------------------------------------------------------------------------------
 

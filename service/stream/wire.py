@@ -6,14 +6,43 @@ occupancy segment syncs, plus the earliest Kafka timestamp of the input it came 
 processing-latency histogram). Large messages are split.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
+from service.engine.conversation import LiveSummary
+from service.engine.facts import Fact, fact_from
 from service.engine.owners import ConversationUpdate, SegmentSync
+from service.engine.presence import Segment
+from service.engine.records import Record
 
-__all__ = ["OwnerMessage", "decode_owner_message", "encode_owner_message",
-           "encode_owner_messages", "table_key"]
+__all__ = ["OwnerMessage", "decode_facts", "decode_live", "decode_owner_message",
+           "decode_segments", "dumps", "encode_owner_message", "encode_owner_messages",
+           "table_key"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON of ``value``, typed tuples (facts, summaries, records, segments) as lists."""
+    return orjson.dumps(value, default=_as_list)
+
+
+def decode_facts(values: Iterable[Any]) -> tuple[Fact, ...]:
+    return tuple(fact_from(f) for f in values)
+
+
+def decode_live(values: Any) -> LiveSummary | None:
+    return None if values is None else LiveSummary.decode(values)
+
+
+def decode_segments(values: Iterable[Any]) -> tuple[Segment, ...]:
+    return tuple(Segment(*s) for s in values)
 
 SEPARATOR = "\x1f"
 
@@ -23,7 +52,7 @@ class OwnerMessage:
 
     def __init__(self, origin_ms: int | None = None) -> None:
         self.updates: list[ConversationUpdate] = []
-        self.presence: list[tuple[str, tuple[Any, ...]]] = []
+        self.presence: list[tuple[str, Record]] = []
         self.segments: list[SegmentSync] = []
         self.origin_ms = origin_ms
 
@@ -45,10 +74,10 @@ class OwnerMessage:
 
 
 def encode_owner_message(message: OwnerMessage) -> bytes:
-    return orjson.dumps({
-        "u": [list(u) for u in message.updates],
+    return dumps({
+        "u": message.updates,
         "p": message.presence,
-        "s": [list(s) for s in message.segments],
+        "s": message.segments,
         "t": message.origin_ms,
     })
 
@@ -71,12 +100,11 @@ def decode_owner_message(raw: bytes) -> OwnerMessage:
     data = orjson.loads(raw)
     message = OwnerMessage(data.get("t"))
     message.updates = [
-        ConversationUpdate(cid, tuple(tuple(f) for f in facts),
-                           None if live is None else tuple(live), tuple(owners))
+        ConversationUpdate(cid, decode_facts(facts), decode_live(live), tuple(owners))
         for cid, facts, live, owners in data["u"]
     ]
-    message.presence = [(owner, tuple(record)) for owner, record in data["p"]]
-    message.segments = [SegmentSync(owner, agent, tuple(tuple(s) for s in segments))
+    message.presence = [(owner, Record(*record)) for owner, record in data["p"]]
+    message.segments = [SegmentSync(owner, agent, decode_segments(segments))
                         for owner, agent, segments in data["s"]]
     return message
 

@@ -1,6 +1,10 @@
 """The stage-to-stage message format round-trips exactly (tuples included) and splits."""
 
+from service.engine.conversation import LiveSummary, Wait
+from service.engine.facts import F_FIRST_RESPONSE, Response
 from service.engine.owners import ConversationUpdate, SegmentSync
+from service.engine.presence import Segment
+from service.engine.records import K_PRESENCE, Record
 from service.stream.wire import (
     OwnerMessage,
     decode_owner_message,
@@ -12,17 +16,23 @@ from service.stream.wire import (
 def test_owner_message_round_trip() -> None:
     message = OwnerMessage(1_709_546_400_000)
     message.updates.append(ConversationUpdate(
-        "c1", (("c1:fr", 2, 1000, "billing", "a7", 300_000, 0, 1),),
-        ("billing", "a7", "open", "normal", None, "next_response", 900), ("o", "t:billing")))
+        "c1", (Response("c1:fr", F_FIRST_RESPONSE, 1000, "billing", "a7", 300_000, 0, 1),),
+        LiveSummary("billing", "a7", "pending", "normal", None, "next_response", 900,
+                    (Wait(950, None, "pending"),)), ("o", "t:billing")))
     message.updates.append(ConversationUpdate("c2", (), None, ("a:a7",)))
-    message.presence.append(("a:a7", (1000, 5, 123, 8, "billing", "a7", "available", None,
-                                      None)))
-    message.segments.append(SegmentSync("o", "a7", ((0, 100, "billing", True),
-                                                    (100, None, None, False))))
+    message.presence.append(("a:a7", Record(1000, 5, 123, K_PRESENCE, "billing", "a7",
+                                            "available", None, None)))
+    message.segments.append(SegmentSync("o", "a7", (Segment(0, 100, "billing", True),
+                                                    Segment(100, None, None, False))))
     decoded = decode_owner_message(encode_owner_message(message))
     assert decoded.updates == message.updates
     assert decoded.presence == message.presence
     assert decoded.segments == message.segments
+    fact, live = decoded.updates[0].facts[0], decoded.updates[0].live
+    assert isinstance(fact, Response) and fact.ms == 300_000
+    assert isinstance(live, LiveSummary) and live.waits[0].status == "pending"
+    assert isinstance(decoded.presence[0][1], Record)
+    assert decoded.segments[0].segments[1].end is None
     assert decoded.origin_ms == message.origin_ms
     assert bool(OwnerMessage()) is False and bool(decoded) is True
 
@@ -31,12 +41,12 @@ def test_large_messages_are_split_below_the_limit_and_lose_nothing() -> None:
     message = OwnerMessage(7)
     for n in range(500):
         message.updates.append(ConversationUpdate(
-            f"c{n}", ((f"c{n}:fr", 2, 1000 + n, "billing", "a7", n, 0, 1),), None,
-            (f"a:a{n % 7}",)))
+            f"c{n}", (Response(f"c{n}:fr", F_FIRST_RESPONSE, 1000 + n, "billing", "a7", n, 0,
+                               1),), None, (f"a:a{n % 7}",)))
     for n in range(40):
-        message.presence.append((f"a:a{n}", (n, 5, 123, 8, "billing", f"a{n}", "away", None,
-                                             None)))
-    message.segments.append(SegmentSync("o", "a7", ((0, 100, "billing", True),)))
+        message.presence.append((f"a:a{n}", Record(n, 5, 123, K_PRESENCE, "billing", f"a{n}",
+                                                   "away", None, None)))
+    message.segments.append(SegmentSync("o", "a7", (Segment(0, 100, "billing", True),)))
     whole = encode_owner_message(message)
     parts = encode_owner_messages(message, len(whole) // 5)
     assert len(parts) >= 5

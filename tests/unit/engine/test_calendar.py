@@ -29,8 +29,9 @@ def ms(iso: str) -> int:
 WEEKDAYS = range(5)
 ALL_DAYS = range(7)
 NINE_TO_FIVE = [(9 * 60, 17 * 60)]
-# An unrelated holiday keeps a 24x7 calendar off the `always_open` shortcut.
-FAR_HOLIDAY = frozenset({date(1999, 1, 1)})
+FAR_HOLIDAY = frozenset({date(1980, 1, 1)})
+"""A holiday before every instant the properties draw (1990 on): it only keeps a calendar open
+every day off the always-open shortcut."""
 
 
 def week(days: range, intervals: Sequence[tuple[int, int]]) -> dict[int, list[tuple[int, int]]]:
