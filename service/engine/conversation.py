@@ -518,16 +518,21 @@ class ConversationFold:
 class Conversation:
     """A conversation's events (sorted) and the fold over them."""
 
-    __slots__ = ("fold", "log", "owners")
+    __slots__ = ("current", "fold", "log", "owners")
 
-    def __init__(self, conversation_id: str) -> None:
+    def __init__(self, conversation_id: str, keep_facts: bool = False) -> None:
         self.log: list[Record] = []
         self.fold = ConversationFold(conversation_id)
         self.owners: frozenset[str] = frozenset()
         """The aggregate owners ever sent something of this conversation (streaming service)."""
+        self.current: dict[str, Fact] | None = {} if keep_facts else None
+        """The current facts by id, kept up to date from the changes (stage 1 sends them every
+        batch); None when not kept (replay needs only the changes)."""
 
     def facts(self, policy: TeamPolicy) -> dict[str, Fact]:
-        """The conversation's current facts by id."""
+        """The conversation's current facts by id (kept, or folded again from the log)."""
+        if self.current is not None:
+            return self.current
         return _fold_facts(self.fold.conversation_id, self.log, policy)[1]
 
     def add(self, record: Record, policy: TeamPolicy) -> list[FactChange] | None:
@@ -541,19 +546,26 @@ class Conversation:
             record.at == log[-1].at and record.seq > log[-1].seq
         ):
             log.append(record)
-            return self.fold.apply(record, policy)
-        before = _fold_facts(self.fold.conversation_id, log, policy)[1]
+            changes = self.fold.apply(record, policy)
+            if self.current is not None:
+                _apply_changes(self.current, changes)
+            return changes
+        before = self.facts(policy)
         log.append(record)
         log.sort(key=_order)
         fold, after = _fold_facts(self.fold.conversation_id, log, policy)
         self.fold = fold
+        if self.current is not None:
+            self.current = after
         return fact_set_changes(before, after)
 
     def discard(self, record: Record, policy: TeamPolicy) -> None:
         """Take back an event whose fold raised: the log without it, folded again (the fold of
         the events before it succeeded when they came)."""
         self.log = [r for r in self.log if r is not record]
-        self.fold = _fold_facts(self.fold.conversation_id, self.log, policy)[0]
+        self.fold, facts = _fold_facts(self.fold.conversation_id, self.log, policy)
+        if self.current is not None:
+            self.current = facts
 
     def to_state(self) -> list[Any]:
         """[events, owners]: the fold is derived again from the events when loaded."""
@@ -561,13 +573,17 @@ class Conversation:
 
     @classmethod
     def from_state(
-        cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None
+        cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None,
+        keep_facts: bool = False,
     ) -> "Conversation":
-        conversation = cls(conversation_id)
+        """A saved conversation; with ``policy`` its fold (and kept facts) folded again."""
+        conversation = cls(conversation_id, keep_facts)
         conversation.log = [Record(*r) for r in state[0]]
         conversation.owners = frozenset(state[1])
         if policy is not None:
-            conversation.fold = _fold_facts(conversation_id, conversation.log, policy)[0]
+            conversation.fold, facts = _fold_facts(conversation_id, conversation.log, policy)
+            if keep_facts:
+                conversation.current = facts
         return conversation
 
 
@@ -589,9 +605,13 @@ def _fold_facts(
     fold = ConversationFold(conversation_id)
     facts: dict[str, Fact] = {}
     for record in log:
-        for old, new in fold.apply(record, policy):
-            if new is not None:
-                facts[new.fact_id] = new
-            elif old is not None:
-                facts.pop(old.fact_id, None)
+        _apply_changes(facts, fold.apply(record, policy))
     return fold, facts
+
+
+def _apply_changes(facts: dict[str, Fact], changes: list[FactChange]) -> None:
+    for old, new in changes:
+        if new is not None:
+            facts[new.fact_id] = new
+        elif old is not None:
+            facts.pop(old.fact_id, None)

@@ -1,7 +1,8 @@
 """Stage 1 of the streaming service: conversations in, owner syncs out.
 
-The same :class:`~service.engine.stages.ConversationStage` as replay applies the events; then,
-for every conversation a batch touched (a duplicate included, so a batch re-delivered after a
+The same :class:`~service.engine.stages.ConversationStage` as replay applies the events, each
+conversation keeping its current facts from the changes its fold returns (no refold per batch);
+then, for every conversation a batch touched (a duplicate included, so a batch re-delivered after a
 crash re-sends what may have been lost), the conversation's current facts and live summary go
 to its owners as an update (replace-syncs, one per owner, see ``owner_syncs``). Presence
 events are forwarded to the agent's owner.
@@ -50,7 +51,8 @@ class ConversationRouter:
     def __init__(self, policy: TeamPolicy, retention_ms: int,
                  forget_after_ms: int | None = None) -> None:
         self.policy = policy
-        self.stage = ConversationStage(policy, retention_ms, forget_after_ms, compact=False)
+        self.stage = ConversationStage(policy, retention_ms, forget_after_ms, compact=False,
+                                       keep_facts=True)
         self.stage.forgotten_ids = []
         self.retention_ms = retention_ms
         self.watermark_ms: int | None = None
@@ -110,7 +112,8 @@ class ConversationRouter:
 
     def load(self, conversation_id: str, state: Any) -> Conversation:
         """Put a conversation saved by ``Conversation.to_state`` back (recovery)."""
-        conversation = Conversation.from_state(conversation_id, state, self.policy)
+        conversation = Conversation.from_state(conversation_id, state, self.policy,
+                                               keep_facts=True)
         self.stage.restore(conversation_id, conversation)
         last_at = self.stage.last_at[conversation_id]
         if conversation.log and (self.watermark_ms is None or last_at > self.watermark_ms):

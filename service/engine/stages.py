@@ -132,9 +132,12 @@ class ConversationStage:
     seen before that is dated ``closed_ms`` or more behind the watermark is expired as well."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
-                 forget_after_ms: int | None = None, compact: bool = True) -> None:
+                 forget_after_ms: int | None = None, compact: bool = True,
+                 keep_facts: bool = False) -> None:
         self.policy = policy
         self.compact = compact
+        self.keep_facts = keep_facts
+        """Each conversation keeps its current facts (stage 1 sends them every batch)."""
         self.retention_ms = retention_ms
         self.closed_ms = (closed_retention_ms(policy) if forget_after_ms is None
                           else forget_after_ms)
@@ -170,7 +173,8 @@ class ConversationStage:
         conversation = self.conversations.get(conversation_id)
         created = conversation is None
         if conversation is None:
-            conversation = self.conversations[conversation_id] = Conversation(conversation_id)
+            conversation = self.conversations[conversation_id] = Conversation(
+                conversation_id, self.keep_facts)
             self.last_at[conversation_id] = record.at
         seen = self.compacted.get(conversation_id)
         try:
