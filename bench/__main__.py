@@ -11,12 +11,14 @@
             dataset past its ramp-up): p50/p99 from publication to the gauges
   gateway   support-kpi gateway fed signed Intercom deliveries: deliveries/s with 16 in
             flight, and p50/p99 to Kafka's acknowledgement at a steady 200 deliveries/s
+  peer      a plain quixstreams application computing only first-response count and average
+            per agent in 1 h windows on the same topic: its rate, CPU and memory against ours
 
 Results go to bench/results.json (and a table on the terminal). A local Kafka broker is
 started unless KAFKA_BOOTSTRAP_SERVERS names one.
 
 examples:
-  python -m bench                      the full suite (about 8 minutes)
+  python -m bench                      the full suite (about 10 minutes)
   python -m bench --only core          the engine alone
   python -m bench --smoke              tiny sizes: checks that the suite works
 """
@@ -40,12 +42,13 @@ from bench import kafka as kb
 from bench.core import run_core
 from bench.dataset import Dataset, envelopes, events_file
 from bench.gateway import gateway_run
+from bench.peer import peer_run
 from service.config import CONFIG_ENV_VAR
 from service.processes import local_kafka
 from service.synthetic import SIMULATED_CONFIG, iso
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("raw", "core", "service", "recovery", "scale", "latency", "gateway")
+PHASES = ("raw", "core", "service", "recovery", "scale", "latency", "gateway", "peer")
 TARGETS = {"core": 50_000, "service": 20_000, "latency_p99_s": 1.0, "memory_mb": 500}
 
 FULL = {"dataset": Dataset(1_000_000, 200_000, 2000, 400), "open_conversations": 100_000,
@@ -110,7 +113,7 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
         expected = json.loads(expected_path.read_text())
         results["dataset"]["conversations"] = core["replay"]["conversations"]
         results["dataset"]["open_conversations"] = core["replay"]["open_conversations"]
-    if not phases & {"raw", "service", "recovery", "scale", "latency", "gateway"}:
+    if not phases & {"raw", "service", "recovery", "scale", "latency", "gateway", "peer"}:
         return results
     with ExitStack() as stack:
         bootstrap = _start_kafka(stack)
@@ -126,6 +129,7 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
             one = kb.service_run(namespace, messages, 1, expected, as_of, sizes["timeout_s"])
             workers = one.pop("workers")
             one["rss_mb"] = workers[0].rss_bytes() / 2**20
+            one["cpu_seconds"] = workers[0].cpu_seconds()
             one["open_conversations"] = results["dataset"]["open_conversations"]
             workers[0].stop()
             results["service"] = one
@@ -150,7 +154,28 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
                                             sizes["latency_seconds"])
         if "gateway" in phases:
             results["gateway"] = _gateway(kb.Namespace(bootstrap, workdir), sizes)
+        if "peer" in phases:
+            results["peer"] = _peer(kb.Namespace(bootstrap, workdir), messages, dataset.events,
+                                    sizes["timeout_s"], results.get("service"))
+            if expected_path.exists():
+                overall = json.loads(expected_path.read_text())["windows"]["24h"]["overall"]
+                results["peer"]["replay_first_responses"] = (
+                    overall["first_response_seconds"]["count"])
     return results
+
+
+def _peer(namespace: kb.Namespace, messages: list[Any], events: int, timeout_s: float,
+          service: dict[str, Any] | None) -> dict[str, Any]:
+    print("peer: a quixstreams application (first responses per agent, 1 h windows) on the "
+          "same topic …", flush=True)
+    kb.publish(namespace.bootstrap, namespace.topic, messages)
+    peer = peer_run(namespace.bootstrap, namespace.topic, events, namespace.workdir, timeout_s)
+    if service is not None:
+        peer["our_rate_ratio"] = service["events_per_s"] / peer["events_per_s"]
+        if "cpu_seconds" in service:
+            peer["our_cpu_ratio"] = service["cpu_seconds"] / peer["cpu_seconds"]
+        peer["our_memory_ratio"] = service["rss_mb"] / peer["peak_rss_mb"]
+    return peer
 
 
 def _gateway(namespace: kb.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +241,17 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         row(f"gateway at {gate['rate']:g} deliveries/s",
             f"p50 {gate['p50_seconds'] * 1000:,.0f} ms, p99 {gate['p99_seconds'] * 1000:,.0f} ms"
             " to Kafka's ack")
+    if "peer" in results:
+        peer = results["peer"]
+        ours = ""
+        if "our_rate_ratio" in peer:
+            ours = (f"; ours ×{peer['our_rate_ratio']:.2f} the rate, "
+                    + (f"×{peer['our_cpu_ratio']:.1f} the CPU, " if "our_cpu_ratio" in peer
+                       else "")
+                    + f"×{peer['our_memory_ratio']:.1f} the memory")
+        row("peer: quixstreams, first responses only",
+            f"{peer['events_per_s']:,.0f} ev/s, {peer['cpu_seconds']:,.0f} CPU s, "
+            f"{peer['peak_rss_mb']:,.0f} MB{ours}")
     return rows
 
 

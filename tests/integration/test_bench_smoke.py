@@ -42,3 +42,10 @@ def test_bench_smoke_run_produces_every_figure(namespace: Namespace, tmp_path: P
     assert gateway["paced_deliveries"] > 0
     assert 0 < gateway["p50_seconds"] <= gateway["p99_seconds"]
     assert "service: one worker, end to end" in done.stdout
+    peer = results["peer"]
+    assert peer["complete"] and peer["events"] == results["dataset"]["events"]
+    assert 0 < peer["first_responses"] < peer["events"]
+    # Two implementations of SPEC §3's first response on in-order input: the same count.
+    assert peer["first_responses"] == peer["replay_first_responses"]
+    assert peer["our_rate_ratio"] > 0 and peer["our_cpu_ratio"] > 0
+    assert "peer: quixstreams" in done.stdout
