@@ -1,4 +1,5 @@
-"""Owner-keyed aggregation for the streaming service (stage 2), and what stage 1 sends it.
+"""The owner-keyed aggregation book (replay and stage 2 of the streaming service), and what
+stage 1 sends it.
 
 Every aggregate has one owner key: ``o`` (overall), ``t:<team>`` or ``a:<agent>``. Stage 1
 (keyed by conversation) sends, for every conversation a batch touched, an **update** (all its
