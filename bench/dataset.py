@@ -6,7 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from service.publish import Envelope, Envelopes, event_key
+from service.partitioning import event_key
+from service.publish import Envelope, Envelopes
 from service.synthetic import TrafficShape, generate_events
 
 __all__ = ["CACHE", "Dataset", "envelopes", "events_file"]

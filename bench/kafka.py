@@ -19,8 +19,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from service.config import config_from_env
 from service.engine.owners import merge_reports, report_differences
 from service.metrics.collector import KpiCollector
+from service.partitioning import event_key, partition_for
 from service.processes import WorkerProcess, poll_until
-from service.publish import Envelope, ensure_topics, event_key, partition_for
+from service.publish import Envelope, ensure_topics
 
 __all__ = ["Namespace", "consume_rate", "latency", "metrics_scrape", "publish", "restore_run",
            "service_run"]

@@ -180,7 +180,7 @@ def check_partitions(partitions: int, counts: Mapping[str, int]) -> None:
 
 def worker_topics(settings: Settings) -> list[str]:
     """The topics a worker uses: input, facts, dead letters, then the tables' changelogs."""
-    from service.stream.app import TABLES, changelog_topic
+    from service.stream.tables import TABLES, changelog_topic
 
     return [settings.topic, settings.facts_topic, settings.dead_letter_topic,
             *(changelog_topic(settings.app_id, table) for table in TABLES)]
@@ -212,7 +212,7 @@ async def prepare_topics(settings: Settings) -> None:
 
     PreflightError on a mismatch; Kafka errors propagate."""
     from service.publish import ensure_topics
-    from service.stream.app import CHANGELOG_TOPIC_CONFIG, TABLES, changelog_topic
+    from service.stream.tables import CHANGELOG_TOPIC_CONFIG, TABLES, changelog_topic
 
     bootstrap, topics = settings.kafka_bootstrap_servers, worker_topics(settings)
     check_partitions(settings.partitions, await topic_partitions(bootstrap, topics))

@@ -25,28 +25,17 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
+from service.partitioning import event_key, partition_for
 from service.synthetic import TrafficShape, generate_events
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Envelope", "Envelopes", "PublishStats", "ensure_topics",
-           "event_key", "failure_report", "live_traffic", "partition_for", "produce",
-           "simulate"]
+           "failure_report", "live_traffic", "produce", "simulate"]
 
 DEFAULT_TIMEOUT_S = 60.0
 """How long the broker may leave an event unacknowledged before publishing gives up, seconds."""
 
 _T = TypeVar("_T")
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2, positive, modulo)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def event_key(event: dict[str, Any]) -> bytes | None:
-    key = event.get("conversation_id") or event.get("agent_id")
-    return key.encode() if isinstance(key, str) and key else None
 
 
 @dataclass

@@ -170,6 +170,7 @@ class Busy(NamedTuple):
 Fact = Marker | Assigned | Response | Resolved | Closed | Duration | Rating | Review | Busy
 FactChange = tuple[Fact | None, Fact | None]
 
+_new = tuple.__new__
 _SHAPES: dict[int, Any] = {
     F_CREATED: Marker, F_REOPENED: Marker, F_ABANDONED: Marker, F_HANDED_OFF: Marker,
     F_BOT_RESOLVED: Marker, F_ASSIGNED: Assigned, F_FIRST_RESPONSE: Response,
@@ -178,10 +179,16 @@ _SHAPES: dict[int, Any] = {
 }
 
 
+_SIZED = {kind: (shape, len(shape._fields)) for kind, shape in _SHAPES.items()}
+
+
 def fact_from(values: Sequence[Any]) -> Fact:
     """The typed fact of a decoded sequence (a JSON list): its shape from ``values[1]``, the
     kind. Raises KeyError for an unknown kind, TypeError for a wrong number of values."""
-    fact: Fact = _SHAPES[values[1]](*values)
+    shape, size = _SIZED[values[1]]
+    if len(values) != size:
+        raise TypeError(f"a {shape.__name__} fact has {size} values, not {len(values)}")
+    fact: Fact = _new(shape, values)  # the shape's __new__ without its per-field call
     return fact
 
 

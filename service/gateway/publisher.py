@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from service.publish import event_key
+from service.partitioning import event_key
 from service.stream.dead_letters import DeadLetter
 
 __all__ = ["GatewayPublisher", "KafkaUnavailable"]

@@ -10,12 +10,15 @@ compression, far below the broker's default limit of 1 MB: writing a dead letter
 for its size.
 """
 
+import logging
 from dataclasses import dataclass
 
 from service.ingest import Rejection, shorten
 
 __all__ = ["MAX_ERROR_CHARS", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "DeadLetter", "Origin",
-           "dead_letter", "webhook_dead_letter"]
+           "dead_letter", "processing_error", "webhook_dead_letter"]
+
+log = logging.getLogger(__name__)
 
 MAX_VALUE_BYTES = 256 * 1024
 MAX_KEY_BYTES = 1024
@@ -73,3 +76,12 @@ def _bounded(rejection: Rejection, key: bytes | None,
         key = key[:MAX_KEY_BYTES]
         headers.append(("key_truncated", b"true"))
     return DeadLetter(key, raw, headers)
+
+
+def processing_error(error: Exception, raw: bytes | None) -> Rejection:
+    """SPEC §2: a message that cannot be processed is dead-lettered, naming the failure (the
+    traceback goes to the log)."""
+    log.warning("a message could not be processed (%s); dead-lettered", type(error).__name__,
+                exc_info=True)
+    return Rejection("processing_error", shorten(f"{type(error).__name__}: {error}",
+                                                 MAX_ERROR_CHARS), raw or b"")

@@ -5,7 +5,8 @@ config); the health endpoints stay open for probes, /readyz with its status only
 
 import hmac
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,57 +14,44 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service.engine.engine import format_time
 from service.metrics.collector import KpiCollector
+from service.stream.health import Health
 from service.timefmt import parse_as_of
 
-if TYPE_CHECKING:
-    from service.stream.app import KpiService
+__all__ = ["Worker", "register_routes"]
 
-__all__ = ["register_routes"]
+
+class Worker(Protocol):
+    """What the endpoints read of a worker (``KpiService``); none of it changes the KPI
+    state."""
+
+    @property
+    def health(self) -> Health: ...
+    @property
+    def kafka_down_since(self) -> float | None: ...
+    def report(self, as_of_ms: int) -> dict[str, Any]: ...
+    def owner_summary(self) -> dict[str, int]: ...
+    def update_health(self) -> bool:
+        """Refresh the health gauges read at scrape time; True when the worker is ready."""
+        ...
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def register_routes(service: "KpiService") -> None:
-    app = service.app
+def register_routes(app: Any, service: Worker, token: Any,
+                    agent_kpis: Sequence[str] | None) -> None:
+    """The pages on faust's web server ``app``; ``token`` (a secret or None) guards the KPI
+    data, ``agent_kpis`` the per-agent gauges (``metrics.agent_kpis``)."""
     kpi_registry = CollectorRegistry(auto_describe=False)
-    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()),
-                                       service.config.metrics.agent_kpis))
-    token = service.settings.token
+    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()), agent_kpis))
+    update_health = service.update_health
 
     def authorized(request: Any) -> bool:
         if token is None:
             return True
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
-
-    def update_health() -> bool:
-        """Refresh the gauges read at scrape time; True when the worker is ready."""
-        health = service.health
-        kafka_up = service.kafka.up
-        ready = kafka_up and service.recovered and bool(service.app.assignor.assigned_actives())
-        health.ready.set(1 if ready else 0)
-        health.kafka_up.set(1 if kafka_up else 0)
-        if not kafka_up:
-            health.lag_unknown()
-            return False
-        consumer: Any = service.app.consumer
-        highwaters = {}
-        sources = {service.settings.topic, service.settings.facts_topic}
-        for tp in service.app.assignor.assigned_actives():
-            if tp.topic not in sources:
-                continue
-            try:
-                highwaters[tp] = consumer.highwater(tp)
-            except (KeyError, AssertionError, AttributeError):
-                continue
-        committed: Any = getattr(consumer, "_committed_offset", {})
-        health.update_lag({tp: hw for tp, hw in highwaters.items() if hw is not None},
-                          {tp: committed.get(tp) for tp in highwaters})
-        for level, count in service.owner_summary().items():
-            health.owned_keys.labels(level).set(count)
-        return ready
 
     def denied(web: Any) -> Any:
         return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
@@ -98,7 +86,7 @@ def register_routes(service: "KpiService") -> None:
         ``recovering``; with the token (or none configured), also the owned keys, the events
         processed and rejected, and the lag per topic."""
         ready = update_health()
-        down_since = service.kafka.down_since
+        down_since = service.kafka_down_since
         body: dict[str, Any]
         if ready:
             body = {"status": "ready"}

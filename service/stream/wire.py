@@ -17,7 +17,7 @@ from service.engine.owners import ConversationUpdate, SegmentSync
 from service.engine.presence import Segment
 from service.engine.records import Record
 
-__all__ = ["OwnerMessage", "decode_facts", "decode_live", "decode_owner_message",
+__all__ = ["Outbox", "OwnerMessage", "decode_facts", "decode_live", "decode_owner_message",
            "decode_segments", "dumps", "encode_owner_message", "encode_owner_messages",
            "table_key"]
 
@@ -71,6 +71,23 @@ class OwnerMessage:
 
     def size(self) -> int:
         return len(self.updates) + len(self.presence) + len(self.segments)
+
+
+class Outbox:
+    """A batch's owner messages, one per destination partition of the facts topic."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, OwnerMessage] = {}
+
+    def to(self, partition: int, origin_ms: int | None = None) -> OwnerMessage:
+        """The message for ``partition``; its origin the earliest given."""
+        message = self.messages.get(partition)
+        if message is None:
+            message = self.messages[partition] = OwnerMessage(origin_ms)
+        elif origin_ms is not None and (message.origin_ms is None
+                                        or origin_ms < message.origin_ms):
+            message.origin_ms = origin_ms
+        return message
 
 
 def encode_owner_message(message: OwnerMessage) -> bytes:

@@ -23,13 +23,13 @@ pytestmark = pytest.mark.integration
 AS_OF = "2024-03-04T12:00:00Z"
 WRAPPER = """
 import os, sys
-import service.stream.app as app
-original = app.to_record
+import service.stream.stage1 as stage1
+original = stage1.to_record
 def to_record(event, seq):
     if event.id == "poison":
         os._exit(99)
     return original(event, seq)
-app.to_record = to_record
+stage1.to_record = to_record
 from service.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -20,7 +20,7 @@ from fixtures.kafka import read_topic
 from fixtures.workers import Namespace, WorkerProcess, wait_until
 
 from service.engine.owners import merge_reports, report_differences
-from service.publish import partition_for
+from service.partitioning import partition_for
 from service.stream.dead_letters import MAX_VALUE_BYTES
 
 pytestmark = pytest.mark.integration

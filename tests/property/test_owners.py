@@ -23,7 +23,7 @@ from service.engine.owners import (
 )
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
-from service.publish import partition_for
+from service.partitioning import partition_for
 from service.stream.wire import OwnerMessage, decode_owner_message, encode_owner_message
 
 PARTITIONS = 4

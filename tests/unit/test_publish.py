@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from service.publish import Envelopes, PublishStats, _ThreadedLines, failure_report, partition_for
+from service.partitioning import partition_for
+from service.publish import Envelopes, PublishStats, _ThreadedLines, failure_report
 
 
 def test_resume_line_is_the_first_undelivered_line() -> None:

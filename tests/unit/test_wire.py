@@ -1,5 +1,7 @@
 """The stage-to-stage message format round-trips exactly (tuples included) and splits."""
 
+import pytest
+
 from service.engine.conversation import LiveSummary, Wait
 from service.engine.facts import F_FIRST_RESPONSE, Response
 from service.engine.owners import ConversationUpdate, SegmentSync
@@ -57,3 +59,16 @@ def test_large_messages_are_split_below_the_limit_and_lose_nothing() -> None:
     assert [s for d in decoded for s in d.segments] == message.segments
     assert {d.origin_ms for d in decoded} == {7}
     assert encode_owner_messages(message, len(whole)) == [whole]
+
+
+def test_a_fact_of_the_wrong_shape_is_refused() -> None:
+    """A fact decoded from the wire must have its shape's number of values and a known kind:
+    anything else raises (the owner message is dead-lettered), never a half-typed fact."""
+    from service.engine.facts import fact_from
+
+    good = ["c1:fr", F_FIRST_RESPONSE, 1000, "billing", "a7", 300_000, 0, 1]
+    assert isinstance(fact_from(good), Response)
+    with pytest.raises(TypeError, match="8 values, not 7"):
+        fact_from(good[:-1])
+    with pytest.raises(KeyError):
+        fact_from(["c1:x", 99, 1000, None, None])

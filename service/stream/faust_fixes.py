@@ -1,0 +1,83 @@
+"""Workarounds for faust-streaming 0.15.3, each with the behaviour it answers: the one place to
+revisit when faust is upgraded (every one reaches into faust's private state).
+
+1. :func:`as_event` — a ``take()`` batch mixes partitions, and faust writes a table value to
+   the partition of the *last* event of the batch: table writes must name their event.
+2. :func:`hold_streams_until_resumed` — after a table recovery faust clears the stream queues
+   it already filled: records fetched in between were never processed nor fetched again.
+3. :func:`bound_recovery_samples` — faust's recovery keeps the time of every changelog record
+   it reads and averages all of them every few seconds: a large restore slows to a crawl.
+4. :func:`exit_without_commit` — ``take()`` acknowledges a batch that raised (a graceful stop
+   would commit it), and an agent that raised inside ``take()`` is restarted but never consumes
+   again: a failed batch must end the process instead.
+
+Two more are settings, applied where the tables are declared
+(:mod:`service.stream.tables`): changelogs are declared ``acks=False`` (with acknowledgements
+on, faust tracks every offset gap compaction leaves in an interval tree and a restore slows
+2.7×), and they are created before faust starts (a fresh worker can otherwise subscribe
+before the topic is in the cluster metadata, get no changelog partition and crash on its
+first table write).
+"""
+
+import contextlib
+import logging
+import os
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+from faust.streams import _current_event
+from faust.types import EventT
+
+__all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_without_commit",
+           "hold_streams_until_resumed"]
+
+FAUST_VERSION = "0.15.3"
+"""The faust-streaming release these workarounds were written against (pyproject pins it)."""
+
+RECOVERY_TIME_SAMPLES = 1000
+
+log = logging.getLogger("service.stream")
+
+
+@contextlib.contextmanager
+def as_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` faust's current event, so table writes go to its partition (the RocksDB
+    store also picks its partition database from it)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def hold_streams_until_resumed(app: Any) -> None:
+    """Suspend delivery into the stream queues until faust resumes the streams.
+
+    faust's recovery turns the consumer's flow on to read the changelogs and leaves it on;
+    when done, it resumes the stream partitions, awaits the seek to the committed offsets and
+    only then calls ``flow_control.resume()``, which *clears* the stream queues. Records
+    fetched in between would be dropped: never processed, never acknowledged and never
+    fetched again (the fetch position is past them). Suspended when faust signals
+    ``on_rebalance_complete`` (just before it resumes the stream partitions), the conductor
+    waits in ``flow_control.acquire()`` and hands the records over after the clear."""
+    async def suspend(sender: Any, *args: Any, **kwargs: Any) -> None:
+        app.flow_control.suspend()
+
+    app.on_rebalance_complete.connect(suspend)
+
+
+def bound_recovery_samples(app: Any) -> None:
+    """Keep the last 1,000 changelog record timings, all faust's progress estimate needs."""
+    app.tables.recovery._processing_times = deque(maxlen=RECOVERY_TIME_SAMPLES)
+
+
+def exit_without_commit(stage: str) -> NoReturn:
+    """End the worker at once, without committing the failed batch's offsets: the restarted
+    worker reads the batch again (and the crash-loop guard isolates a message that keeps
+    killing it, :mod:`service.stream.crash_loop`)."""
+    log.exception("%s batch failed; exiting without committing its offsets (restart the "
+                  "worker: it re-reads the batch)", stage)
+    logging.shutdown()
+    os._exit(70)

@@ -1,0 +1,99 @@
+"""Stage 2 of a worker: owner messages of one facts-topic partition in, the owner book and the
+``owners`` table updated, occupancy segments out.
+
+Each update's syncs are applied to the :class:`~service.engine.owners.OwnerBook` (idempotent:
+a sync replaces what its owner held of the conversation); presence goes to the agent's
+timeline. The occupancy loop: an agent owner turns its presence and busy intervals into
+segments and sends them, through the facts topic again, to the team and overall owners (each
+on its own partition), which hold them per agent (:class:`~service.engine.owners.SegmentSync`).
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from faust.types import EventT
+
+from service.engine.conversation import TeamPolicy
+from service.engine.engine import DEFAULT_RETENTION_MS
+from service.engine.owners import OwnerBook, SegmentSync, owner_syncs
+from service.ingest import Rejection
+from service.stream.dead_letters import processing_error
+from service.stream.faust_fixes import as_event
+from service.stream.health import Health
+from service.stream.tables import Rows, TableWriter, load_book, owner_key, owner_value
+from service.stream.wire import Outbox, decode_owner_message
+
+__all__ = ["OwnersStage"]
+
+DeadLetter = Callable[[Rejection, Any], None]
+
+
+class OwnersStage:
+    """The owners of the facts-topic partitions this worker holds."""
+
+    def __init__(self, policy: TeamPolicy, health: Health, table: Any, tables: TableWriter,
+                 dead_letter: DeadLetter, partition_of: Callable[[str], int]) -> None:
+        self.policy = policy
+        self.health = health
+        self.table = table
+        self.tables = tables
+        self.dead_letter = dead_letter
+        self.partition_of = partition_of
+        self.book = OwnerBook(policy, DEFAULT_RETENTION_MS)
+        self.segment_holders: dict[str, frozenset[str]] = {}
+        """Agent → the team and overall owners its segments were sent to (they get an empty
+        sync when the agent leaves them)."""
+
+    def load(self, rows: Rows, active: frozenset[int]) -> int:
+        """Replace the state by the table's rows of the ``active`` partitions; how many
+        owners that is."""
+        self.book, self.segment_holders = load_book(self.policy, rows, active)
+        return len(self.book.owners())
+
+    def batch(self, partition: int, group: list[EventT], outbox: Outbox) -> None:
+        book = self.book
+        changed_agents: set[str] = set()
+        now = time.time()
+        with as_event(group[-1]):
+            for event in group:
+                self.health.observe_offset(event.message.topic, partition, event.message.offset)
+                try:
+                    message = decode_owner_message(event.value)
+                except Exception as error:
+                    self.dead_letter(processing_error(error, event.value), event.message)
+                    continue
+                # Agents are re-synced on every input that concerns them, changed or not: a
+                # redelivered batch must re-send segments that a crash may have lost.
+                for update in message.updates:
+                    for sync in owner_syncs(update):
+                        if sync.owner.startswith("a:"):
+                            changed_agents.add(sync.owner[2:])
+                        if book.apply_sync(sync):
+                            self._put(partition, sync.owner, "c", sync.conversation_id,
+                                      [sync.facts, sync.live])
+                for owner, record in message.presence:
+                    agent = owner[2:]
+                    changed_agents.add(agent)
+                    if book.add_presence(agent, record):
+                        self._put(partition, owner, "p", "", book.timeline(agent).presence)
+                segment_sync: SegmentSync
+                for segment_sync in message.segments:
+                    if book.apply_segments(segment_sync):
+                        self._put(partition, segment_sync.owner, "s", segment_sync.agent,
+                                  segment_sync.segments)
+                if message.origin_ms is not None:
+                    self.health.latency(now - message.origin_ms / 1000)
+            for agent in changed_agents:
+                syncs, holders = book.segment_syncs(agent, self.segment_holders.get(agent, ()))
+                for segments in syncs:
+                    outbox.to(self.partition_of(segments.owner)).segments.append(segments)
+                merged = holders | self.segment_holders.get(agent, frozenset())
+                if merged != self.segment_holders.get(agent):
+                    self.segment_holders[agent] = merged
+                    self._put(partition, f"a:{agent}", "h", "", sorted(merged))
+
+    def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
+        """One owner-table row (:mod:`service.stream.tables`)."""
+        self.tables.store(self.table, partition, owner_key(owner, kind, name),
+                          owner_value(partition, kind, payload))
