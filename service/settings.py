@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     gateway_chatwoot_secret: SecretStr | None = Field(
         default=None, description="Chatwoot webhook secret (X-Chatwoot-Signature)")
 
+    @field_validator("config", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``SUPPORT_KPI_CONFIG=`` (empty) means the SPEC defaults, as for replay, not the
+        current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("store")
     @classmethod
     def _known_store(cls, value: str) -> str:

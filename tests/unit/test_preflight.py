@@ -181,3 +181,14 @@ def test_worker_topics() -> None:
                         dead_letter_topic="dead")
     assert preflight.worker_topics(settings) == [
         "in", "facts", "dead", "kpi-conversations-changelog", "kpi-owners-changelog"]
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_config_variable_means_the_defaults(monkeypatch: pytest.MonkeyPatch,
+                                                     value: str) -> None:
+    """SUPPORT_KPI_CONFIG= (empty) is unset for the worker as for replay, not the current
+    directory (which a worker then failed to read as a file)."""
+    monkeypatch.setenv("SUPPORT_KPI_CONFIG", value)
+    assert Settings().config is None
+    monkeypatch.setenv("SUPPORT_KPI_CONFIG", "team.yaml")
+    assert Settings().config == Path("team.yaml")
