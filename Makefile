@@ -13,7 +13,7 @@ help:
 	@echo "make demo VIA=gateway   the same, fed through the webhook gateway (Intercom webhooks)"
 	@echo "make test        the whole suite, real-Kafka integration tests included"
 	@echo "make bench       the benchmark suite (raw Kafka, engine, service, latency, memory,"
-	@echo "                 scale, recovery, a quixstreams peer) → bench/results.json; about 10 minutes"
+	@echo "                 scale, recovery, a quixstreams peer) → bench/results.json; about 20 minutes"
 	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
 

@@ -18,7 +18,7 @@ Results go to bench/results.json (and a table on the terminal). A local Kafka br
 started unless KAFKA_BOOTSTRAP_SERVERS names one.
 
 examples:
-  python -m bench                      the full suite (about 10 minutes)
+  python -m bench                      the full suite (about 20 minutes)
   python -m bench --only core          the engine alone
   python -m bench --smoke              tiny sizes: checks that the suite works
 """

@@ -184,8 +184,9 @@ def metrics_scrape(worker: WorkerProcess, as_of: str, scrapes: int = 5) -> dict[
         started = time.perf_counter()
         body = worker.get("/metrics", timeout_s=60)
         times.append(time.perf_counter() - started)
-    state = worker.readiness() or {}
     report = worker.kpis(as_of)
+    agents = set(report["live"]["agents"]).union(
+        *(levels["agents"] for levels in report["windows"].values()))
     with_data = {}
     for name, agent_kpis in (("default", config_from_env().metrics.agent_kpis), ("all", None)):
         registry = CollectorRegistry(auto_describe=False)
@@ -194,7 +195,7 @@ def metrics_scrape(worker: WorkerProcess, as_of: str, scrapes: int = 5) -> dict[
         exposition = generate_latest(registry)
         with_data[name] = {"series": _series(exposition), "bytes": len(exposition),
                            "render_seconds": time.perf_counter() - started}
-    return {"agents": state.get("owned", {}).get("agent", 0), "scrapes": scrapes,
+    return {"agents": len(agents), "scrapes": scrapes,
             "series": _series(body),
             "agent_series": sum(1 for line in body.splitlines()
                                 if line.startswith(b"support_agent_")),
