@@ -73,6 +73,8 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                 for owner, record in out.presence:
                     books[worker_of(owner)].add_presence(owner[2:], record)
                     touched_agents.add(owner[2:])
+            for book in books:
+                book.expire()  # a worker expires hourly; every batch is the harder test
             position += size
     held: dict[str, frozenset[str]] = {}
     for agent in sorted(touched_agents):
