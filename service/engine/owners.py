@@ -269,7 +269,8 @@ class OwnerBook:
     def segment_syncs(self, agent: str, previous: Iterable[str] = ()
                       ) -> tuple[list[SegmentSync], frozenset[str]]:
         """An agent owner's occupancy for the overall owner and its teams' owners."""
-        segments = tuple(self.timeline(agent).segments())
+        timeline = self.timelines.get(agent)
+        segments = tuple(timeline.segments()) if timeline is not None else ()
         by_owner: dict[str, list[Segment]] = {OVERALL: list(segments)} if segments else {}
         for segment in segments:
             if segment.team is not None:
