@@ -2,14 +2,14 @@
 stage 1 sends it.
 
 Every aggregate has one owner key: ``o`` (overall), ``t:<team>`` or ``a:<agent>``. Stage 1
-(keyed by conversation) sends, for every conversation a batch touched, an **update** (all its
-facts and its live summary) to each partition that holds one of its owners; every owner named
-there takes a **sync**: the complete list of the conversation's facts that belong to the owner,
-and its live summary.
-An owner replaces what it held for that conversation, so a sync applied twice, late or after
-a crash changes nothing: at-least-once delivery with idempotent state. Agent owners also get
-presence events (de-duplicated by id) and send their occupancy segments on to the team and
-overall owners, again as replace-syncs.
+(keyed by conversation) sends, for every conversation a batch touched, an **update** to each
+partition that holds one of its owners: the facts the batch changed and the ids some owner no
+longer holds (a delta), or all of its facts (a full update, after a duplicate), and its live
+summary. Every owner named there takes a **sync**, its share of the update, and ends holding
+exactly the conversation's facts that belong to it: a sync applied twice changes nothing (by
+fact id), so delivery is at-least-once with idempotent state. Agent owners also get presence
+events (de-duplicated by id) and send their occupancy segments on to the team and overall
+owners as replace-syncs.
 
 :class:`OwnerBook` is the one aggregation book: a worker's holds the owners of its partitions,
 replay's holds them all. The workers' reports, merged, equal replay's (a property test checks
@@ -33,6 +33,7 @@ __all__ = [
     "ConversationSync",
     "ConversationUpdate",
     "OwnerBook",
+    "Retraction",
     "SegmentSync",
     "conversation_update",
     "fact_owners",
@@ -73,10 +74,16 @@ def _summary_owners(summary: LiveSummary | None) -> list[str]:
 
 
 class ConversationSync(NamedTuple):
+    """What one owner takes of an update: with ``full``, every fact of the conversation it
+    holds (a replace); else the facts that changed and the ids of those it no longer holds
+    (a delta, idempotent by fact id)."""
+
     owner: str
     conversation_id: str
     facts: tuple[Fact, ...]
     live: LiveSummary | None
+    retracted: tuple[str, ...] = ()
+    full: bool = True
 
 
 class SegmentSync(NamedTuple):
@@ -85,43 +92,71 @@ class SegmentSync(NamedTuple):
     segments: tuple[Segment, ...]
 
 
+Retraction = tuple[str, tuple[str, ...]]
+"""(fact id, the owners that must drop it)."""
+
+
 class ConversationUpdate(NamedTuple):
     """A conversation's facts and live summary for the ``owners`` listed: stage 1 sends one per
     destination partition, naming the owners there; each takes its share (:func:`owner_syncs`).
-    """
+    With ``full``, ``facts`` are all of the conversation's facts; else only those the batch
+    changed, and ``retracted`` the facts some owners no longer hold."""
 
     conversation_id: str
     facts: tuple[Fact, ...]
     live: LiveSummary | None
     owners: tuple[str, ...]
+    retracted: tuple[Retraction, ...] = ()
+    full: bool = True
 
 
 def conversation_update(
-    conversation_id: str, facts: Iterable[Fact], live: LiveSummary | None,
+    conversation_id: str, current: Iterable[Fact], live: LiveSummary | None,
     previous_owners: Iterable[str] = (),
+    changed: Iterable[tuple[Fact | None, Fact | None]] | None = None,
 ) -> tuple[ConversationUpdate, frozenset[str]]:
     """The update for every owner that holds something of the conversation now or held
-    something before (those get an empty sync), and the owners that hold something now."""
-    ordered = tuple(sorted(facts))
+    something before, and the owners that hold something now. ``current`` is every fact of the
+    conversation; ``changed`` None makes a full update, else it lists (before the batch, now)
+    of each fact the batch changed and the update carries only those (a delta)."""
+    ordered = tuple(sorted(current))
     holders = frozenset(owner for fact in ordered for owner in fact_owners(fact))
     holders |= frozenset(_summary_owners(live))
     owners = tuple(sorted(holders | frozenset(previous_owners)))
-    return ConversationUpdate(conversation_id, ordered, live, owners), holders
+    if changed is None:
+        return ConversationUpdate(conversation_id, ordered, live, owners), holders
+    facts: list[Fact] = []
+    retracted: list[Retraction] = []
+    for before, now in changed:
+        gone = set(fact_owners(before)) if before is not None else set()
+        if now is not None:
+            facts.append(now)
+            gone.difference_update(fact_owners(now))
+        if gone:
+            fid = (before or now).fact_id  # type: ignore[union-attr]
+            retracted.append((fid, tuple(sorted(gone))))
+    return ConversationUpdate(conversation_id, tuple(sorted(facts)), live, owners,
+                              tuple(retracted), False), holders
 
 
 def owner_syncs(update: ConversationUpdate) -> list[ConversationSync]:
-    """One sync per owner the update names: the owner's facts and, where it belongs, the
-    live summary."""
-    cid, facts, live, owners = update
+    """One sync per owner the update names: the owner's facts (all of them, or the changed
+    ones and the retracted ids) and, where it belongs, the live summary."""
+    cid, facts, live, owners, retracted, full = update
     by_owner: dict[str, list[Fact]] = {owner: [] for owner in owners}
     for fact in facts:
         for owner in fact_owners(fact):
             share = by_owner.get(owner)
             if share is not None:
                 share.append(fact)
+    dropped: dict[str, list[str]] = {}
+    for fid, fact_holders in retracted:
+        for owner in fact_holders:
+            dropped.setdefault(owner, []).append(fid)
     live_owners = _summary_owners(live)
     return [ConversationSync(owner, cid, tuple(by_owner[owner]),
-                             live if owner in live_owners else None) for owner in owners]
+                             live if owner in live_owners else None,
+                             tuple(dropped.get(owner, ())), full) for owner in owners]
 
 
 class OwnerBook:
@@ -207,10 +242,15 @@ class OwnerBook:
     # -- input ---------------------------------------------------------------------------------
 
     def apply_sync(self, sync: ConversationSync) -> bool:
-        """Replace what ``sync.owner`` held of a conversation; False when nothing changed."""
-        owner, cid, facts, live = sync
+        """Replace what ``sync.owner`` held of a conversation (a delta sync: the held facts with
+        the changed ones put in and the retracted ones taken out); False when nothing
+        changed."""
+        owner, cid, facts, live, retracted, full = sync
         held = self.held.setdefault(owner, {})
         old = held.get(cid, ())
+        if not full:
+            replaced = {f.fact_id for f in facts}.union(retracted)
+            facts = tuple(sorted((*(f for f in old if f.fact_id not in replaced), *facts)))
         live_held = self.live.setdefault(owner, {})
         if old == facts and live_held.get(cid) == live:
             return False

@@ -2,10 +2,12 @@
 
 The same :class:`~service.engine.stages.ConversationStage` as replay applies the events, each
 conversation keeping its current facts from the changes its fold returns (no refold per batch);
-then, for every conversation a batch touched (a duplicate included, so a batch re-delivered after a
-crash re-sends what may have been lost), the conversation's current facts and live summary go
-to its owners as an update (replace-syncs, one per owner, see ``owner_syncs``). Presence
-events are forwarded to the agent's owner.
+then, for every conversation a batch touched, an update goes to its owners (one sync per owner,
+see ``owner_syncs``): the facts the batch changed and those some owner no longer holds (a
+delta, idempotent by fact id), and the live summary. A conversation that a duplicate touched
+gets a full update (all its facts: every owner replaces what it held), because the batch may
+be a redelivery whose first outputs were lost. Presence events are forwarded to the agent's
+owner.
 """
 
 from collections.abc import Iterable
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.engine.conversation import Conversation, TeamPolicy
+from service.engine.facts import Fact
 from service.engine.owners import ConversationUpdate, conversation_update
 from service.engine.records import K_PRESENCE, Record
 from service.engine.stages import REVIEW_PREFIX, ConversationStage
@@ -60,7 +63,9 @@ class ConversationRouter:
     def process(self, items: Iterable[tuple[Record, str | None]]) -> BatchOutput:
         """Apply a batch of (record, conversation id) and return what to send."""
         out = BatchOutput()
-        touched: dict[str, None] = {}
+        touched: dict[str, dict[str, Fact | None] | None] = {}
+        """Conversation → each changed fact's state before the batch, by id; None for a full
+        update (a duplicate came: the batch may be a redelivery whose outputs were lost)."""
         stage = self.stage
         for position, (record, conversation_id) in enumerate(items):
             at = record.at
@@ -85,13 +90,20 @@ class ConversationRouter:
                 continue
             if changes is None:
                 out.duplicates += 1
-            else:
-                out.late += late
-            touched[cid] = None
-        for cid in touched:
+                touched[cid] = None
+                continue
+            out.late += late
+            if cid in touched and touched[cid] is None:
+                continue
+            before = touched.setdefault(cid, {})
+            assert before is not None
+            for old, new in changes:
+                fid = (new if old is None else old).fact_id  # type: ignore[union-attr]
+                before.setdefault(fid, old)
+        for cid, before in touched.items():
             conversation = stage.conversations.get(cid)
             if conversation is not None:
-                out.updates.append(self.update_of(conversation))
+                out.updates.append(self.update_of(conversation, before))
         out.touched = list(touched)
         assert self.watermark_ms is not None or not touched
         if self.watermark_ms is not None:
@@ -101,11 +113,17 @@ class ConversationRouter:
         stage.forgotten_ids = []
         return out
 
-    def update_of(self, conversation: Conversation) -> ConversationUpdate:
-        facts = conversation.facts(self.policy).values()
-        update, holders = conversation_update(conversation.fold.conversation_id, facts,
+    def update_of(self, conversation: Conversation,
+                  before: dict[str, Fact | None] | None = None) -> ConversationUpdate:
+        """The conversation's update: a delta of the facts changed since ``before`` (their
+        states before the batch, by id), or with None a full one."""
+        current = conversation.facts(self.policy)
+        changed = None if before is None else [
+            (old, current.get(fid)) for fid, old in before.items() if current.get(fid) != old]
+        update, holders = conversation_update(conversation.fold.conversation_id,
+                                              current.values(),
                                               conversation.fold.live_summary(),
-                                              conversation.owners)
+                                              conversation.owners, changed)
         if not holders <= conversation.owners:
             conversation.owners = conversation.owners | holders
         return update

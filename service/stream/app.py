@@ -11,7 +11,7 @@
   the team and overall owners.
 
 At-least-once: a batch's outputs (syncs, changelog records, dead letters) are acknowledged by
-the broker before its input is, and every output is an idempotent replace-sync, so a
+the broker before its input is, and every output is idempotent (by fact id), so a
 re-delivered batch changes nothing. In-memory state is loaded from the tables
 (:mod:`service.stream.tables`) whenever the assignment changes, by the batches and a
 background task, never by a read (/kpis, /metrics). Outputs bypass faust's per-record send path

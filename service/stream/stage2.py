@@ -74,7 +74,8 @@ class OwnersStage:
                             changed_agents.add(sync.owner[2:])
                         if book.apply_sync(sync):
                             self._put(partition, sync.owner, "c", sync.conversation_id,
-                                      [sync.facts, sync.live])
+                                      [book.held[sync.owner].get(sync.conversation_id, ()),
+                                       sync.live])
                 for owner, record in message.presence:
                     agent = owner[2:]
                     changed_agents.add(agent)

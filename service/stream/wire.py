@@ -116,14 +116,19 @@ def encode_owner_messages(message: OwnerMessage, max_bytes: int) -> list[bytes]:
 def decode_owner_message(raw: bytes) -> OwnerMessage:
     data = orjson.loads(raw)
     message = OwnerMessage(data.get("t"))
-    message.updates = [
-        ConversationUpdate(cid, decode_facts(facts), decode_live(live), tuple(owners))
-        for cid, facts, live, owners in data["u"]
-    ]
+    message.updates = [_decode_update(*update) for update in data["u"]]
     message.presence = [(owner, Record(*record)) for owner, record in data["p"]]
     message.segments = [SegmentSync(owner, agent, decode_segments(segments))
                         for owner, agent, segments in data["s"]]
     return message
+
+
+def _decode_update(cid: str, facts: Any, live: Any, owners: Any, retracted: Any = (),
+                   full: bool = True) -> ConversationUpdate:
+    """An update; one of four values (written before deltas existed) is a full one."""
+    return ConversationUpdate(cid, decode_facts(facts), decode_live(live), tuple(owners),
+                              tuple((fid, tuple(holders)) for fid, holders in retracted),
+                              bool(full))
 
 
 def table_key(*parts: str) -> str:

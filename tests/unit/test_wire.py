@@ -22,6 +22,9 @@ def test_owner_message_round_trip() -> None:
         LiveSummary("billing", "a7", "pending", "normal", None, "next_response", 900,
                     (Wait(950, None, "pending"),)), ("o", "t:billing")))
     message.updates.append(ConversationUpdate("c2", (), None, ("a:a7",)))
+    message.updates.append(ConversationUpdate(
+        "c3", (Response("c3:fr", F_FIRST_RESPONSE, 1000, "billing", "a8", 60_000, 0, 1),),
+        None, ("a:a7", "a:a8"), (("c3:fu", ("a:a7",)),), False))
     message.presence.append(("a:a7", Record(1000, 5, 123, K_PRESENCE, "billing", "a7",
                                             "available", None, None)))
     message.segments.append(SegmentSync("o", "a7", (Segment(0, 100, "billing", True),
@@ -35,6 +38,8 @@ def test_owner_message_round_trip() -> None:
     assert isinstance(live, LiveSummary) and live.waits[0].status == "pending"
     assert isinstance(decoded.presence[0][1], Record)
     assert decoded.segments[0].segments[1].end is None
+    assert decoded.updates[2].retracted == (("c3:fu", ("a:a7",)),)
+    assert decoded.updates[2].full is False and decoded.updates[0].full is True
     assert decoded.origin_ms == message.origin_ms
     assert bool(OwnerMessage()) is False and bool(decoded) is True
 
@@ -72,3 +77,9 @@ def test_a_fact_of_the_wrong_shape_is_refused() -> None:
         fact_from(good[:-1])
     with pytest.raises(KeyError):
         fact_from(["c1:x", 99, 1000, None, None])
+
+
+def test_an_update_written_before_deltas_is_a_full_one() -> None:
+    raw = b'{"u": [["c1", [], null, ["o"]]], "p": [], "s": [], "t": null}'
+    [update] = decode_owner_message(raw).updates
+    assert update.full is True and update.retracted == ()
