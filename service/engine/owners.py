@@ -119,12 +119,12 @@ def conversation_update(
     something before, and the owners that hold something now. ``current`` is every fact of the
     conversation; ``changed`` None makes a full update, else it lists (before the batch, now)
     of each fact the batch changed and the update carries only those (a delta)."""
-    ordered = tuple(sorted(current))
-    holders = frozenset(owner for fact in ordered for owner in fact_owners(fact))
+    current = tuple(current)
+    holders = frozenset(owner for fact in current for owner in fact_owners(fact))
     holders |= frozenset(_summary_owners(live))
     owners = tuple(sorted(holders | frozenset(previous_owners)))
     if changed is None:
-        return ConversationUpdate(conversation_id, ordered, live, owners), holders
+        return ConversationUpdate(conversation_id, tuple(sorted(current)), live, owners), holders
     facts: list[Fact] = []
     retracted: list[Retraction] = []
     for before, now in changed:
@@ -242,31 +242,46 @@ class OwnerBook:
     # -- input ---------------------------------------------------------------------------------
 
     def apply_sync(self, sync: ConversationSync) -> bool:
-        """Replace what ``sync.owner`` held of a conversation (a delta sync: the held facts with
-        the changed ones put in and the retracted ones taken out); False when nothing
-        changed."""
+        """Take ``sync.owner``'s share of a conversation: a full sync replaces what it held, a
+        delta puts the changed facts in and takes the retracted ones out (by fact id); False
+        when nothing changed."""
         owner, cid, facts, live, retracted, full = sync
         held = self.held.setdefault(owner, {})
         old = held.get(cid, ())
-        if not full:
-            replaced = {f.fact_id for f in facts}.union(retracted)
-            facts = tuple(sorted((*(f for f in old if f.fact_id not in replaced), *facts)))
         live_held = self.live.setdefault(owner, {})
-        if old == facts and live_held.get(cid) == live:
-            return False
+        if full:
+            if old == facts and live_held.get(cid) == live:
+                return False
+            kept = set(old).intersection(facts) if old and facts else set()
+            gone = [f for f in old if f not in kept]
+            came = [f for f in facts if f not in kept]
+            share = facts
+        else:
+            incoming = {f.fact_id: f for f in facts}
+            dropped = frozenset(retracted)
+            gone, stay = [], []
+            for fact in old:
+                new = incoming.get(fact.fact_id)
+                if fact.fact_id in dropped or (new is not None and new != fact):
+                    gone.append(fact)
+                else:
+                    stay.append(fact)
+                    if new is not None:
+                        del incoming[fact.fact_id]
+            came = list(incoming.values())
+            if not gone and not came and live_held.get(cid) == live:
+                return False
+            share = tuple(sorted((*stay, *came))) if gone or came else old
         for fact in facts:
             self._see(fact.at)
         level, key = owner_level(owner)
         cutoff = self.cutoff_ms
-        kept = set(old).intersection(facts) if old and facts else set()
-        for fact in old:
-            if fact not in kept:
-                self._apply(level, key, fact, -1, cutoff)
-        for fact in facts:
-            if fact not in kept:
-                self._apply(level, key, fact, 1, cutoff)
-        if facts:
-            held[cid] = facts
+        for fact in gone:
+            self._apply(level, key, fact, -1, cutoff)
+        for fact in came:
+            self._apply(level, key, fact, 1, cutoff)
+        if share:
+            held[cid] = share
         else:
             held.pop(cid, None)
         if live is None:

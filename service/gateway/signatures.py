@@ -110,6 +110,12 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _b64_header(headers: Mapping[str, str], name: str) -> bytes | None:
+    """The bytes of a base64 signature header; None when it is missing or not base64."""
+    value = _header(headers, name)
+    return _unb64(value) if value is not None else None
+
+
 def _prefixed_hex(value: str | None, prefix: str) -> bytes | None:
     """``sha1=abcd…`` → the digest bytes (prefix case-insensitive), else None."""
     if value is None or value[: len(prefix)].lower() != prefix:
@@ -153,9 +159,8 @@ def _verify_intercom(body: bytes, headers: Mapping[str, str], secret: str,
 
 def _verify_zendesk(body: bytes, headers: Mapping[str, str], secret: str,
                     now_s: float, max_age_s: float) -> Verdict:
-    sig = _header(headers, "x-zendesk-webhook-signature")
+    given = _b64_header(headers, "x-zendesk-webhook-signature")
     ts = _header(headers, "x-zendesk-webhook-signature-timestamp")
-    given = _unb64(sig) if sig is not None else None
     ts_s = _iso_seconds(ts) if ts is not None else None
     if given is None or ts is None or ts_s is None:
         return Verdict.MISSING
@@ -179,8 +184,7 @@ def _verify_chatwoot(body: bytes, headers: Mapping[str, str], secret: str,
 
 def _verify_front(body: bytes, headers: Mapping[str, str], secret: str,
                   now_s: float, max_age_s: float) -> Verdict:
-    sig = _header(headers, "x-front-signature")
-    given = _unb64(sig) if sig is not None else None
+    given = _b64_header(headers, "x-front-signature")
     if given is None:
         return Verdict.MISSING
     ts = _header(headers, "x-front-request-timestamp")
@@ -196,8 +200,7 @@ def _verify_front(body: bytes, headers: Mapping[str, str], secret: str,
 
 def _verify_helpscout(body: bytes, headers: Mapping[str, str], secret: str,
                       now_s: float, max_age_s: float) -> Verdict:
-    sig = _header(headers, "x-helpscout-signature")
-    given = _unb64(sig) if sig is not None else None
+    given = _b64_header(headers, "x-helpscout-signature")
     if given is None:
         return Verdict.MISSING
     return _body_sha1(given, secret, body)

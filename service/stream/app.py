@@ -42,6 +42,7 @@ from service.stream.dead_letters import Origin, dead_letter
 from service.stream.faust_fixes import bound_recovery_samples, hold_streams_until_resumed
 from service.stream.guarded import GuardedBatches
 from service.stream.health import Health
+from service.stream.outputs import StageOutputs
 from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
 from service.stream.stage1 import ConversationsStage
 from service.stream.stage2 import OwnersStage
@@ -128,10 +129,9 @@ class KpiService:
         self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
         self._batches: RecordBatches | None = None
         self._owner_partitions: dict[str, int] = {}
-        self.stage1 = ConversationsStage(self.policy, settings, self.health, conversation_table,
-                                         tables, self._dead_letter, self.partition_of)
-        self.stage2 = OwnersStage(self.policy, self.health, owner_table, tables,
-                                  self._dead_letter, self.partition_of)
+        outputs = StageOutputs(self.health, tables, self._dead_letter, self.partition_of)
+        self.stage1 = ConversationsStage(self.policy, settings, conversation_table, outputs)
+        self.stage2 = OwnersStage(self.policy, owner_table, outputs)
         self.guarded = GuardedBatches(Path(settings.data_dir), ("conversations", "owners"),
                                       self._dead_letter, lambda: self.batches.send())
         self._stage1_loaded: tuple[frozenset[int], int] | None = None

@@ -8,7 +8,6 @@ table and its update addressed to each facts-topic partition holding one of its 
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from faust.types import EventT
@@ -17,14 +16,13 @@ from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
-from service.ingest import Decoded, Rejection, decode_message
+from service.ingest import Decoded, decode_message
 from service.settings import Settings
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
-from service.stream.health import Health
+from service.stream.outputs import StageOutputs
 from service.stream.tables import (
     Rows,
-    TableWriter,
     conversation_value,
     load_router,
     partition_of_value,
@@ -33,22 +31,15 @@ from service.stream.wire import Outbox
 
 __all__ = ["ConversationsStage"]
 
-DeadLetter = Callable[[Rejection, Any], None]
-
-
 class ConversationsStage:
     """The conversations of the input partitions this worker holds."""
 
-    def __init__(self, policy: TeamPolicy, settings: Settings, health: Health,
-                 table: Any, tables: TableWriter, dead_letter: DeadLetter,
-                 partition_of: Callable[[str], int]) -> None:
+    def __init__(self, policy: TeamPolicy, settings: Settings, table: Any,
+                 out: StageOutputs) -> None:
         self.policy = policy
         self.settings = settings
-        self.health = health
         self.table = table
-        self.tables = tables
-        self.dead_letter = dead_letter
-        self.partition_of = partition_of
+        self.out = out
         self.router = self._new_router()
         self._forgotten: dict[int, set[str]] = {}
         """Rows to delete, by partition: conversations dropped past their retention horizon
@@ -73,20 +64,20 @@ class ConversationsStage:
         latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
         for event in group:
             message = event.message
-            self.health.observe_offset(message.topic, message.partition, message.offset)
+            self.out.health.observe_offset(message.topic, message.partition, message.offset)
             try:
                 decoded = decode_message(event.value, self.settings.max_message_bytes,
                                          latest_ms)
             except Exception as error:
                 decoded = Decoded([], [processing_error(error, event.value)])
             for rejection in decoded.rejections:
-                self.dead_letter(rejection, message)
+                self.out.dead_letter(rejection, message)
             parsed: Any
             for index, parsed in enumerate(decoded.events):
                 try:
                     record = to_record(parsed, (message.offset << 20) + index)
                 except Exception as error:
-                    self.dead_letter(processing_error(error, parsed.model_dump_json().encode()),
+                    self.out.dead_letter(processing_error(error, parsed.model_dump_json().encode()),
                                      message)
                     continue
                 types[parsed.type] += 1
@@ -96,12 +87,12 @@ class ConversationsStage:
         for position, failure in out.failed:
             message, parsed = sources[position]
             types[parsed.type] -= 1
-            self.dead_letter(processing_error(failure, parsed.model_dump_json().encode()),
+            self.out.dead_letter(processing_error(failure, parsed.model_dump_json().encode()),
                              message)
-        self.health.processed(types, out.duplicates, out.late, out.expired,
+        self.out.health.processed(types, out.duplicates, out.late, out.expired,
                               len(out.forgotten))
         self._note_forgotten(out.forgotten)
-        partition_of = self.partition_of
+        partition_of = self.out.partition_of
         for update in out.updates:
             owners = update.owners
             destinations = {partition_of(owner) for owner in owners}
@@ -112,7 +103,7 @@ class ConversationsStage:
         for owner, record in out.presence:
             outbox.to(partition_of(owner), origin_ms).presence.append((owner, record))
         conversations = self.router.stage.conversations
-        store, table = self.tables.store, self.table
+        store, table = self.out.tables.store, self.table
         with as_event(group[-1]):
             for cid in out.touched:
                 conversation = conversations.get(cid)

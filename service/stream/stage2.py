@@ -9,7 +9,6 @@ on its own partition), which hold them per agent (:class:`~service.engine.owners
 """
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from faust.types import EventT
@@ -18,29 +17,21 @@ from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_RETENTION_MS
 from service.engine.owners import OwnerBook, SegmentSync, owner_syncs
 from service.engine.stages import HOUR_MS
-from service.ingest import Rejection
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
-from service.stream.health import Health
-from service.stream.tables import Rows, TableWriter, load_book, owner_key, owner_value
+from service.stream.outputs import StageOutputs
+from service.stream.tables import Rows, load_book, owner_key, owner_value
 from service.stream.wire import Outbox, decode_owner_message
 
 __all__ = ["OwnersStage"]
 
-DeadLetter = Callable[[Rejection, Any], None]
-
-
 class OwnersStage:
     """The owners of the facts-topic partitions this worker holds."""
 
-    def __init__(self, policy: TeamPolicy, health: Health, table: Any, tables: TableWriter,
-                 dead_letter: DeadLetter, partition_of: Callable[[str], int]) -> None:
+    def __init__(self, policy: TeamPolicy, table: Any, out: StageOutputs) -> None:
         self.policy = policy
-        self.health = health
         self.table = table
-        self.tables = tables
-        self.dead_letter = dead_letter
-        self.partition_of = partition_of
+        self.out = out
         self.book = OwnerBook(policy, DEFAULT_RETENTION_MS)
         self.segment_holders: dict[str, frozenset[str]] = {}
         """Agent → the team and overall owners its segments were sent to (they get an empty
@@ -60,11 +51,11 @@ class OwnersStage:
         now = time.time()
         with as_event(group[-1]):
             for event in group:
-                self.health.observe_offset(event.message.topic, partition, event.message.offset)
+                self.out.health.observe_offset(event.message.topic, partition, event.message.offset)
                 try:
                     message = decode_owner_message(event.value)
                 except Exception as error:
-                    self.dead_letter(processing_error(error, event.value), event.message)
+                    self.out.dead_letter(processing_error(error, event.value), event.message)
                     continue
                 # Agents are re-synced on every input that concerns them, changed or not: a
                 # redelivered batch must re-send segments that a crash may have lost.
@@ -87,11 +78,11 @@ class OwnersStage:
                         self._put(partition, segment_sync.owner, "s", segment_sync.agent,
                                   segment_sync.segments)
                 if message.origin_ms is not None:
-                    self.health.latency(now - message.origin_ms / 1000)
+                    self.out.health.latency(now - message.origin_ms / 1000)
             for agent in changed_agents:
                 syncs, holders = book.segment_syncs(agent, self.segment_holders.get(agent, ()))
                 for segments in syncs:
-                    outbox.to(self.partition_of(segments.owner)).segments.append(segments)
+                    outbox.to(self.out.partition_of(segments.owner)).segments.append(segments)
                 merged = holders | self.segment_holders.get(agent, frozenset())
                 if merged != self.segment_holders.get(agent):
                     self.segment_holders[agent] = merged
@@ -112,5 +103,5 @@ class OwnersStage:
 
     def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
         """One owner-table row (:mod:`service.stream.tables`)."""
-        self.tables.store(self.table, partition, owner_key(owner, kind, name),
+        self.out.tables.store(self.table, partition, owner_key(owner, kind, name),
                           owner_value(partition, kind, payload))
