@@ -5,7 +5,9 @@ each level it belongs to: its agent, its team, and overall. Counts and sums are 
 in ms, QA scores in thousandths), so a retraction restores the previous totals exactly.
 """
 
+import itertools
 from collections import deque
+from collections.abc import Iterable
 
 from service.engine.facts import (
     F_ABANDONED,
@@ -30,7 +32,8 @@ from service.engine.panes import MINUTE_MS, WindowSpec
 from service.engine.sketch import QuantileSketch, bucket_of, packed
 
 __all__ = [
-    "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "Totals",
+    "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "RunningSum",
+    "Totals",
     "contributions",
 ]
 
@@ -178,11 +181,20 @@ class Totals:
 
     __slots__ = ("busy_ms", "counters", "logged_in_ms", "sketches")
 
-    def __init__(self) -> None:
+    def __init__(self, pane: Pane | None = None, sketches: bool = True) -> None:
+        """The totals of ``pane``; with ``sketches`` False, its counters only (the sketches
+        stay empty)."""
         self.counters = [0] * N_SLOTS
         self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in DISTRIBUTIONS]
         self.logged_in_ms = 0
         self.busy_ms = 0
+        if pane and sketches:
+            self.merge(pane)
+        elif pane:
+            counters = self.counters
+            for key, value in pane.items():
+                if key < SKETCH_BASE:
+                    counters[key] += value
 
     def merge(self, pane: Pane) -> None:
         counters = self.counters
@@ -197,25 +209,108 @@ class Totals:
         return self.counters[slot]
 
 
+_VERSIONS = itertools.count()
+
+
+class RunningSum:
+    """The panes of one window span, summed into one sparse pane: ``[start, end)`` in epoch
+    ms, both on whole minutes. It follows its panes (a fact applied to a pane inside the span
+    is applied here too, an expired pane is taken out) and slides to a later span by adding
+    the panes that enter and subtracting those that leave, so a report reads one pane per
+    owner and window instead of up to 1,440."""
+
+    __slots__ = ("end", "pane", "start", "version")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+        self.pane: Pane = {}
+        self.version = next(_VERSIONS)
+        """Drawn anew from one process-wide counter on every change: no two contents of any
+        running sums share a version."""
+
+    def add(self, entries: Iterable[tuple[int, int]], sign: int) -> None:
+        self.version = next(_VERSIONS)
+        total = self.pane
+        for key, amount in entries:
+            value = total.get(key, 0) + sign * amount
+            if value:
+                total[key] = value
+            else:
+                del total[key]
+
+
 class LevelPanes:
-    """The 1-minute panes of one level key (an agent, a team, or overall).
+    """The 1-minute panes of one level key (an agent, a team, or overall), and their running
+    sums per window (made by the first report).
 
     Both windows read these: the 24h window's 15-minute panes are runs of 15 whole minutes, so
     keeping one pane size halves the writes per fact and reads any as-of on a whole minute
     exactly (the pane holding it contributes only the minutes before it)."""
 
-    __slots__ = ("minutes",)
+    __slots__ = ("minutes", "running")
 
     def __init__(self) -> None:
         self.minutes: dict[int, Pane] = {}
+        self.running: dict[str, RunningSum] | None = None
+
+    def follow(self, minute: int, entries: Iterable[tuple[int, int]], sign: int) -> None:
+        """Apply a change of the pane at ``minute`` to the running sums whose span holds it."""
+        for running in self.running.values():  # type: ignore[union-attr]
+            if running.start <= minute < running.end:
+                running.add(entries, sign)
+
+    def pop(self, minute: int) -> None:
+        """Drop the pane at ``minute`` (expired), out of the running sums too."""
+        pane = self.minutes.pop(minute, None)
+        if pane and self.running:
+            self.follow(minute, pane.items(), -1)
+
+    def clear(self) -> None:
+        self.minutes.clear()
+        self.running = None
 
     def totals(self, window: WindowSpec, as_of_ms: int) -> Totals:
-        start, end = window.span(as_of_ms)
-        totals = Totals()
-        for at, pane in self.minutes.items():
-            if start <= at < end:
-                totals.merge(pane)
-        return totals
+        """The window's totals at ``as_of_ms``: the panes that start in ``[start, as_of)``."""
+        return Totals(self.window_sum(window, as_of_ms).pane)
+
+    def window_sum(self, window: WindowSpec, as_of_ms: int) -> RunningSum:
+        """The window's running sum, slid to ``as_of_ms``: the panes that start in
+        ``[start, as_of)``."""
+        start, _ = window.span(as_of_ms)
+        end = -(-as_of_ms // MINUTE_MS) * MINUTE_MS
+        if self.running is None:
+            self.running = {}
+        running = self.running.get(window.name)
+        if running is None:
+            running = self.running[window.name] = RunningSum(start, start)
+        self._slide(running, start, end)
+        return running
+
+    def _slide(self, running: RunningSum, start: int, end: int) -> None:
+        """Move ``running`` to ``[start, end)``: the panes in only one of the two spans are
+        added or subtracted, found by stepping through the minutes between the spans' edges or
+        by scanning the panes, whichever is fewer."""
+        old_start, old_end = running.start, running.end
+        if (old_start, old_end) == (start, end):
+            return
+        minutes = self.minutes
+        steps = (abs(start - old_start) + abs(end - old_end)) // MINUTE_MS
+        if steps < len(minutes):
+            candidates: Iterable[int] = (
+                *range(min(start, old_start), max(start, old_start), MINUTE_MS),
+                *range(min(end, old_end), max(end, old_end), MINUTE_MS))
+        else:
+            candidates = list(minutes)
+        for minute in candidates:
+            pane = minutes.get(minute)
+            if not pane:
+                continue
+            was = old_start <= minute < old_end
+            now = start <= minute < end
+            if was != now:
+                running.add(pane.items(), 1 if now else -1)
+        running.start, running.end = start, end
 
 
 LevelKey = tuple[str, str]
@@ -270,6 +365,8 @@ class Aggregates:
             if pane is None:
                 pane = panes[minute] = {}
                 created.append((minute, level, key))
+            if level_panes.running:
+                level_panes.follow(minute, entries, sign)
             if sign > 0:
                 for slot, amount in entries:
                     pane[slot] = pane.get(slot, 0) + amount
@@ -289,7 +386,7 @@ class Aggregates:
             start, level, key = created.popleft()
             level_panes = self.level_panes(level, key, create=False)
             if level_panes is not None:
-                level_panes.minutes.pop(start, None)
+                level_panes.pop(start)
         for table in (self.agents, self.teams):
             for key in [k for k, v in table.items() if not v.minutes]:
                 del table[key]

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from service.engine.conversation import TeamPolicy
 from service.engine.facts import FactChange
-from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, weighted_score
+from service.engine.kpis import LIVE_KPIS, LevelValues
 from service.engine.owners import OwnerBook
 from service.engine.panes import ceil_to_minute
 from service.engine.records import K_PRESENCE, Record, to_record
@@ -20,7 +20,6 @@ from service.engine.stages import (
     HOUR_MS,
     REVIEW_PREFIX,
     ConversationStage,
-    LevelTotals,
     LiveCounts,
     LiveTotals,
     closed_retention_ms,
@@ -200,18 +199,6 @@ def format_time(at_ms: int) -> str:
     return text.replace("+00:00", "Z")
 
 
-def _window_kpis(totals: Any, level: str, weights: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for spec in WINDOW_KPIS:
-        if level not in spec.levels:
-            continue
-        if spec.compute is not None:
-            values[spec.key] = spec.compute(totals)
-        else:
-            values[spec.key] = weighted_score(values, weights)
-    return values
-
-
 def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for spec in LIVE_KPIS:
@@ -229,25 +216,23 @@ def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any
 
 def build_report(
     as_of_ms: int,
-    windows: Mapping[str, LevelTotals],
+    windows: Mapping[str, LevelValues],
     live: LiveTotals,
     agent_status: Mapping[str, str],
     agent_team: Mapping[str, str],
-    weights: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """SPEC §6's report from window totals and live counts (the keys come from the registry)."""
+    """SPEC §6's report from window values and live counts (the keys come from the registry);
+    ``overall`` only where the window values hold it."""
 
     def agent_entry(agent: str, values: dict[str, Any]) -> dict[str, Any]:
         return {"team": agent_team.get(agent), **values}
 
     report: dict[str, Any] = {"as_of": format_time(as_of_ms), "windows": {}}
-    for name, level_totals in windows.items():
+    for name, values in windows.items():
         report["windows"][name] = {
-            "overall": _window_kpis(level_totals.overall, "overall", weights),
-            "teams": {team: _window_kpis(t, "teams", weights)
-                      for team, t in sorted(level_totals.teams.items())},
-            "agents": {agent: agent_entry(agent, _window_kpis(t, "agents", weights))
-                       for agent, t in sorted(level_totals.agents.items())},
+            **({} if values.overall is None else {"overall": values.overall}),
+            "teams": dict(sorted(values.teams.items())),
+            "agents": {agent: agent_entry(agent, v) for agent, v in sorted(values.agents.items())},
         }
     agents = sorted(set(live.agents) | set(agent_status))
     zero = LiveCounts()

@@ -17,7 +17,9 @@ __all__ = [
     "WEIGHTABLE_PATHS",
     "WINDOW_KPIS",
     "KpiSpec",
+    "LevelValues",
     "weighted_score",
+    "window_values",
 ]
 
 Level = Literal["agents", "teams", "overall"]
@@ -37,6 +39,9 @@ class KpiSpec:
     fields: tuple[str, ...] = ()
     """Sub-keys of a group; dotted for nested groups (``first_response.achieved``)."""
     compute: Callable[[Totals], Any] | None = field(default=None, compare=False)
+    presence: bool = False
+    """Computed from logged-in or busy time: changes with the as-of while an agent is logged in,
+    so a report computes it anew where the panes' values can be taken from the last one."""
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -178,7 +183,7 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
     KpiSpec("pulled", "count", "Assignments the agent took from the queue (method=pull)",
             "count of conversation.assigned with method=pull", compute=_count("pulled")),
     KpiSpec("pulled_per_hour", "ratio", "Conversations pulled per logged-in hour",
-            "pulled / (logged_in_seconds / 3600)", compute=_per_hour),
+            "pulled / (logged_in_seconds / 3600)", compute=_per_hour, presence=True),
     *_duration_specs(),
     KpiSpec("handed_off", "count", "Conversations a bot handed over to the human queue (the "
             "reopen of a bot resolution counts as one)", "count of first handoffs",
@@ -198,14 +203,14 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
                                      t[SLOT["fcr_one_touch"]] + t[SLOT["fcr_more_touches"]])),
     KpiSpec("logged_in_seconds", "sum", "Seconds with presence available, busy or after_work",
             "Σ logged-in time clipped to the window", "seconds",
-            compute=lambda t: t.logged_in_ms / 1000),
+            compute=lambda t: t.logged_in_ms / 1000, presence=True),
     KpiSpec("busy_seconds", "sum",
             "Logged-in seconds busy: status busy/after_work, or available while assignee of a "
             "conversation awaiting a response", "Σ busy time clipped to the window", "seconds",
-            compute=lambda t: t.busy_ms / 1000),
+            compute=lambda t: t.busy_ms / 1000, presence=True),
     KpiSpec("occupancy_ratio", "ratio", "Busy share of logged-in time",
             "busy_seconds / logged_in_seconds",
-            compute=lambda t: _ratio(t.busy_ms, t.logged_in_ms)),
+            compute=lambda t: _ratio(t.busy_ms, t.logged_in_ms), presence=True),
     KpiSpec("csat", "group", "CSAT over ratings about the agent or unspecified",
             "positive = score ≥ 4; positive_ratio = positive / responses; avg = Σ score / "
             "responses", fields=_CSAT_FIELDS, compute=_csat("csat")),
@@ -283,3 +288,33 @@ def weighted_score(values: Mapping[str, Any], weights: Mapping[str, Any]) -> flo
         total_weight += w.weight
         achieved += w.weight * attainment
     return None if not total_weight else 100 * achieved / total_weight
+
+
+def window_values(totals: Totals, level: str, weights: Mapping[str, Any],
+                  panes_unchanged: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One owner's windowed KPI values (SPEC §6 keys of ``level``: overall, teams or agents)
+    from its window totals; the weighted score from the values before it.
+
+    ``panes_unchanged``: values computed earlier from the same panes; only the
+    :attr:`KpiSpec.presence` values and the score are computed again (``totals`` then needs its
+    counters and presence times, not its sketches)."""
+    values: dict[str, Any] = {}
+    for spec in WINDOW_KPIS:
+        if level not in spec.levels:
+            continue
+        if spec.compute is None:
+            values[spec.key] = weighted_score(values, weights)
+        elif panes_unchanged is None or spec.presence:
+            values[spec.key] = spec.compute(totals)
+        else:
+            values[spec.key] = panes_unchanged[spec.key]
+    return values
+
+
+@dataclass(slots=True)
+class LevelValues:
+    """One window's KPI values by level: overall (None when not held), per team, per agent."""
+
+    overall: dict[str, Any] | None = None
+    teams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -20,13 +20,14 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from service.engine.aggregates import Aggregates, LevelPanes, Totals
+from service.engine.aggregates import SKETCH_BASE, Aggregates, LevelPanes, Pane, Totals
 from service.engine.conversation import LiveSummary, TeamPolicy
 from service.engine.facts import F_BUSY, Busy, Fact, FactChange
-from service.engine.panes import WINDOWS
+from service.engine.kpis import LevelValues, window_values
+from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, clip_segments
 from service.engine.records import Record
-from service.engine.stages import LevelTotals, LiveTotals, add_live, live_row
+from service.engine.stages import LiveCounts, LiveTotals, add_live, live_row
 
 __all__ = [
     "OVERALL",
@@ -45,6 +46,8 @@ __all__ = [
 
 OVERALL = "o"
 _LEVEL_OF_PREFIX = {"t": "team", "a": "agent"}
+_VALUE_LEVEL = {"overall": "overall", "team": "teams", "agent": "agents"}
+"""An owner's level as the KPI registry names it."""
 
 
 def owner_level(owner: str) -> tuple[str, str]:
@@ -71,6 +74,16 @@ def fact_owners(fact: Fact) -> list[str]:
 
 def _summary_owners(summary: LiveSummary | None) -> list[str]:
     return [] if summary is None else _owners(summary.team, summary.assignee)
+
+
+class _Computed(NamedTuple):
+    """An owner's KPI values in a window and what they were computed from: the running sum's
+    version (-1 without panes) and the presence times."""
+
+    version: int
+    logged_in_ms: int
+    busy_ms: int
+    values: dict[str, Any]
 
 
 class ConversationSync(NamedTuple):
@@ -181,6 +194,8 @@ class OwnerBook:
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
         self.watermark_ms: int | None = None
         self._segment_holders: dict[str, frozenset[str]] = {}
+        self._computed: dict[tuple[str, str], _Computed] = {}
+        """(window, owner) → what the last report computed for it."""
 
     @property
     def cutoff_ms(self) -> int:
@@ -211,7 +226,7 @@ class OwnerBook:
         old, new = change
         if isinstance(new, Busy) or isinstance(old, Busy):
             if isinstance(old, Busy):
-                self.timeline(old.agent).attention.pop(old.fact_id, None)
+                self.timeline(old.agent).drop_attention(old.fact_id)
             if isinstance(new, Busy):
                 self.timeline(new.agent).set_attention(new.fact_id, new.start_ms, new.end_ms)
             return True
@@ -294,7 +309,7 @@ class OwnerBook:
         if isinstance(fact, Busy):
             timeline = self.timeline(key)
             if sign < 0:
-                timeline.attention.pop(fact.fact_id, None)
+                timeline.drop_attention(fact.fact_id)
             else:
                 timeline.set_attention(fact.fact_id, fact.start_ms, fact.end_ms)
             return
@@ -366,7 +381,7 @@ class OwnerBook:
             elif level == "team":
                 self.aggregates.teams.pop(key, None)
             else:
-                self.aggregates.overall.minutes.clear()
+                self.aggregates.overall.clear()
 
     def owners(self) -> set[str]:
         found = set(self.held) | set(self.live) | set(self.segments)
@@ -386,48 +401,73 @@ class OwnerBook:
         from service.engine.engine import build_report
 
         owned = set(owned)
-        windows = {w.name: self._window_totals(w, as_of_ms, owned) for w in WINDOWS}
+        computed: dict[tuple[str, str], _Computed] = {}
+        windows = {w.name: self._window_values(w, as_of_ms, owned, weights, computed)
+                   for w in WINDOWS}
+        self._computed = computed
         if live is None:
             live = LiveTotals()
+            # a conversation's overall, team and agent owners hold equal summaries: one row
+            rows: dict[LiveSummary, LiveCounts] = {}
             for owner in owned:
                 level, _ = owner_level(owner)
                 for summary in self.live.get(owner, {}).values():
-                    row = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
-                    add_live(live, summary, row, ({"overall": "overall", "team": "teams",
-                                                   "agent": "agents"}[level],))
+                    row = rows.get(summary)
+                    if row is None:
+                        row = rows[summary] = live_row(summary, as_of_ms, self.policy,
+                                                       at_risk_ratio)
+                    add_live(live, summary, row, (_VALUE_LEVEL[level],))
         agents = [owner_level(o)[1] for o in owned if o.startswith("a:")]
         status = {a: self.timelines[a].status_at(as_of_ms) for a in agents
                   if a in self.timelines and self.timelines[a].presence}
         report = build_report(as_of_ms, windows, live, status,
-                              {a: team for a, (_, team) in self.agent_team.items()}, weights)
+                              {a: team for a, (_, team) in self.agent_team.items()})
         if OVERALL not in owned:
-            for levels in (*report["windows"].values(), report["live"]):
-                del levels["overall"]
+            del report["live"]["overall"]
         return report
 
-    def _window_totals(self, window: Any, as_of_ms: int, owned: set[str]) -> LevelTotals:
-        out = LevelTotals()
+    def _window_values(self, window: WindowSpec, as_of_ms: int, owned: set[str],
+                       weights: Mapping[str, Any],
+                       computed: dict[tuple[str, str], "_Computed"]) -> LevelValues:
+        """Each owned key's KPI values in ``window``. An owner's values are taken again from
+        the last report when its running sum (by version) and presence times are unchanged;
+        when only the presence times changed, only the values computed from them are computed
+        again. ``computed`` collects what this report used."""
+        out = LevelValues()
         start, end = window.span(as_of_ms)
         for owner in owned:
             level, key = owner_level(owner)
             panes = self.aggregates.level_panes(level, key, create=False)
-            totals = panes.totals(window, as_of_ms) if panes is not None else Totals()
+            running = panes.window_sum(window, as_of_ms) if panes is not None else None
             if level == "agent":
                 timeline = self.timelines.get(key)
                 segments: Iterable[Segment] = timeline.segments() if timeline else ()
             else:
                 segments = (s for agent_segments in self.segments.get(owner, {}).values()
                             for s in agent_segments)
-            for team, logged, busy in clip_segments(list(segments), start, end):
+            logged_in = busy = 0
+            for team, logged, busy_ms in clip_segments(list(segments), start, end):
                 if level != "team" or team == key:
-                    totals.logged_in_ms += logged
-                    totals.busy_ms += busy
+                    logged_in += logged
+                    busy += busy_ms
+            if level != "overall" and not logged_in and (
+                    running is None or not any(k < SKETCH_BASE for k in running.pane)):
+                continue
+            version = -1 if running is None else running.version
+            pane = running.pane if running is not None else None
+            last = self._computed.get((window.name, owner))
+            if last is None or last.version != version:
+                values = _values(pane, logged_in, busy, _VALUE_LEVEL[level], weights)
+            elif (last.logged_in_ms, last.busy_ms) != (logged_in, busy):
+                values = _values(pane, logged_in, busy, _VALUE_LEVEL[level], weights, last.values)
+            else:
+                values = last.values
+            computed[(window.name, owner)] = _Computed(version, logged_in, busy, values)
             if level == "overall":
-                out.overall = totals
-            elif any(totals.counters) or totals.logged_in_ms:
-                (out.teams if level == "team" else out.agents)[key] = totals
+                out.overall = values
+            else:
+                (out.teams if level == "team" else out.agents)[key] = values
         return out
-
 
     # -- saved state (replay) --------------------------------------------------------------------
 
@@ -462,6 +502,14 @@ class OwnerBook:
         agg._created = deque(tuple(x) for x in state["created"])
         self.timelines = {k: AgentTimeline.from_state(v) for k, v in state["timelines"].items()}
         self.agent_team = {k: (v[0], v[1]) for k, v in state["agent_team"].items()}
+
+
+def _values(pane: Pane | None, logged_in_ms: int, busy_ms: int, level: str,
+            weights: Mapping[str, Any], panes_unchanged: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    totals = Totals(pane, sketches=panes_unchanged is None)
+    totals.logged_in_ms, totals.busy_ms = logged_in_ms, busy_ms
+    return window_values(totals, level, weights, panes_unchanged)
 
 
 def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:

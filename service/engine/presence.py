@@ -44,9 +44,10 @@ def clip_segments(segments: list[Segment], start_ms: int, end_ms: int
 class AgentTimeline:
     """One agent's presence events (sorted by time) and attention intervals."""
 
-    __slots__ = ("attention", "earliest_end", "presence", "presence_ids")
+    __slots__ = ("_segments", "attention", "earliest_end", "presence", "presence_ids")
 
     def __init__(self) -> None:
+        self._segments: list[Segment] | None = None
         self.presence: list[Record] = []
         self.presence_ids: set[int] = set()
         self.attention: dict[str, tuple[int, int | None]] = {}
@@ -55,9 +56,14 @@ class AgentTimeline:
         agents with nothing to drop."""
 
     def set_attention(self, fid: str, start: int, end: int | None) -> None:
+        self._segments = None
         self.attention[fid] = (start, end)
         if end is not None and (self.earliest_end is None or end < self.earliest_end):
             self.earliest_end = end
+
+    def drop_attention(self, fid: str) -> None:
+        if self.attention.pop(fid, None) is not None:
+            self._segments = None
 
     def add_presence(self, record: Record) -> bool:
         """Insert a presence event in time order; False for a repeated id."""
@@ -65,6 +71,7 @@ class AgentTimeline:
         if fp in self.presence_ids:
             return False
         self.presence_ids.add(fp)
+        self._segments = None
         presence = self.presence
         presence.append(record)
         if len(presence) > 1 and (record.at, record.seq) < (presence[-2].at, presence[-2].seq):
@@ -81,7 +88,13 @@ class AgentTimeline:
 
     def segments(self) -> list[Segment]:
         """The logged-in time as non-overlapping segments, each busy or not, with the team of
-        the status event that began it; the last may still run (end ``None``)."""
+        the status event that began it; the last may still run (end ``None``). Kept until the
+        timeline changes: do not modify the list."""
+        if self._segments is None:
+            self._segments = self._build_segments()
+        return self._segments
+
+    def _build_segments(self) -> list[Segment]:
         attention = _merged((start, _OPEN if end is None else end)
                             for start, end in self.attention.values())
         out: list[Segment] = []
@@ -122,10 +135,12 @@ class AgentTimeline:
             else:
                 break
         if keep_from:
+            self._segments = None
             for record in presence[:keep_from]:
                 self.presence_ids.discard(record.fingerprint)
             del presence[:keep_from]
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
+            self._segments = None
             self.attention = {
                 fid: (start, end)
                 for fid, (start, end) in self.attention.items()

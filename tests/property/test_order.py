@@ -75,6 +75,34 @@ def test_report_at_past_as_of_equals_replay_of_the_prefix(seed: int, minutes: in
 
 
 @slow
+@given(seeds, st.randoms(use_true_random=False),
+       st.lists(st.integers(-5, 110), min_size=1, max_size=8))
+def test_reports_along_the_way_change_no_report(seed: int, rnd: random.Random,
+                                                 percents: list[int]) -> None:
+    """A report keeps running window sums and the values computed from them (issue 12): reports
+    at as-ofs moving back and forth over the stream's time span (``percents`` of it) while
+    events arrive and panes expire give what a book that never reported gives, then and at the
+    end."""
+    events = list(stream(seed))
+    expected = report_of(events)
+    end_ms = _as_of(expected)
+    first_ms = min(_ms(e.at) for e in events)
+    rnd.shuffle(events)
+    engine = KpiEngine(config())
+    cuts = sorted(rnd.choices(range(len(events) + 1), k=len(percents)))
+    done = 0
+    for cut, percent in zip(cuts, percents, strict=True):
+        for event in events[done:cut]:
+            engine.process(event)
+        done = cut
+        as_of = first_ms + (end_ms - first_ms) * percent // 100 + rnd.randrange(60_000)
+        assert engine.report(as_of) == report_of(events[:cut], as_of)
+    for event in events[done:]:
+        engine.process(event)
+    assert engine.report(end_ms) == expected
+
+
+@slow
 @given(seeds, st.randoms(use_true_random=False))
 def test_kept_facts_equal_a_fold_of_the_log(seed: int, rnd: random.Random) -> None:
     """Stage 1 keeps each conversation's facts from the changes its fold returns (issue 12):
