@@ -202,6 +202,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         row("core: state per open conversation",
             f"{memory['conversation_state_bytes_per_open_conversation']:,.0f} B")
         row("core: report build", f"{replay['report_seconds'] * 1000:,.0f} ms")
+        row("core: report every 15 s after (median)",
+            f"{replay['report_again_median_seconds'] * 1000:,.0f} ms", "≤ 200 ms",
+            replay["report_again_median_seconds"] <= 0.2)
     if "service" in results:
         one = results["service"]
         ratio = f" ({one['ratio_to_raw']:.0%} of raw)" if "ratio_to_raw" in one else ""
