@@ -24,6 +24,7 @@ from service.engine.stages import (
     LiveTotals,
     closed_retention_ms,
 )
+from service.engine.watermark import Watermark
 
 __all__ = [
     "DEFAULT_FORGET_AFTER_MS",
@@ -89,17 +90,20 @@ class KpiEngine:
         self.retention_ms = retention_ms
         policy = CachedPolicy(config)
         self.conversations = ConversationStage(policy, retention_ms, forget_after_ms)
-        self.book = OwnerBook(policy, retention_ms)
+        self.watermark = Watermark(retention_ms)
+        self.book = OwnerBook(policy, retention_ms, self.watermark)
         """Every owner's panes and presence (the streaming workers' book, all owners here)."""
-        self.watermark_ms: int | None = None
         self.seq = 0
         self.counts: Counter[str] = Counter()
-        self._next_expiry_ms: int | None = None
+
+    @property
+    def watermark_ms(self) -> int | None:
+        return self.watermark.at_ms
 
     @property
     def cutoff_ms(self) -> int:
         """Pane data before this time may be dropped (SPEC §4: 25 h behind the latest event)."""
-        return -(2**62) if self.watermark_ms is None else self.watermark_ms - self.retention_ms
+        return self.watermark.cutoff_ms
 
     def process(self, event: Any) -> list[FactChange] | None:
         """Apply one validated event. Returns its fact changes, or None for a duplicate."""
@@ -113,10 +117,7 @@ class KpiEngine:
         at = record.at
         counts = self.counts
         counts[event_type] += 1
-        watermark = self.watermark_ms
-        if watermark is None or at > watermark:
-            watermark = self.watermark_ms = at
-        cutoff = watermark - self.retention_ms
+        watermark = self.watermark.see(at)
         result: list[FactChange] | None
         stage = self.conversations
         forgotten = stage.forgotten
@@ -135,25 +136,19 @@ class KpiEngine:
             if result:
                 apply = self.book.apply_change
                 for change in result:
-                    apply(change, cutoff)
+                    apply(change)
         if result is None:
             counts["duplicate"] += 1
         elif expired:
             counts["expired"] += 1
-        elif at < cutoff:
+        elif self.watermark.late(at):
             counts["late"] += 1
-        if self._next_expiry_ms is None or watermark >= self._next_expiry_ms:
-            self._expire(watermark)
+        if self.watermark.expiry_due():
+            self.conversations.expire(watermark)
+            self.book.expire()
         if stage.forgotten != forgotten:
             counts["forgotten"] += stage.forgotten - forgotten
         return result
-
-    def _expire(self, watermark: int) -> None:
-        """Retire old state once per hour of event time."""
-        if self._next_expiry_ms is not None:
-            self.conversations.expire(watermark)
-            self.book.expire(watermark - self.retention_ms)
-        self._next_expiry_ms = watermark + HOUR_MS
 
     def default_as_of(self) -> int:
         """The latest event time rounded up to the next whole minute (SPEC §4)."""
@@ -176,16 +171,16 @@ class KpiEngine:
             "watermark_ms": self.watermark_ms,
             "seq": self.seq,
             "counts": dict(self.counts),
-            "next_expiry_ms": self._next_expiry_ms,
+            "next_expiry_ms": self.watermark.next_expiry_ms,
             "conversations": self.conversations.to_state(),
             "book": self.book.to_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.watermark_ms = state["watermark_ms"]
+        self.watermark.at_ms = state["watermark_ms"]
         self.seq = state["seq"]
         self.counts = Counter(state["counts"])
-        self._next_expiry_ms = state["next_expiry_ms"]
+        self.watermark.next_expiry_ms = state["next_expiry_ms"]
         self.conversations.load_state(state["conversations"])
         self.book.load_state(state["book"])
 

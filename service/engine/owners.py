@@ -28,6 +28,7 @@ from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, clip_segments
 from service.engine.records import Record
 from service.engine.stages import LiveCounts, LiveTotals, add_live, live_row
+from service.engine.watermark import Watermark
 
 __all__ = [
     "OVERALL",
@@ -182,7 +183,10 @@ class OwnerBook:
     syncs (:meth:`apply_sync`, :meth:`add_presence`, :meth:`apply_segments`). Either way the
     same panes, timelines and report code give the numbers."""
 
-    def __init__(self, policy: TeamPolicy, retention_ms: int) -> None:
+    def __init__(self, policy: TeamPolicy, retention_ms: int,
+                 watermark: Watermark | None = None) -> None:
+        """``watermark``: the event time that drives retention; replay's engine shares its own,
+        a worker's book keeps one of the facts and presence it takes in."""
         self.policy = policy
         self.retention_ms = retention_ms
         self.aggregates = Aggregates(retention_ms)
@@ -192,18 +196,18 @@ class OwnerBook:
         self.held: dict[str, dict[str, tuple[Fact, ...]]] = {}
         self.live: dict[str, dict[str, LiveSummary]] = {}
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
-        self.watermark_ms: int | None = None
+        self.watermark = Watermark(retention_ms) if watermark is None else watermark
         self._segment_holders: dict[str, frozenset[str]] = {}
         self._computed: dict[tuple[str, str], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
     @property
-    def cutoff_ms(self) -> int:
-        return -(2**62) if self.watermark_ms is None else self.watermark_ms - self.retention_ms
+    def watermark_ms(self) -> int | None:
+        return self.watermark.at_ms
 
-    def _see(self, at_ms: int) -> None:
-        if self.watermark_ms is None or at_ms > self.watermark_ms:
-            self.watermark_ms = at_ms
+    @property
+    def cutoff_ms(self) -> int:
+        return self.watermark.cutoff_ms
 
     def timeline(self, agent: str) -> AgentTimeline:
         timeline = self.timelines.get(agent)
@@ -220,9 +224,10 @@ class OwnerBook:
 
     # -- replay: every owner here ----------------------------------------------------------------
 
-    def apply_change(self, change: FactChange, cutoff_ms: int) -> bool:
+    def apply_change(self, change: FactChange) -> bool:
         """Apply one fact change at all its owners, each held here; False when it only touches
-        panes out of retention (``cutoff_ms``)."""
+        panes out of retention (behind the watermark's cutoff)."""
+        cutoff_ms = self.watermark.cutoff_ms
         old, new = change
         if isinstance(new, Busy) or isinstance(old, Busy):
             if isinstance(old, Busy):
@@ -287,8 +292,9 @@ class OwnerBook:
             if not gone and not came and live_held.get(cid) == live:
                 return False
             share = tuple(sorted((*stay, *came))) if gone or came else old
+        see = self.watermark.see
         for fact in facts:
-            self._see(fact.at)
+            see(fact.at)
         level, key = owner_level(owner)
         cutoff = self.cutoff_ms
         for fact in gone:
@@ -318,7 +324,7 @@ class OwnerBook:
             self._note_team(key, fact.team, fact.at)
 
     def add_presence(self, agent: str, record: Record) -> bool:
-        self._see(record.at)
+        self.watermark.see(record.at)
         if not self.timeline(agent).add_presence(record):
             return False
         self._note_team(agent, record.team, record.at)

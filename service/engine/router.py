@@ -19,6 +19,7 @@ from service.engine.facts import Fact
 from service.engine.owners import ConversationUpdate, conversation_update
 from service.engine.records import K_PRESENCE, Record
 from service.engine.stages import REVIEW_PREFIX, ConversationStage
+from service.engine.watermark import Watermark
 
 __all__ = ["BatchOutput", "ConversationRouter"]
 
@@ -58,7 +59,11 @@ class ConversationRouter:
                                        keep_facts=True)
         self.stage.forgotten_ids = []
         self.retention_ms = retention_ms
-        self.watermark_ms: int | None = None
+        self.watermark = Watermark(retention_ms)
+
+    @property
+    def watermark_ms(self) -> int | None:
+        return self.watermark.at_ms
 
     def process(self, items: Iterable[tuple[Record, str | None]]) -> BatchOutput:
         """Apply a batch of (record, conversation id) and return what to send."""
@@ -69,16 +74,15 @@ class ConversationRouter:
         stage = self.stage
         for position, (record, conversation_id) in enumerate(items):
             at = record.at
-            if self.watermark_ms is None or at > self.watermark_ms:
-                self.watermark_ms = at
-            late = at < self.watermark_ms - self.retention_ms
+            watermark_ms = self.watermark.see(at)
+            late = self.watermark.late(at)
             if record.kind == K_PRESENCE:
                 out.late += late
                 out.presence.append((f"a:{record.agent}", record))
                 continue
             cid = conversation_id or f"{REVIEW_PREFIX}{record.fingerprint:016x}"
             held = cid in stage.conversations
-            if not stage.admit(cid, at, self.watermark_ms):
+            if not stage.admit(cid, at, watermark_ms):
                 out.expired += 1
                 if held:
                     touched[cid] = None
@@ -105,9 +109,9 @@ class ConversationRouter:
             if conversation is not None:
                 out.updates.append(self.update_of(conversation, before))
         out.touched = list(touched)
-        assert self.watermark_ms is not None or not touched
-        if self.watermark_ms is not None:
-            stage.expire(self.watermark_ms)
+        assert self.watermark.at_ms is not None or not touched
+        if self.watermark.at_ms is not None:
+            stage.expire(self.watermark.at_ms)
         assert stage.forgotten_ids is not None
         out.forgotten = [cid for cid in stage.forgotten_ids if cid not in touched]
         stage.forgotten_ids = []
@@ -134,6 +138,6 @@ class ConversationRouter:
                                                keep_facts=True)
         self.stage.restore(conversation_id, conversation)
         last_at = self.stage.last_at[conversation_id]
-        if conversation.log and (self.watermark_ms is None or last_at > self.watermark_ms):
-            self.watermark_ms = last_at
+        if conversation.log:
+            self.watermark.see(last_at)
         return conversation

@@ -16,7 +16,6 @@ from faust.types import EventT
 from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_RETENTION_MS
 from service.engine.owners import OwnerBook, SegmentSync, owner_syncs
-from service.engine.stages import HOUR_MS
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
 from service.stream.outputs import StageOutputs
@@ -36,13 +35,11 @@ class OwnersStage:
         self.segment_holders: dict[str, frozenset[str]] = {}
         """Agent → the team and overall owners its segments were sent to (they get an empty
         sync when the agent leaves them)."""
-        self._next_expiry_ms: int | None = None
 
     def load(self, rows: Rows, active: frozenset[int]) -> int:
         """Replace the state by the table's rows of the ``active`` partitions; how many
         owners that is."""
         self.book, self.segment_holders = load_book(self.policy, rows, active)
-        self._next_expiry_ms = None
         return len(self.book.owners())
 
     def batch(self, partition: int, group: list[EventT], outbox: Outbox) -> None:
@@ -93,13 +90,8 @@ class OwnersStage:
         """Once per hour of event time, drop what lies beyond the pane retention (panes,
         presence, held syncs), as replay does: a worker's memory follows the last 25 h, not
         its whole history."""
-        watermark = self.book.watermark_ms
-        if watermark is None:
-            return
-        if self._next_expiry_ms is not None and watermark >= self._next_expiry_ms:
+        if self.book.watermark.expiry_due():
             self.book.expire()
-        if self._next_expiry_ms is None or watermark >= self._next_expiry_ms:
-            self._next_expiry_ms = watermark + HOUR_MS
 
     def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
         """One owner-table row (:mod:`service.stream.tables`)."""
