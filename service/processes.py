@@ -86,6 +86,8 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.program: list[str] = [str(BIN)]
         """The command that runs ``support-kpi`` (a test may wrap it)."""
+        self.loglevel = "warning"
+        """faust's log level for the worker (``info`` shows rebalances and recovery)."""
 
     def start(self) -> WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,7 @@ class WorkerProcess:
         return self
 
     def arguments(self) -> list[str]:
-        return ["worker", "--port", str(self.port), "--loglevel", "warning"]
+        return ["worker", "--port", str(self.port), "--loglevel", self.loglevel]
 
     @property
     def pid(self) -> int:

@@ -8,6 +8,7 @@ process (no exception, no cleanup) when it meets one event id, as a crash in nat
 import json
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def test_a_message_that_kills_the_worker_is_dead_lettered(namespace: Namespace,
     for _ in range(CRASH_LIMIT + 3):
         worker = WorkerProcess(namespace, "w1")
         worker.program = [sys.executable, str(wrapper)]
+        worker.loglevel = "info"
         worker.start()
         assert worker.process is not None
         try:
@@ -70,11 +72,18 @@ def test_a_message_that_kills_the_worker_is_dead_lettered(namespace: Namespace,
         assert worker.process.returncode == 99
         deaths += 1
     if deaths != CRASH_LIMIT + 1:
+        try:
+            readyz = worker.get("/readyz").decode()
+        except urllib.error.HTTPError as error:
+            readyz = f"{error.code} {error.read().decode()}"
+        except OSError as error:
+            readyz = repr(error)
         worker.stop()
         notes = {p.name: p.read_text() for p in (namespace.tmp / "w1").rglob("inflight-*.json")}
         pytest.fail(f"the worker died {deaths} times, not {CRASH_LIMIT + 1} (until the poison "
-                    f"is isolated, then once on it); crash-loop notes {notes}; worker log:\n"
-                    + (namespace.tmp / "w1.log").read_text(errors="replace")[-4000:])
+                    f"is isolated, then once on it); /readyz {readyz}; crash-loop notes {notes}; "
+                    "worker log:\n"
+                    + (namespace.tmp / "w1.log").read_text(errors="replace")[-12000:])
     try:
         wait_until(lambda: merge_reports([worker.kpis(AS_OF)]) == expected, 120,
                    "the report to equal replay of the good events")
