@@ -27,7 +27,7 @@ from service.engine.kpis import LevelValues, window_values
 from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, clip_segments
 from service.engine.records import Record
-from service.engine.stages import LiveCounts, LiveTotals, add_live, live_row
+from service.engine.stages import LiveRows, LiveTotals, add_live
 from service.engine.watermark import Watermark
 
 __all__ = [
@@ -198,6 +198,7 @@ class OwnerBook:
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
         self._segment_holders: dict[str, frozenset[str]] = {}
+        self.live_rows = LiveRows(policy)
         self._computed: dict[tuple[str, str], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
@@ -413,16 +414,13 @@ class OwnerBook:
         self._computed = computed
         if live is None:
             live = LiveTotals()
-            # a conversation's overall, team and agent owners hold equal summaries: one row
-            rows: dict[LiveSummary, LiveCounts] = {}
+            rows = self.live_rows
             for owner in owned:
-                level, _ = owner_level(owner)
+                levels = (_VALUE_LEVEL[owner_level(owner)[0]],)
                 for summary in self.live.get(owner, {}).values():
-                    row = rows.get(summary)
-                    if row is None:
-                        row = rows[summary] = live_row(summary, as_of_ms, self.policy,
-                                                       at_risk_ratio)
-                    add_live(live, summary, row, (_VALUE_LEVEL[level],))
+                    add_live(live, summary, rows.row(summary, as_of_ms, at_risk_ratio),
+                             as_of_ms, levels)
+            rows.end_report()
         agents = [owner_level(o)[1] for o in owned if o.startswith("a:")]
         status = {a: self.timelines[a].status_at(as_of_ms) for a in agents
                   if a in self.timelines and self.timelines[a].presence}

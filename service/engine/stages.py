@@ -6,12 +6,12 @@ overall, is the :class:`~service.engine.owners.OwnerBook`.
 """
 
 import heapq
+import math
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from service.engine.aggregates import Totals
 from service.engine.conversation import (
     Conversation,
     ConversationFold,
@@ -29,8 +29,8 @@ __all__ = [
     "HOUR_MS",
     "REVIEW_PREFIX",
     "ConversationStage",
-    "LevelTotals",
     "LiveCounts",
+    "LiveRows",
     "LiveTotals",
     "closed_retention_ms",
 ]
@@ -73,13 +73,14 @@ class LiveCounts:
     sla_at_risk: int = 0
     assigned_open: int = 0
 
-    def add(self, row: "LiveCounts") -> None:
-        """Sum ``row`` into these counts (the oldest wait by max)."""
+    def add(self, row: "LiveCounts", oldest: int | None = None) -> None:
+        """Sum ``row`` into these counts, the oldest wait by max (``oldest``, else the row's)."""
         self.open += row.open
         self.unassigned += row.unassigned
         self.waiting_on_customer += row.waiting_on_customer
         self.awaiting_first_response += row.awaiting_first_response
-        oldest = row.oldest_awaiting_ms
+        if oldest is None:
+            oldest = row.oldest_awaiting_ms
         if oldest is not None and (self.oldest_awaiting_ms is None
                                    or oldest > self.oldest_awaiting_ms):
             self.oldest_awaiting_ms = oldest
@@ -95,15 +96,6 @@ class LiveTotals:
         self.overall = LiveCounts()
         self.teams: dict[str, LiveCounts] = {}
         self.agents: dict[str, LiveCounts] = {}
-
-
-class LevelTotals:
-    __slots__ = ("agents", "overall", "teams")
-
-    def __init__(self) -> None:
-        self.overall = Totals()
-        self.teams: dict[str, Totals] = {}
-        self.agents: dict[str, Totals] = {}
 
 
 class ConversationStage:
@@ -135,6 +127,7 @@ class ConversationStage:
                  forget_after_ms: int | None = None, compact: bool = True,
                  keep_facts: bool = False) -> None:
         self.policy = policy
+        self.live_rows = LiveRows(policy)
         self.compact = compact
         self.keep_facts = keep_facts
         """Each conversation keeps its current facts (stage 1 sends them every batch)."""
@@ -260,11 +253,13 @@ class ConversationStage:
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
         totals = LiveTotals()
+        rows = self.live_rows
         for cid in self.active:
             summary = self.conversations[cid].fold.live_summary()
             if summary is not None:
-                row = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
-                add_live(totals, summary, row, ("overall", "teams", "agents"))
+                row = rows.row(summary, as_of_ms, at_risk_ratio)
+                add_live(totals, summary, row, as_of_ms, ("overall", "teams", "agents"))
+        rows.end_report()
         return totals
 
     # -- saved state ---------------------------------------------------------------------------
@@ -297,10 +292,57 @@ class ConversationStage:
         heapq.heapify(self._due)
 
 
+class _Kept(NamedTuple):
+    row: LiveCounts
+    from_ms: int
+    until_ms: int
+
+
+class LiveRows:
+    """Conversations' live rows (:func:`live_row`), kept from one report to the next while
+    they cannot have changed.
+
+    A row changes with the as-of only where an SLA clock crosses the at-risk share of its
+    target or the target. The time an SLA counts grows by at most one ms per ms of as-of
+    (business hours and pauses only slow it), so a row computed at ``A`` with ``e`` ms
+    counted holds until ``A + (threshold − e)``, and a breaching row holds for good; an
+    earlier as-of computes the row again. Rows are kept by summary (equal summaries, equal
+    rows) for the summaries the last report used."""
+
+    __slots__ = ("_last", "_now", "_ratio", "policy")
+
+    def __init__(self, policy: TeamPolicy) -> None:
+        self.policy = policy
+        self._last: dict[LiveSummary, _Kept] = {}
+        self._now: dict[LiveSummary, _Kept] = {}
+        self._ratio: float | None = None
+
+    def row(self, summary: LiveSummary, as_of_ms: int, at_risk_ratio: float) -> LiveCounts:
+        """The summary's row at ``as_of_ms`` (``oldest_awaiting_ms`` left None: it moves with
+        every as-of, :func:`add_live` takes it from the summary)."""
+        if at_risk_ratio != self._ratio:
+            self._last, self._now, self._ratio = {}, {}, at_risk_ratio
+        kept = self._now.get(summary) or self._last.get(summary)
+        if kept is None or not kept.from_ms <= as_of_ms <= kept.until_ms:
+            row, until = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
+            kept = _Kept(row, as_of_ms, until)
+        self._now[summary] = kept
+        return kept.row
+
+    def end_report(self) -> None:
+        """The report is done: keep the rows it used, forget the others."""
+        self._last, self._now = self._now, {}
+
+
+_FOREVER = 2**62
+
+
 def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float
-             ) -> LiveCounts:
-    """One conversation's contribution to the live counts at ``as_of_ms``."""
+             ) -> tuple[LiveCounts, int]:
+    """One conversation's contribution to the live counts at ``as_of_ms``, without its oldest
+    wait (see :func:`add_live`), and the last as-of (ms, inclusive) it holds for."""
     team, assignee, status, priority, awaiting_since, clock_kind, clock_start, waits = summary
+    until = _FOREVER
     row = LiveCounts()
     if status == "open":
         row.open = 1
@@ -312,7 +354,6 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
         row.assigned_open = 1
     if awaiting_since is not None:
         row.awaiting_first_response = 1
-        row.oldest_awaiting_ms = as_of_ms - awaiting_since
     if clock_kind is not None and clock_start is not None:
         rules = policy.team(team)
         target, business = rules.sla_target(clock_kind, priority)
@@ -328,7 +369,10 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
             row.sla_breaching = 1
         elif elapsed > at_risk_ratio * target:
             row.sla_at_risk = 1
-    return row
+            until = as_of_ms + (target - elapsed)
+        else:
+            until = as_of_ms + math.floor(at_risk_ratio * target - elapsed)
+    return row, until
 
 
 def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int) -> int:
@@ -342,15 +386,19 @@ def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int)
     return business_ms(calendar, start_ms, end_ms)
 
 
-def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts,
+def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts, as_of_ms: int,
              levels: tuple[str, ...]) -> None:
+    """Add a conversation's row to its ``levels`` of ``totals``, with its wait for a first
+    response at ``as_of_ms``."""
     team, assignee = summary.team, summary.assignee
+    since = summary.awaiting_since
+    oldest = None if since is None else as_of_ms - since
     if "overall" in levels:
-        totals.overall.add(row)
+        totals.overall.add(row, oldest)
     if "teams" in levels and team is not None:
-        _counts(totals.teams, team).add(row)
+        _counts(totals.teams, team).add(row, oldest)
     if "agents" in levels and assignee is not None:
-        _counts(totals.agents, assignee).add(row)
+        _counts(totals.agents, assignee).add(row, oldest)
 
 
 def _counts(table: dict[str, LiveCounts], key: str) -> LiveCounts:
