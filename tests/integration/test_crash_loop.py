@@ -6,6 +6,7 @@ process (no exception, no cleanup) when it meets one event id, as a crash in nat
 """
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -58,6 +59,7 @@ def test_a_message_that_kills_the_worker_is_dead_lettered(namespace: Namespace,
     wrapper.write_text(WRAPPER)
 
     deaths = 0
+    stalled: list[str] = []
     worker: Any = None
     for _ in range(CRASH_LIMIT + 3):
         worker = WorkerProcess(namespace, "w1")
@@ -65,25 +67,26 @@ def test_a_message_that_kills_the_worker_is_dead_lettered(namespace: Namespace,
         worker.loglevel = "info"
         worker.start()
         assert worker.process is not None
+        if deaths == CRASH_LIMIT + 1:
+            break  # this start dead-letters the poison and goes on (checked below)
         try:
             worker.process.wait(timeout=START_TO_DEATH_S)
         except subprocess.TimeoutExpired:
-            break
+            if stalled:
+                break
+            # faust 0.15.3 now and then delivers no input to a worker restarted after a
+            # changelog recovery (issue 12's closing note): such a start never reaches a batch,
+            # so the crash-loop notes are untouched, and it is restarted once, uncounted.
+            stalled.append(_diagnosis(worker, namespace))
+            worker.stop(signal.SIGKILL)
+            continue
         assert worker.process.returncode == 99
         deaths += 1
     if deaths != CRASH_LIMIT + 1:
-        try:
-            readyz = worker.get("/readyz").decode()
-        except urllib.error.HTTPError as error:
-            readyz = f"{error.code} {error.read().decode()}"
-        except OSError as error:
-            readyz = repr(error)
+        diagnosis = _diagnosis(worker, namespace)
         worker.stop()
-        notes = {p.name: p.read_text() for p in (namespace.tmp / "w1").rglob("inflight-*.json")}
         pytest.fail(f"the worker died {deaths} times, not {CRASH_LIMIT + 1} (until the poison "
-                    f"is isolated, then once on it); /readyz {readyz}; crash-loop notes {notes}; "
-                    "worker log:\n"
-                    + (namespace.tmp / "w1.log").read_text(errors="replace")[-12000:])
+                    f"is isolated, then once on it); {diagnosis}; earlier stalls: {stalled}")
     try:
         wait_until(lambda: merge_reports([worker.kpis(AS_OF)]) == expected, 120,
                    "the report to equal replay of the good events")
@@ -95,3 +98,17 @@ def test_a_message_that_kills_the_worker_is_dead_lettered(namespace: Namespace,
         worker.check_running()
     finally:
         worker.stop()
+
+
+def _diagnosis(worker: Any, namespace: Namespace) -> str:
+    """What a start that neither died nor went on shows: /readyz, the crash-loop notes and the
+    end of the worker log."""
+    try:
+        readyz = worker.get("/readyz").decode()
+    except urllib.error.HTTPError as error:
+        readyz = f"{error.code} {error.read().decode()}"
+    except OSError as error:
+        readyz = repr(error)
+    notes = {p.name: p.read_text() for p in (namespace.tmp / "w1").rglob("inflight-*.json")}
+    log_tail = (namespace.tmp / "w1.log").read_text(errors="replace")[-12000:]
+    return f"/readyz {readyz}; crash-loop notes {notes}; worker log:\n{log_tail}"
