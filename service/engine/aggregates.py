@@ -256,7 +256,7 @@ class LevelPanes:
 
     def follow(self, minute: int, entries: Iterable[tuple[int, int]], sign: int) -> None:
         """Apply a change of the pane at ``minute`` to the running sums whose span holds it."""
-        for running in self.running.values():  # type: ignore[union-attr]
+        for running in (self.running or {}).values():
             if running.start <= minute < running.end:
                 running.add(entries, sign)
 
@@ -269,10 +269,6 @@ class LevelPanes:
     def clear(self) -> None:
         self.minutes.clear()
         self.running = None
-
-    def totals(self, window: WindowSpec, as_of_ms: int) -> Totals:
-        """The window's totals at ``as_of_ms``: the panes that start in ``[start, as_of)``."""
-        return Totals(self.window_sum(window, as_of_ms).pane)
 
     def window_sum(self, window: WindowSpec, as_of_ms: int) -> RunningSum:
         """The window's running sum, slid to ``as_of_ms``: the panes that start in

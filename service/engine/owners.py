@@ -404,7 +404,10 @@ class OwnerBook:
     def report(self, as_of_ms: int, owned: Iterable[str], at_risk_ratio: float,
                weights: Mapping[str, Any], live: LiveTotals | None = None) -> dict[str, Any]:
         """SPEC §6's report for the ``owned`` keys only (``overall`` only on its owner). The
-        live state comes from the summaries held here unless ``live`` gives it (replay)."""
+        live state comes from the summaries held here unless ``live`` gives it (replay).
+
+        Window values are kept for the next report (``weights`` must not change between
+        reports of one book) and shared with it: read the report, do not modify it."""
         from service.engine.engine import build_report
 
         owned = set(owned)
