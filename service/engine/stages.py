@@ -128,6 +128,9 @@ class ConversationStage:
                  keep_facts: bool = False) -> None:
         self.policy = policy
         self.live_rows = LiveRows(policy)
+        self._summaries: dict[str, LiveSummary] = {}
+        """Live conversations' summaries as the last report built them, dropped when an event
+        comes to the conversation."""
         self.compact = compact
         self.keep_facts = keep_facts
         """Each conversation keeps its current facts (stage 1 sends them every batch)."""
@@ -163,6 +166,7 @@ class ConversationStage:
         Should the fold raise, the event is taken back before the exception propagates, so that
         one event the rules cannot handle never blocks its conversation (the caller
         dead-letters it); a compacted conversation's fold may keep part of such an event."""
+        self._summaries.pop(conversation_id, None)
         conversation = self.conversations.get(conversation_id)
         created = conversation is None
         if conversation is None:
@@ -230,6 +234,7 @@ class ConversationStage:
             heapq.heappush(due, (idle_since + self.closed_ms, cid))
 
     def _forget(self, conversation_id: str) -> None:
+        self._summaries.pop(conversation_id, None)
         del self.conversations[conversation_id], self.last_at[conversation_id]
         self.compacted.pop(conversation_id, None)
         self.active.discard(conversation_id)
@@ -239,6 +244,7 @@ class ConversationStage:
 
     def restore(self, conversation_id: str, conversation: Conversation) -> None:
         """Adopt a conversation recovered from saved state."""
+        self._summaries.pop(conversation_id, None)
         self.conversations[conversation_id] = conversation
         log = conversation.log
         self.last_at[conversation_id] = max((r.at for r in log), default=0)
@@ -254,8 +260,13 @@ class ConversationStage:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
         totals = LiveTotals()
         rows = self.live_rows
+        summaries = self._summaries
         for cid in self.active:
-            summary = self.conversations[cid].fold.live_summary()
+            summary = summaries.get(cid)
+            if summary is None:
+                summary = self.conversations[cid].fold.live_summary()
+                if summary is not None:
+                    summaries[cid] = summary
             if summary is not None:
                 row = rows.row(summary, as_of_ms, at_risk_ratio)
                 add_live(totals, summary, row, as_of_ms, ("overall", "teams", "agents"))
@@ -277,6 +288,7 @@ class ConversationStage:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        self._summaries.clear()
         for cid, (conversation_state, fold_values) in state["conversations"].items():
             conversation = Conversation.from_state(cid, conversation_state)
             conversation.fold = ConversationFold.from_state(cid, fold_values)
