@@ -203,10 +203,6 @@ class OwnerBook:
         """(window, owner) → what the last report computed for it."""
 
     @property
-    def watermark_ms(self) -> int | None:
-        return self.watermark.at_ms
-
-    @property
     def cutoff_ms(self) -> int:
         return self.watermark.cutoff_ms
 

@@ -61,10 +61,6 @@ class ConversationRouter:
         self.retention_ms = retention_ms
         self.watermark = Watermark(retention_ms)
 
-    @property
-    def watermark_ms(self) -> int | None:
-        return self.watermark.at_ms
-
     def process(self, items: Iterable[tuple[Record, str | None]]) -> BatchOutput:
         """Apply a batch of (record, conversation id) and return what to send."""
         out = BatchOutput()

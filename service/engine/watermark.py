@@ -7,9 +7,11 @@ event. Replay's engine, stage 1's router and stage 2's owner book each keep one
 :class:`Watermark` of what they see, and all three answer these questions here.
 """
 
+from service.engine.stages import HOUR_MS
+
 __all__ = ["EXPIRY_EVERY_MS", "Watermark"]
 
-EXPIRY_EVERY_MS = 3_600_000
+EXPIRY_EVERY_MS = HOUR_MS
 """Old state is retired once per hour of event time."""
 
 _NEVER = -(2**62)

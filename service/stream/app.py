@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -239,25 +240,23 @@ class KpiService:
 
     async def _conversations_agent(self, stream: Any) -> None:
         async for events in stream.take_events(INPUT_BATCH_MESSAGES, BATCH_WITHIN_S):
-            await self.guarded.run("conversations", events, self._conversations_batch)
+            await self.guarded.run("conversations", events,
+                                   partial(self._batch, self.stage1, b"batch"))
 
     async def _owners_agent(self, stream: Any) -> None:
         async for events in stream.take_events(FACTS_BATCH_MESSAGES, BATCH_WITHIN_S):
-            await self.guarded.run("owners", events, self._owners_batch)
+            await self.guarded.run("owners", events,
+                                   partial(self._batch, self.stage2, b"segments"))
 
-    async def _conversations_batch(self, events: list[EventT]) -> None:
+    async def _batch(self, stage: ConversationsStage | OwnersStage, key: bytes,
+                     events: list[EventT]) -> None:
+        """One batch of a stage, partition by partition, once the state is loaded; its owner
+        messages delivered with ``key``."""
         await self._wait_loaded()
         outbox = Outbox()
         for partition, group in _by_partition(events).items():
-            self.stage1.batch(partition, group, outbox)
-        await self._deliver(outbox, b"batch")
-
-    async def _owners_batch(self, events: list[EventT]) -> None:
-        await self._wait_loaded()
-        outbox = Outbox()
-        for partition, group in _by_partition(events).items():
-            self.stage2.batch(partition, group, outbox)
-        await self._deliver(outbox, b"segments")
+            stage.batch(partition, group, outbox)
+        await self._deliver(outbox, key)
 
     def _dead_letter(self, rejection: Rejection, message: Any) -> None:
         """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the

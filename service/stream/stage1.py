@@ -31,6 +31,7 @@ from service.stream.wire import Outbox
 
 __all__ = ["ConversationsStage"]
 
+
 class ConversationsStage:
     """The conversations of the input partitions this worker holds."""
 
@@ -77,8 +78,8 @@ class ConversationsStage:
                 try:
                     record = to_record(parsed, (message.offset << 20) + index)
                 except Exception as error:
-                    self.out.dead_letter(processing_error(error, parsed.model_dump_json().encode()),
-                                     message)
+                    self.out.dead_letter(
+                        processing_error(error, parsed.model_dump_json().encode()), message)
                     continue
                 types[parsed.type] += 1
                 items.append((record, getattr(parsed, "conversation_id", None)))
@@ -87,10 +88,10 @@ class ConversationsStage:
         for position, failure in out.failed:
             message, parsed = sources[position]
             types[parsed.type] -= 1
-            self.out.dead_letter(processing_error(failure, parsed.model_dump_json().encode()),
-                             message)
+            self.out.dead_letter(
+                processing_error(failure, parsed.model_dump_json().encode()), message)
         self.out.health.processed(types, out.duplicates, out.late, out.expired,
-                              len(out.forgotten))
+                                  len(out.forgotten))
         self._note_forgotten(out.forgotten)
         partition_of = self.out.partition_of
         for update in out.updates:

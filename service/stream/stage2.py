@@ -2,8 +2,8 @@
 ``owners`` table updated, occupancy segments out.
 
 Each update's syncs are applied to the :class:`~service.engine.owners.OwnerBook` (idempotent:
-a sync replaces what its owner held of the conversation); presence goes to the agent's
-timeline. The occupancy loop: an agent owner turns its presence and busy intervals into
+a full sync replaces what its owner held of the conversation, a delta applies by fact id);
+presence goes to the agent's timeline. The occupancy loop: an agent owner turns its presence and busy intervals into
 segments and sends them, through the facts topic again, to the team and overall owners (each
 on its own partition), which hold them per agent (:class:`~service.engine.owners.SegmentSync`).
 """
@@ -23,6 +23,7 @@ from service.stream.tables import Rows, load_book, owner_key, owner_value
 from service.stream.wire import Outbox, decode_owner_message
 
 __all__ = ["OwnersStage"]
+
 
 class OwnersStage:
     """The owners of the facts-topic partitions this worker holds."""
@@ -96,4 +97,4 @@ class OwnersStage:
     def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
         """One owner-table row (:mod:`service.stream.tables`)."""
         self.out.tables.store(self.table, partition, owner_key(owner, kind, name),
-                          owner_value(partition, kind, payload))
+                              owner_value(partition, kind, payload))

@@ -158,7 +158,7 @@ def test_router_watermark_is_restored_with_its_conversations() -> None:
     state = router.stage.conversations["c1"].to_state()
     restored = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
     restored.load("c1", orjson.loads(orjson.dumps(state)))
-    assert restored.watermark_ms == router.watermark_ms
+    assert restored.watermark.at_ms == router.watermark.at_ms
 
 
 def test_compacted_state_round_trip() -> None:
