@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 KAFKA := $(BIN)/python deploy/kafka/local_kafka.py
 
-.PHONY: help install system-deps kafka-fetch test test-unit lint schemas demo bench bench-core clean
+.PHONY: help install system-deps kafka-fetch test test-unit lint generate schemas demo bench bench-core clean
 
 help:
 	@echo "make demo        local Kafka + the service + simulated traffic (Ctrl-C stops it)"
@@ -16,6 +16,8 @@ help:
 	@echo "                 scale, recovery, a quixstreams peer) → bench/results.json; about 20 minutes"
 	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
+	@echo "make generate    the README's KPI, settings and metric tables and the Grafana dashboard,"
+	@echo "                 from the KPI registry (after adding or changing a KPI)"
 
 system-deps:
 	@missing=""; \
@@ -50,6 +52,10 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check service schemas tests deploy bench
 	$(BIN)/mypy
+
+generate: install
+	$(BIN)/python -m service.docs
+	$(BIN)/python -m service.dashboard
 
 schemas: install
 	$(BIN)/python -m schemas.export

@@ -49,7 +49,9 @@ from service.synthetic import SIMULATED_CONFIG, iso
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("raw", "core", "service", "recovery", "scale", "latency", "gateway", "peer")
-TARGETS = {"core": 50_000, "service": 20_000, "latency_p99_s": 1.0, "memory_mb": 500}
+TARGETS = {"core": 80_000, "service": 35_000, "latency_p99_s": 1.0, "memory_mb": 500,
+           "memory_growth": 0.10, "report_s": 0.2, "scale": 1.8}
+"""Issue 12's targets (the memory ones with ``rocksdb://``, the service phases' default store)."""
 
 FULL = {"dataset": Dataset(1_000_000, 200_000, 2000, 400), "open_conversations": 100_000,
         "latency_rate": 2000, "latency_seconds": 60, "timeout_s": 1800,
@@ -93,6 +95,7 @@ def _start_kafka(stack: ExitStack) -> str:
 def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> dict[str, Any]:
     dataset: Dataset = sizes["dataset"]
     os.environ.setdefault(CONFIG_ENV_VAR, str(SIMULATED_CONFIG))
+    os.environ.setdefault("SUPPORT_KPI_STORE", "rocksdb://")
     results: dict[str, Any] = {
         "machine": _machine(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": os.environ[CONFIG_ENV_VAR]}
@@ -203,8 +206,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{memory['conversation_state_bytes_per_open_conversation']:,.0f} B")
         row("core: report build", f"{replay['report_seconds'] * 1000:,.0f} ms")
         row("core: report every 15 s after (median)",
-            f"{replay['report_again_median_seconds'] * 1000:,.0f} ms", "≤ 200 ms",
-            replay["report_again_median_seconds"] <= 0.2)
+            f"{replay['report_again_median_seconds'] * 1000:,.0f} ms",
+            f"≤ {TARGETS['report_s'] * 1000:,.0f} ms",
+            replay["report_again_median_seconds"] <= TARGETS["report_s"])
     if "service" in results:
         one = results["service"]
         ratio = f" ({one['ratio_to_raw']:.0%} of raw)" if "ratio_to_raw" in one else ""
@@ -216,12 +220,20 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             scrape, at = one["metrics"], one["metrics"]["as_of_dataset"]
             row(f"service: /metrics ({scrape['agents']:,} agents)",
                 f"{scrape['series']:,} series, {scrape['bytes'] / 2**20:,.1f} MB, "
-                f"{scrape['median_seconds'] * 1000:,.0f} ms median")
+                f"{scrape['median_seconds'] * 1000:,.0f} ms median",
+                f"≤ {TARGETS['report_s'] * 1000:,.0f} ms",
+                scrape["median_seconds"] <= TARGETS["report_s"])
             row("service: series with window data",
                 f"{at['default']['series']:,} default set, {at['all']['series']:,} all KPIs")
-        row("memory: worker RSS", f"{one['rss_mb']:,.0f} MB "
+        row(f"memory: worker RSS ({one['store']})", f"{one['rss_mb']:,.0f} MB "
             f"({one['open_conversations']:,} open conv.)", f"≤ {TARGETS['memory_mb']}",
             one["rss_mb"] <= TARGETS["memory_mb"])
+        if one["halfway_rss_mb"]:
+            half = one["halfway_rss_mb"][0]
+            growth = one["rss_mb"] / half - 1
+            row("memory: RSS half-way → end", f"{half:,.0f} → {one['rss_mb']:,.0f} MB "
+                f"({growth:+.0%})", f"≤ +{TARGETS['memory_growth']:.0%}",
+                growth <= TARGETS["memory_growth"])
     if "recovery" in results:
         rec = results["recovery"]
         row("recovery: restore from changelogs", f"{rec['events_per_s']:,.0f} ev/s "
@@ -229,8 +241,9 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "scale" in results:
         two = results["scale"]
         speedup = f" (×{two['speedup']:.2f})" if "speedup" in two else ""
-        row("scale: two workers", f"{two['events_per_s']:,.0f} ev/s{speedup}", "",
-            two["equal_to_replay"])
+        row("scale: two workers", f"{two['events_per_s']:,.0f} ev/s{speedup}",
+            f"≥ ×{TARGETS['scale']:g}",
+            two["equal_to_replay"] and two.get("speedup", 0) >= TARGETS["scale"])
     if "latency" in results:
         lat = results["latency"]
         p50, p99 = lat["p50_seconds"], lat["p99_seconds"]

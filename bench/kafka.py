@@ -110,8 +110,9 @@ def consume_rate(bootstrap: str, topic: str, messages: list[Envelope]) -> dict[s
 
 
 def wait_caught_up(workers: list[WorkerProcess], events: int, timeout_s: float,
-                   label: str) -> float:
-    """Poll /readyz until the workers processed ``events`` and no partition lags; the time."""
+                   label: str, halfway_rss: list[int] | None = None) -> float:
+    """Poll /readyz until the workers processed ``events`` and no partition lags; the time.
+    ``halfway_rss`` gets each worker's RSS (bytes) when half of the events are processed."""
     started = time.perf_counter()
     print_every = time.monotonic()
 
@@ -121,6 +122,8 @@ def wait_caught_up(workers: list[WorkerProcess], events: int, timeout_s: float,
         if any(s is None for s in states):
             return False
         done = sum(s["events"] for s in states if s)
+        if halfway_rss is not None and not halfway_rss and done >= events // 2:
+            halfway_rss.extend(w.rss_bytes() for w in workers)
         if time.monotonic() >= print_every:
             _progress(label, done, events, started)
             print_every = time.monotonic() + 2
@@ -155,14 +158,18 @@ def service_run(namespace: Namespace, messages: list[Envelope], workers: int,
     events = sum(m[3] for m in messages)
     started = time.perf_counter()
     publish_s = publish(namespace.bootstrap, namespace.topic, messages)
+    halfway_rss: list[int] = []
     finished = wait_caught_up(started_workers, events, timeout_s,
-                              f"service ({workers} worker{'s' if workers > 1 else ''})")
+                              f"service ({workers} worker{'s' if workers > 1 else ''})",
+                              halfway_rss)
     seconds = finished - started
     mismatch = equal_to(started_workers, expected, as_of)
     result: dict[str, Any] = {
         "workers": started_workers, "events": events, "messages": len(messages),
         "seconds": seconds, "publish_seconds": publish_s, "events_per_s": events / seconds,
-        "equal_to_replay": not mismatch, "differences": mismatch[:10]}
+        "equal_to_replay": not mismatch, "differences": mismatch[:10],
+        "store": namespace.env().get("SUPPORT_KPI_STORE", "memory://"),
+        "halfway_rss_mb": [rss / 2**20 for rss in halfway_rss]}
     if workers == 1:
         result["metrics"] = metrics_scrape(started_workers[0], as_of)
     return result

@@ -9,171 +9,20 @@ import itertools
 from collections import deque
 from collections.abc import Iterable
 
-from service.engine.facts import (
-    F_ABANDONED,
-    F_AFTER_HANDOFF,
-    F_BOT_RESOLVED,
-    F_CREATED,
-    F_FIRST_RESPONSE,
-    F_FULL_RESOLVED,
-    F_HANDED_OFF,
-    F_REOPENED,
-    Assigned,
-    Closed,
-    Duration,
-    Fact,
-    Marker,
-    Rating,
-    Resolved,
-    Response,
-    Review,
-)
+from service.engine.facts import Fact
+from service.engine.feeds import SKETCH_BASE, Entries, Pane, split_sketch_key
+from service.engine.kpis import PANES
 from service.engine.panes import MINUTE_MS, WindowSpec
-from service.engine.sketch import QuantileSketch, bucket_of, packed
+from service.engine.sketch import QuantileSketch
 
-__all__ = [
-    "DISTRIBUTIONS", "DIST_INDEX", "SLOT", "Aggregates", "LevelPanes", "Pane", "RunningSum",
-    "Totals",
-    "contributions",
-]
-
-_COUNTERS = (
-    "created", "resolved", "closed", "reopened", "abandoned", "assigned", "pulled",
-    "fcr_one_touch", "fcr_more_touches", "handed_off", "bot_resolved",
-    "sla_first_response_achieved", "sla_first_response_breached",
-    "sla_next_response_achieved", "sla_next_response_breached",
-    "sla_resolution_achieved", "sla_resolution_breached",
-    "csat_responses", "csat_positive", "csat_sum",
-    "csat_all_responses", "csat_all_positive", "csat_all_sum",
-    "nps_responses", "nps_promoters", "nps_detractors",
-    "ces_responses", "ces_sum", "qa_reviews", "qa_sum_milli",
-)
-
-DISTRIBUTIONS = (
-    "first_response_seconds",
-    "first_response_business_seconds",
-    "next_response_seconds",
-    "next_response_business_seconds",
-    "resolution_seconds",
-    "resolution_business_seconds",
-    "time_to_close_seconds",
-    "wait_seconds",
-    "wait_business_seconds",
-    "full_resolution_seconds",
-    "full_resolution_business_seconds",
-    "first_response_after_handoff_seconds",
-    "first_response_after_handoff_business_seconds",
-)
-
-SLOT: dict[str, int] = {name: i for i, name in enumerate(_COUNTERS)}
-"""Counter positions by name. A distribution has no counter: its count and exact sum are those
-of its sketch's buckets."""
-N_SLOTS = len(SLOT)
-DIST_INDEX = {name: i for i, name in enumerate(DISTRIBUTIONS)}
-
-Contribution = tuple[tuple[int, int], ...]
-"""(pane key, amount) pairs: counter slots, and one packed bucket of a sketch (count 1 and the
-value, :func:`~service.engine.sketch.packed`) per distribution value."""
-
-def _pairs(*items: tuple[int, int | None]) -> tuple[tuple[int, int], ...]:
-    return tuple(item for item in items if item[1])  # type: ignore[misc]
+__all__ = ["Aggregates", "LevelPanes", "RunningSum", "Totals", "contributions"]
 
 
-_D = DIST_INDEX
-_FR = (_D["first_response_seconds"], _D["first_response_business_seconds"],
-       SLOT["sla_first_response_breached"], SLOT["sla_first_response_achieved"])
-_NR = (_D["next_response_seconds"], _D["next_response_business_seconds"],
-       SLOT["sla_next_response_breached"], SLOT["sla_next_response_achieved"])
-_CONSTANT: dict[int, Contribution] = {
-    F_CREATED: ((SLOT["created"], 1),),
-    F_REOPENED: ((SLOT["reopened"], 1),),
-    F_ABANDONED: ((SLOT["abandoned"], 1),),
-    F_HANDED_OFF: ((SLOT["handed_off"], 1),),
-    F_BOT_RESOLVED: ((SLOT["bot_resolved"], 1),),
-}
-_DURATIONS: dict[int, tuple[int, int]] = {
-    F_FULL_RESOLVED: (_D["full_resolution_seconds"], _D["full_resolution_business_seconds"]),
-    F_AFTER_HANDOFF: (_D["first_response_after_handoff_seconds"],
-                      _D["first_response_after_handoff_business_seconds"]),
-}
-_ASSIGNED: dict[int, Contribution] = {
-    0: ((SLOT["assigned"], 1),),
-    1: ((SLOT["assigned"], 1), (SLOT["pulled"], 1)),
-}
-
-
-def contributions(fact: Fact) -> Contribution:
-    """What one fact adds to a pane: as few entries as the KPIs need, since every entry is
-    written at three levels. A distribution value adds its count and value to one bucket of its
-    sketch; an SLA result to achieved or breached; FCR to one or more touches.
-
-    Raises ValueError for a fact that feeds no pane (busy time) or is not a typed fact."""
-    constant = _CONSTANT.get(fact.kind)
-    if constant is not None and isinstance(fact, Marker):
-        return constant
-    counters: tuple[tuple[int, int], ...] = ()
-    dists: tuple[tuple[int, int], ...] = ()
-    if isinstance(fact, Assigned):
-        return _ASSIGNED[fact.pulled]
-    if isinstance(fact, Response):
-        plain, business, breached, achieved = _FR if fact.kind == F_FIRST_RESPONSE else _NR
-        dists = ((plain, fact.ms), (business, fact.business_ms))
-        counters = ((achieved if fact.sla_achieved else breached, 1),)
-    elif isinstance(fact, Resolved):
-        dists = ((_D["resolution_seconds"], fact.ms),
-                 (_D["resolution_business_seconds"], fact.business_ms),
-                 (_D["wait_seconds"], fact.wait_ms),
-                 (_D["wait_business_seconds"], fact.wait_business_ms))
-        pairs = [(SLOT["resolved"], 1), (SLOT["sla_resolution_achieved" if fact.sla_achieved
-                                              else "sla_resolution_breached"], 1)]
-        if fact.fcr is not None:
-            pairs.append((SLOT["fcr_one_touch" if fact.fcr else "fcr_more_touches"], 1))
-        counters = tuple(pairs)
-    elif isinstance(fact, Closed):
-        counters = ((SLOT["closed"], 1),)
-        if fact.ms is not None:
-            dists = ((_D["time_to_close_seconds"], fact.ms),)
-    elif isinstance(fact, Duration):
-        plain, business = _DURATIONS[fact.kind]
-        dists = ((plain, fact.ms), (business, fact.business_ms))
-    elif isinstance(fact, Rating):
-        counters = _rating(fact.survey, fact.score, fact.about)
-    elif isinstance(fact, Review):
-        counters = _pairs((SLOT["qa_reviews"], 1), (SLOT["qa_sum_milli"], fact.score_milli))
-    else:
-        raise ValueError(f"not a pane fact: {fact!r}")
-    if dists:
-        counters = counters + tuple((sketch_key(index, ms), packed(ms)) for index, ms in dists)
-    return counters
-
-
-def _rating(survey: str, score: int, about: str) -> tuple[tuple[int, int], ...]:
-    if survey == "csat":
-        positive = int(score >= 4)
-        pairs = [(SLOT["csat_all_responses"], 1), (SLOT["csat_all_positive"], positive),
-                 (SLOT["csat_all_sum"], score)]
-        if about in ("agent", "unspecified"):
-            pairs += [(SLOT["csat_responses"], 1), (SLOT["csat_positive"], positive),
-                      (SLOT["csat_sum"], score)]
-        return _pairs(*pairs)
-    if survey == "nps":
-        return _pairs((SLOT["nps_responses"], 1), (SLOT["nps_promoters"], int(score >= 9)),
-                      (SLOT["nps_detractors"], int(score <= 6)))
-    return _pairs((SLOT["ces_responses"], 1), (SLOT["ces_sum"], score))
-
-
-Pane = dict[int, int]
-"""A pane is one sparse dict: counter slots (below ``SKETCH_BASE``) and, above it, the packed
-buckets (count and sum) of each distribution's sketch. Most panes hold a handful of facts, so a
-dict of the non-zero entries is several times smaller than dense arrays and sketch objects."""
-
-SKETCH_BASE = 1 << 20
-_BUCKETS_PER_DIST = 1 << 16
-
-
-def sketch_key(index: int, value_ms: int) -> int:
-    """The pane key of the bucket ``value_ms`` falls in, in distribution ``index``'s sketch."""
-    return SKETCH_BASE + index * _BUCKETS_PER_DIST + bucket_of(value_ms)
+def contributions(fact: Fact) -> Entries:
+    """What one fact adds to a pane (the registry's :data:`~service.engine.kpis.PANES`): as
+    few entries as the KPIs need, since every entry is written at three levels. Raises
+    ValueError for a fact that feeds no pane (busy time)."""
+    return PANES.entries(fact)
 
 
 class Totals:
@@ -184,10 +33,10 @@ class Totals:
     def __init__(self, pane: Pane | None = None, sketches: bool = True) -> None:
         """The totals of ``pane``; with ``sketches`` False, its counters only (the sketches
         stay empty)."""
-        self.counters = [0] * N_SLOTS
-        self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in DISTRIBUTIONS]
-        self.logged_in_ms = 0
-        self.busy_ms = 0
+        self.counters = [0] * len(PANES.counters)
+        self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in PANES.distributions]
+        self.logged_in_ms: int = 0
+        self.busy_ms: int = 0
         if pane and sketches:
             self.merge(pane)
         elif pane:
@@ -202,7 +51,7 @@ class Totals:
             if key < SKETCH_BASE:
                 counters[key] += value
             else:
-                index, bucket = divmod(key - SKETCH_BASE, _BUCKETS_PER_DIST)
+                index, bucket = split_sketch_key(key)
                 self.sketches[index].add_packed(bucket, value)
 
     def __getitem__(self, slot: int) -> int:

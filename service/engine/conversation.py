@@ -37,7 +37,6 @@ from service.engine.facts import (
     Resolved,
     Response,
     Review,
-    fact_from,
     fact_set_changes,
 )
 from service.engine.records import (
@@ -216,24 +215,6 @@ class ConversationFold:
         self.n_as = self.n_bz = self.n_nr = self.n_ro = self.n_rt = self.n_rv = 0
         self.waits: list[Wait] = []
         """The stretches in a waiting status that an SLA still to be judged may overlap."""
-
-    # -- saved state -----------------------------------------------------------------------------
-
-    def to_state(self) -> list[Any]:
-        """The fields in ``__slots__`` order, as JSON can hold them (typed tuples as lists)."""
-        return [_plain(getattr(self, name)) for name in self.__slots__]
-
-    @classmethod
-    def from_state(cls, conversation_id: str, values: list[Any]) -> "ConversationFold":
-        fold = cls(conversation_id)
-        for name, value in zip(cls.__slots__, values, strict=True):
-            setattr(fold, name, value)
-        for name in ("bot_resolution", "full_resolution", "one_touch"):
-            value = getattr(fold, name)
-            if value is not None:
-                setattr(fold, name, fact_from(value))
-        fold.waits = [Wait(*w) for w in fold.waits]
-        return fold
 
     # -- derived state ---------------------------------------------------------------------
 
@@ -585,14 +566,6 @@ class Conversation:
             if keep_facts:
                 conversation.current = facts
         return conversation
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _order(record: Record) -> tuple[int, int]:

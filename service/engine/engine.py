@@ -164,26 +164,6 @@ class KpiEngine:
         return book.report(as_of, owned, self.config.at_risk_ratio, self.config.weighted_score,
                            live)
 
-    # -- saved state ----------------------------------------------------------------------------
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "watermark_ms": self.watermark_ms,
-            "seq": self.seq,
-            "counts": dict(self.counts),
-            "next_expiry_ms": self.watermark.next_expiry_ms,
-            "conversations": self.conversations.to_state(),
-            "book": self.book.to_state(),
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.watermark.at_ms = state["watermark_ms"]
-        self.seq = state["seq"]
-        self.counts = Counter(state["counts"])
-        self.watermark.next_expiry_ms = state["next_expiry_ms"]
-        self.conversations.load_state(state["conversations"])
-        self.book.load_state(state["book"])
-
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

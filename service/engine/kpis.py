@@ -6,13 +6,33 @@ metric table in the README and the dashboard; a KPI is added here and nowhere el
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from service.engine.aggregates import DIST_INDEX, SLOT, Totals
+from service.engine.facts import (
+    F_ABANDONED,
+    F_AFTER_HANDOFF,
+    F_ASSIGNED,
+    F_BOT_RESOLVED,
+    F_CLOSED,
+    F_CREATED,
+    F_FIRST_RESPONSE,
+    F_FULL_RESOLVED,
+    F_HANDED_OFF,
+    F_NEXT_RESPONSE,
+    F_RATING,
+    F_REOPENED,
+    F_RESOLVED,
+    F_REVIEW,
+)
+from service.engine.feeds import Count, Distribution, Feed, PaneLayout
+
+if TYPE_CHECKING:
+    from service.engine.aggregates import Totals
 
 __all__ = [
     "ALL_LEVELS",
     "LIVE_KPIS",
+    "PANES",
     "SLA_KINDS",
     "WEIGHTABLE_PATHS",
     "WINDOW_KPIS",
@@ -30,6 +50,10 @@ Kind = Literal["count", "ratio", "sum", "distribution", "group", "score", "gauge
 
 @dataclass(frozen=True)
 class KpiSpec:
+    """One report key: both halves of a windowed KPI — the pane ``feeds`` facts add to, and
+    ``compute``, its value from the window's totals of them — and what the README, the metrics
+    and the dashboard say of it."""
+
     key: str
     kind: Kind
     help: str
@@ -38,7 +62,9 @@ class KpiSpec:
     levels: tuple[Level, ...] = ALL_LEVELS
     fields: tuple[str, ...] = ()
     """Sub-keys of a group; dotted for nested groups (``first_response.achieved``)."""
-    compute: Callable[[Totals], Any] | None = field(default=None, compare=False)
+    compute: "Callable[[Totals], Any] | None" = field(default=None, compare=False)
+    feeds: tuple[Feed, ...] = field(default=(), compare=False)
+    """The pane counters and distributions ``compute`` reads."""
     presence: bool = False
     """Computed from logged-in or busy time: changes with the as-of while an agent is logged in,
     so a report computes it anew where the panes' values can be taken from the last one."""
@@ -48,18 +74,72 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return None if not denominator else numerator / denominator
 
 
-def _count(slot: str) -> Callable[[Totals], int]:
-    index = SLOT[slot]
-    return lambda t: t.counters[index]
+# -- pane feeds: what a fact adds (SPEC §3 defines which facts count) ---------------------------
+
+def _achieved(fact: Any) -> int:
+    return int(fact.sla_achieved)
 
 
-def _distribution(name: str) -> Callable[[Totals], dict[str, Any]]:
+def _breached(fact: Any) -> int:
+    return 1 - int(fact.sla_achieved)
+
+
+def _counts(name: str, kind: int) -> Count:
+    return Count(name, (kind,))
+
+
+CREATED = _counts("created", F_CREATED)
+RESOLVED = _counts("resolved", F_RESOLVED)
+CLOSED = _counts("closed", F_CLOSED)
+REOPENED = _counts("reopened", F_REOPENED)
+ABANDONED = _counts("abandoned", F_ABANDONED)
+ASSIGNED = _counts("assigned", F_ASSIGNED)
+PULLED = Count("pulled", (F_ASSIGNED,), lambda f: f.pulled)
+HANDED_OFF = _counts("handed_off", F_HANDED_OFF)
+BOT_RESOLVED = _counts("bot_resolved", F_BOT_RESOLVED)
+FCR_ONE_TOUCH = Count("fcr_one_touch", (F_RESOLVED,), lambda f: int(bool(f.fcr)))
+FCR_MORE_TOUCHES = Count("fcr_more_touches", (F_RESOLVED,),
+                         lambda f: int(f.fcr is not None and not f.fcr))
+_SLA_FACT = {"first_response": F_FIRST_RESPONSE, "next_response": F_NEXT_RESPONSE,
+             "resolution": F_RESOLVED}
+SLA_RESULTS = {kind: (Count(f"sla_{kind}_achieved", (fact,), _achieved),
+                      Count(f"sla_{kind}_breached", (fact,), _breached))
+               for kind, fact in _SLA_FACT.items()}
+"""SLA kind → (achieved, breached) counters."""
+
+
+def _csat_counts(prefix: str, about_agent: bool) -> tuple[Count, Count, Count]:
+    """(responses, positive, sum of scores) of CSAT ratings, about the agent (or unspecified)
+    only, or all of them (SPEC §3: positive = score ≥ 4)."""
+    def rated(fact: Any) -> bool:
+        return fact.survey == "csat" and (
+            not about_agent or fact.about in ("agent", "unspecified"))
+
+    return (Count(f"{prefix}_responses", (F_RATING,), lambda f: int(rated(f))),
+            Count(f"{prefix}_positive", (F_RATING,), lambda f: int(rated(f) and f.score >= 4)),
+            Count(f"{prefix}_sum", (F_RATING,), lambda f: f.score if rated(f) else 0))
+
+
+CSAT = _csat_counts("csat", about_agent=True)
+CSAT_ALL = _csat_counts("csat_all", about_agent=False)
+NPS = (Count("nps_responses", (F_RATING,), lambda f: int(f.survey == "nps")),
+       Count("nps_promoters", (F_RATING,), lambda f: int(f.survey == "nps" and f.score >= 9)),
+       Count("nps_detractors", (F_RATING,), lambda f: int(f.survey == "nps" and f.score <= 6)))
+CES = (Count("ces_responses", (F_RATING,), lambda f: int(f.survey == "ces")),
+       Count("ces_sum", (F_RATING,), lambda f: f.score if f.survey == "ces" else 0))
+QA = (_counts("qa_reviews", F_REVIEW),
+      Count("qa_sum_milli", (F_REVIEW,), lambda f: f.score_milli))
+
+
+def _count(feed: Count) -> Callable[["Totals"], int]:
+    return lambda t: t.counters[feed.slot]
+
+
+def _distribution(feed: Distribution) -> Callable[["Totals"], dict[str, Any]]:
     """count and avg are exact (the sketch keeps each bucket's count and sum of ms); p50 and p90
     come from the sketch: within 1% and within the values' range (SPEC §3)."""
-    sketch_index = DIST_INDEX[name]
-
-    def compute(t: Totals) -> dict[str, Any]:
-        sketch = t.sketches[sketch_index]
+    def compute(t: "Totals") -> dict[str, Any]:
+        sketch = t.sketches[feed.index]
         count = sketch.count
         if not count:
             return {"count": 0, "avg": None, "p50": None, "p90": None}
@@ -71,49 +151,53 @@ def _distribution(name: str) -> Callable[[Totals], dict[str, Any]]:
     return compute
 
 
-def _csat(prefix: str) -> Callable[[Totals], dict[str, Any]]:
-    n, pos, total = SLOT[f"{prefix}_responses"], SLOT[f"{prefix}_positive"], SLOT[f"{prefix}_sum"]
+def _csat(counts: tuple[Count, Count, Count]) -> Callable[["Totals"], dict[str, Any]]:
+    n, pos, total = counts
 
-    def compute(t: Totals) -> dict[str, Any]:
+    def compute(t: "Totals") -> dict[str, Any]:
         c = t.counters
-        return {"responses": c[n], "positive": c[pos], "positive_ratio": _ratio(c[pos], c[n]),
-                "avg": _ratio(c[total], c[n])}
+        return {"responses": c[n.slot], "positive": c[pos.slot],
+                "positive_ratio": _ratio(c[pos.slot], c[n.slot]),
+                "avg": _ratio(c[total.slot], c[n.slot])}
 
     return compute
 
 
-def _nps(t: Totals) -> dict[str, Any]:
+def _nps(t: "Totals") -> dict[str, Any]:
     c = t.counters
-    n, promoters, detractors = (c[SLOT["nps_responses"]], c[SLOT["nps_promoters"]],
-                                c[SLOT["nps_detractors"]])
+    n, promoters, detractors = (c[feed.slot] for feed in NPS)
     return {"responses": n, "promoters": promoters, "detractors": detractors,
             "score": _ratio(100 * (promoters - detractors), n)}
 
 
-def _ces(t: Totals) -> dict[str, Any]:
-    c = t.counters
-    return {"responses": c[SLOT["ces_responses"]],
-            "avg": _ratio(c[SLOT["ces_sum"]], c[SLOT["ces_responses"]])}
+def _ces(t: "Totals") -> dict[str, Any]:
+    n, total = (t.counters[feed.slot] for feed in CES)
+    return {"responses": n, "avg": _ratio(total, n)}
 
 
-def _qa(t: Totals) -> dict[str, Any]:
-    c = t.counters
-    reviews = c[SLOT["qa_reviews"]]
-    return {"reviews": reviews, "avg": _ratio(c[SLOT["qa_sum_milli"]] / 1000, reviews)}
+def _qa(t: "Totals") -> dict[str, Any]:
+    reviews, total = (t.counters[feed.slot] for feed in QA)
+    return {"reviews": reviews, "avg": _ratio(total / 1000, reviews)}
 
 
-def _sla(t: Totals) -> dict[str, Any]:
+def _sla(t: "Totals") -> dict[str, Any]:
     c = t.counters
     out = {}
     for kind in SLA_KINDS:
-        achieved, breached = c[SLOT[f"sla_{kind}_achieved"]], c[SLOT[f"sla_{kind}_breached"]]
+        achieved_feed, breached_feed = SLA_RESULTS[kind]
+        achieved, breached = c[achieved_feed.slot], c[breached_feed.slot]
         out[kind] = {"achieved": achieved, "breached": breached,
                      "achieved_ratio": _ratio(achieved, achieved + breached)}
     return out
 
 
-def _per_hour(t: Totals) -> float | None:
-    return _ratio(t.counters[SLOT["pulled"]], t.logged_in_ms / 3_600_000)
+def _per_hour(t: "Totals") -> float | None:
+    return _ratio(t.counters[PULLED.slot], t.logged_in_ms / 3_600_000)
+
+
+def _counter_ratio(numerator: Count, *denominator: Count) -> Callable[["Totals"], Any]:
+    return lambda t: _ratio(t.counters[numerator.slot],
+                            sum(t.counters[feed.slot] for feed in denominator))
 
 
 _DURATION_HELP = {
@@ -138,69 +222,88 @@ _DURATION_HELP = {
 }
 
 
-def _with_business(name: str) -> list[KpiSpec]:
+def _duration(name: str, kind: int, value: Callable[[Any], int | None],
+              help_text: str | None = None, formula: str | None = None) -> KpiSpec:
+    text, plain_formula = _DURATION_HELP.get(name, ("", ""))
+    feed = Distribution(name, (kind,), value)
+    return KpiSpec(name, "distribution", help_text or text, formula or plain_formula, "seconds",
+                   compute=_distribution(feed), feeds=(feed,))
+
+
+def _with_business(name: str, kind: int, plain: Callable[[Any], int | None],
+                   business: Callable[[Any], int | None]) -> list[KpiSpec]:
     """A duration KPI and its ``_business_seconds`` variant."""
     text, formula = _DURATION_HELP[name]
-    business = name.replace("_seconds", "_business_seconds")
-    return [
-        KpiSpec(name, "distribution", text, formula, "seconds", compute=_distribution(name)),
-        KpiSpec(business, "distribution", f"{text}, counting business hours only",
-                f"business seconds of ({formula})", "seconds", compute=_distribution(business)),
-    ]
+    return [_duration(name, kind, plain),
+            _duration(name.replace("_seconds", "_business_seconds"), kind, business,
+                      f"{text}, counting business hours only", f"business seconds of ({formula})")]
 
 
 def _duration_specs() -> list[KpiSpec]:
-    specs = []
-    for name in ("first_response_seconds", "next_response_seconds", "resolution_seconds"):
-        specs += _with_business(name)
-    text, formula = _DURATION_HELP["time_to_close_seconds"]
-    specs.append(KpiSpec("time_to_close_seconds", "distribution", text, formula, "seconds",
-                         compute=_distribution("time_to_close_seconds")))
-    specs += _with_business("wait_seconds")
-    specs += _with_business("full_resolution_seconds")
-    specs += _with_business("first_response_after_handoff_seconds")
-    return specs
+    def ms(fact: Any) -> int | None:
+        return fact.ms
+
+    def business_ms(fact: Any) -> int:
+        return fact.business_ms
+
+    return [
+        *_with_business("first_response_seconds", F_FIRST_RESPONSE, ms, business_ms),
+        *_with_business("next_response_seconds", F_NEXT_RESPONSE, ms, business_ms),
+        *_with_business("resolution_seconds", F_RESOLVED, ms, business_ms),
+        _duration("time_to_close_seconds", F_CLOSED, ms),
+        *_with_business("wait_seconds", F_RESOLVED, lambda f: f.wait_ms,
+                        lambda f: f.wait_business_ms),
+        *_with_business("full_resolution_seconds", F_FULL_RESOLVED, ms, business_ms),
+        *_with_business("first_response_after_handoff_seconds", F_AFTER_HANDOFF, ms,
+                        business_ms),
+    ]
+
+
+def _counted(key: str, help_text: str, formula: str, feed: Count,
+             levels: tuple[Level, ...] = ALL_LEVELS) -> KpiSpec:
+    return KpiSpec(key, "count", help_text, formula, levels=levels, compute=_count(feed),
+                   feeds=(feed,))
 
 
 _CSAT_FIELDS = ("responses", "positive", "positive_ratio", "avg")
 
 WINDOW_KPIS: tuple[KpiSpec, ...] = (
-    KpiSpec("conversations_created", "count", "Conversations created",
-            "count of conversation.created", compute=_count("created")),
-    KpiSpec("conversations_resolved", "count", "First resolutions (not abandonments)",
-            "count of first changes to resolved/closed", compute=_count("resolved")),
-    KpiSpec("conversations_closed", "count", "Changes to closed (not abandonments)",
-            "count of changes to closed", compute=_count("closed")),
-    KpiSpec("reopened", "count", "Changes from resolved back to open",
-            "count of resolved → open", compute=_count("reopened")),
-    KpiSpec("abandoned", "count", "Conversations that ended before any human response",
-            "count of abandonments", compute=_count("abandoned")),
+    _counted("conversations_created", "Conversations created", "count of conversation.created",
+             CREATED),
+    _counted("conversations_resolved", "First resolutions (not abandonments)",
+             "count of first changes to resolved/closed", RESOLVED),
+    _counted("conversations_closed", "Changes to closed (not abandonments)",
+             "count of changes to closed", CLOSED),
+    _counted("reopened", "Changes from resolved back to open", "count of resolved → open",
+             REOPENED),
+    _counted("abandoned", "Conversations that ended before any human response",
+             "count of abandonments", ABANDONED),
     KpiSpec("abandonment_ratio", "ratio", "Share of created conversations abandoned",
-            "abandoned / conversations_created",
-            compute=lambda t: _ratio(t[SLOT["abandoned"]], t[SLOT["created"]])),
-    KpiSpec("assigned", "count", "Assignments (a new assignee)", "count of conversation.assigned",
-            compute=_count("assigned")),
-    KpiSpec("pulled", "count", "Assignments the agent took from the queue (method=pull)",
-            "count of conversation.assigned with method=pull", compute=_count("pulled")),
+            "abandoned / conversations_created", compute=_counter_ratio(ABANDONED, CREATED),
+            feeds=(ABANDONED, CREATED)),
+    _counted("assigned", "Assignments (a new assignee)", "count of conversation.assigned",
+             ASSIGNED),
+    _counted("pulled", "Assignments the agent took from the queue (method=pull)",
+             "count of conversation.assigned with method=pull", PULLED),
     KpiSpec("pulled_per_hour", "ratio", "Conversations pulled per logged-in hour",
-            "pulled / (logged_in_seconds / 3600)", compute=_per_hour, presence=True),
+            "pulled / (logged_in_seconds / 3600)", compute=_per_hour, feeds=(PULLED,),
+            presence=True),
     *_duration_specs(),
-    KpiSpec("handed_off", "count", "Conversations a bot handed over to the human queue (the "
-            "reopen of a bot resolution counts as one)", "count of first handoffs",
-            levels=("teams", "overall"), compute=_count("handed_off")),
-    KpiSpec("bot_resolved", "count", "First resolutions by a bot alone: before any human "
-            "response and handoff, with a bot message, and not reopened",
-            "count of bot-only first resolutions", levels=("teams", "overall"),
-            compute=_count("bot_resolved")),
+    _counted("handed_off", "Conversations a bot handed over to the human queue (the reopen of "
+             "a bot resolution counts as one)", "count of first handoffs", HANDED_OFF,
+             levels=("teams", "overall")),
+    _counted("bot_resolved", "First resolutions by a bot alone: before any human response and "
+             "handoff, with a bot message, and not reopened",
+             "count of bot-only first resolutions", BOT_RESOLVED, levels=("teams", "overall")),
     KpiSpec("bot_resolution_ratio", "ratio", "Share of first resolutions made by a bot alone",
             "bot_resolved / conversations_resolved", levels=("teams", "overall"),
-            compute=lambda t: _ratio(t[SLOT["bot_resolved"]], t[SLOT["resolved"]])),
+            compute=_counter_ratio(BOT_RESOLVED, RESOLVED), feeds=(BOT_RESOLVED, RESOLVED)),
     KpiSpec("fcr_ratio", "ratio",
             "First contact resolution: share of first resolutions with one human response "
             "and one agent, never reopened", "one-touch resolutions / resolutions with a "
             "human response (a reopen makes it not one-touch)",
-            compute=lambda t: _ratio(t[SLOT["fcr_one_touch"]],
-                                     t[SLOT["fcr_one_touch"]] + t[SLOT["fcr_more_touches"]])),
+            compute=_counter_ratio(FCR_ONE_TOUCH, FCR_ONE_TOUCH, FCR_MORE_TOUCHES),
+            feeds=(FCR_ONE_TOUCH, FCR_MORE_TOUCHES)),
     KpiSpec("logged_in_seconds", "sum", "Seconds with presence available, busy or after_work",
             "Σ logged-in time clipped to the window", "seconds",
             compute=lambda t: t.logged_in_ms / 1000, presence=True),
@@ -213,27 +316,30 @@ WINDOW_KPIS: tuple[KpiSpec, ...] = (
             compute=lambda t: _ratio(t.busy_ms, t.logged_in_ms), presence=True),
     KpiSpec("csat", "group", "CSAT over ratings about the agent or unspecified",
             "positive = score ≥ 4; positive_ratio = positive / responses; avg = Σ score / "
-            "responses", fields=_CSAT_FIELDS, compute=_csat("csat")),
+            "responses", fields=_CSAT_FIELDS, compute=_csat(CSAT), feeds=CSAT),
     KpiSpec("csat_all", "group", "CSAT over every rating (product feedback included)",
             "as csat, over all ratings", levels=("teams", "overall"), fields=_CSAT_FIELDS,
-            compute=_csat("csat_all")),
+            compute=_csat(CSAT_ALL), feeds=CSAT_ALL),
     KpiSpec("nps", "group", "Net promoter score", "100 × (promoters − detractors) / responses",
-            fields=("responses", "promoters", "detractors", "score"), compute=_nps),
+            fields=("responses", "promoters", "detractors", "score"), compute=_nps, feeds=NPS),
     KpiSpec("ces", "group", "Customer effort score", "Σ score / responses",
-            fields=("responses", "avg"), compute=_ces),
+            fields=("responses", "avg"), compute=_ces, feeds=CES),
     KpiSpec("qa", "group", "QA / teammate review scores of the reviewed agent",
-            "Σ score / reviews", fields=("reviews", "avg"), compute=_qa),
+            "Σ score / reviews", fields=("reviews", "avg"), compute=_qa, feeds=QA),
     KpiSpec("sla", "group",
             "SLA results, judged at the stop against the team's target (less its pause_while "
             "time)",
             "achieved = value ≤ target; achieved_ratio = achieved / (achieved + breached)",
             fields=tuple(f"{kind}.{stat}" for kind in SLA_KINDS
                          for stat in ("achieved", "breached", "achieved_ratio")),
-            compute=_sla),
+            compute=_sla, feeds=tuple(feed for pair in SLA_RESULTS.values() for feed in pair)),
     KpiSpec("weighted_score", "score", "Weighted score of the agent's configured KPIs",
             "100 × Σ wᵢ·aᵢ / Σ wᵢ, aᵢ = min(1, value/target) or min(1, target/value)",
             levels=("agents",)),
 )
+
+PANES = PaneLayout(feed for spec in WINDOW_KPIS for feed in spec.feeds)
+"""The pane layout of every windowed KPI's feeds: the registry allocates their slots."""
 
 LIVE_KPIS: tuple[KpiSpec, ...] = (
     KpiSpec("open", "gauge", "Conversations in status open", "count"),
@@ -290,7 +396,7 @@ def weighted_score(values: Mapping[str, Any], weights: Mapping[str, Any]) -> flo
     return None if not total_weight else 100 * achieved / total_weight
 
 
-def window_values(totals: Totals, level: str, weights: Mapping[str, Any],
+def window_values(totals: "Totals", level: str, weights: Mapping[str, Any],
                   panes_unchanged: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One owner's windowed KPI values (SPEC §6 keys of ``level``: overall, teams or agents)
     from its window totals; the weighted score from the values before it.

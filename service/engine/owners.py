@@ -16,13 +16,13 @@ replay's holds them all. The workers' reports, merged, equal replay's (a propert
 exactly that, syncs duplicated and redelivered).
 """
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from service.engine.aggregates import SKETCH_BASE, Aggregates, LevelPanes, Pane, Totals
+from service.engine.aggregates import Aggregates, Totals
 from service.engine.conversation import LiveSummary, TeamPolicy
 from service.engine.facts import F_BUSY, Busy, Fact, FactChange
+from service.engine.feeds import SKETCH_BASE, Pane
 from service.engine.kpis import LevelValues, window_values
 from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, clip_segments
@@ -471,40 +471,6 @@ class OwnerBook:
             else:
                 (out.teams if level == "team" else out.agents)[key] = values
         return out
-
-    # -- saved state (replay) --------------------------------------------------------------------
-
-    def to_state(self) -> dict[str, Any]:
-        """Panes, timelines and agent teams as JSON can hold them: what replay saves (a
-        worker's state lives in its changelog-backed tables instead)."""
-        def panes_state(level: LevelPanes) -> list[Any]:
-            return [[at, [x for item in pane.items() for x in item]]
-                    for at, pane in level.minutes.items()]
-
-        agg = self.aggregates
-        return {
-            "overall": panes_state(agg.overall),
-            "teams": {k: panes_state(v) for k, v in agg.teams.items()},
-            "agents": {k: panes_state(v) for k, v in agg.agents.items()},
-            "created": list(agg._created),
-            "timelines": {k: v.to_state() for k, v in self.timelines.items()},
-            "agent_team": self.agent_team,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        def load_panes(data: list[Any]) -> LevelPanes:
-            level = LevelPanes()
-            for at, flat in data:
-                level.minutes[at] = dict(zip(flat[::2], flat[1::2], strict=True))
-            return level
-
-        agg = self.aggregates
-        agg.overall = load_panes(state["overall"])
-        agg.teams = {k: load_panes(v) for k, v in state["teams"].items()}
-        agg.agents = {k: load_panes(v) for k, v in state["agents"].items()}
-        agg._created = deque(tuple(x) for x in state["created"])
-        self.timelines = {k: AgentTimeline.from_state(v) for k, v in state["timelines"].items()}
-        self.agent_team = {k: (v[0], v[1]) for k, v in state["agent_team"].items()}
 
 
 def _values(pane: Pane | None, logged_in_ms: int, busy_ms: int, level: str,

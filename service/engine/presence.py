@@ -153,21 +153,6 @@ class AgentTimeline:
     def empty(self) -> bool:
         return not self.presence and not self.attention
 
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "presence": [list(r) for r in self.presence],
-            "attention": {fid: list(v) for fid, v in self.attention.items()},
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "AgentTimeline":
-        timeline = cls()
-        timeline.presence = [Record(*r) for r in state["presence"]]
-        timeline.presence_ids = {r.fingerprint for r in timeline.presence}
-        for fid, (start, end) in state["attention"].items():
-            timeline.set_attention(fid, start, end)
-        return timeline
-
 
 def _merged(intervals: Any) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []

@@ -10,7 +10,7 @@ be a redelivery whose first outputs were lost. Presence events are forwarded to 
 owner.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,10 +53,17 @@ class ConversationRouter:
     (``CachedPolicy`` or ``KpiConfig``), as ``KpiEngine`` does."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
-                 forget_after_ms: int | None = None) -> None:
+                 forget_after_ms: int | None = None,
+                 saved: Callable[[str], Any] | None = None,
+                 idle_limit: int | None = None) -> None:
+        """``saved``: a conversation's saved state (``Conversation.to_state``) by id, or None;
+        with it the stage keeps only ``idle_limit`` idle conversations decoded (see
+        :class:`~service.engine.stages.ConversationStage`)."""
         self.policy = policy
-        self.stage = ConversationStage(policy, retention_ms, forget_after_ms, compact=False,
-                                       keep_facts=True)
+        self._saved = saved
+        self.stage = ConversationStage(
+            policy, retention_ms, forget_after_ms, compact=False, keep_facts=True,
+            loader=None if saved is None else self._read_back, idle_limit=idle_limit)
         self.stage.forgotten_ids = []
         self.retention_ms = retention_ms
         self.watermark = Watermark(retention_ms)
@@ -77,7 +84,7 @@ class ConversationRouter:
                 out.presence.append((f"a:{record.agent}", record))
                 continue
             cid = conversation_id or f"{REVIEW_PREFIX}{record.fingerprint:016x}"
-            held = cid in stage.conversations
+            held = cid in stage.last_at
             if not stage.admit(cid, at, watermark_ms):
                 out.expired += 1
                 if held:
@@ -108,6 +115,7 @@ class ConversationRouter:
         assert self.watermark.at_ms is not None or not touched
         if self.watermark.at_ms is not None:
             stage.expire(self.watermark.at_ms)
+        stage.trim(touched)
         assert stage.forgotten_ids is not None
         out.forgotten = [cid for cid in stage.forgotten_ids if cid not in touched]
         stage.forgotten_ids = []
@@ -129,11 +137,20 @@ class ConversationRouter:
         return update
 
     def load(self, conversation_id: str, state: Any) -> Conversation:
-        """Put a conversation saved by ``Conversation.to_state`` back (recovery)."""
-        conversation = Conversation.from_state(conversation_id, state, self.policy,
-                                               keep_facts=True)
+        """Put a conversation saved by ``Conversation.to_state`` back (recovery); idle ones
+        beyond the cache bound leave memory again at once."""
+        conversation = self._decode(conversation_id, state)
         self.stage.restore(conversation_id, conversation)
         last_at = self.stage.last_at[conversation_id]
         if conversation.log:
             self.watermark.see(last_at)
+        self.stage.trim()
         return conversation
+
+    def _decode(self, conversation_id: str, state: Any) -> Conversation:
+        return Conversation.from_state(conversation_id, state, self.policy, keep_facts=True)
+
+    def _read_back(self, conversation_id: str) -> Conversation | None:
+        assert self._saved is not None
+        state = self._saved(conversation_id)
+        return None if state is None else self._decode(conversation_id, state)

@@ -136,16 +136,3 @@ class QuantileSketch:
             if rank is None:
                 break
         return found
-
-    def to_state(self) -> list[int]:
-        flat: list[int] = []
-        for bucket, count in self.counts.items():
-            flat.extend((bucket, count, self.sums.get(bucket, 0)))
-        return flat
-
-    @classmethod
-    def from_state(cls, flat: list[int]) -> "QuantileSketch":
-        sketch = cls()
-        for bucket, count, sum_ms in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
-            sketch.add_bucket(bucket, count, sum_ms)
-        return sketch

@@ -9,12 +9,13 @@ import heapq
 import math
 from array import array
 from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from service.engine.conversation import (
     Conversation,
-    ConversationFold,
     LiveSummary,
     TeamPolicy,
     business_ms,
@@ -121,11 +122,20 @@ class ConversationStage:
     (dated within ``closed_ms`` of the watermark) of a forgotten conversation starts a fresh
     state without a known ``conversation.created``, which measures no first response,
     resolution or close and is not counted in the live state. An event of a conversation never
-    seen before that is dated ``closed_ms`` or more behind the watermark is expired as well."""
+    seen before that is dated ``closed_ms`` or more behind the watermark is expired as well.
+
+    Bounded cache (a worker: ``loader`` and ``idle_limit`` given). A held conversation is in
+    ``last_at``; its decoded state is in ``conversations`` while it is live, or among the
+    ``idle_limit`` conversations that are not live and were touched last. :meth:`trim` drops the
+    others from memory, and :meth:`get` reads one back through ``loader`` (the worker's
+    conversations table, ``memory://`` or ``rocksdb://``) when an event comes for it. Replay
+    gives neither and keeps every conversation decoded."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
                  forget_after_ms: int | None = None, compact: bool = True,
-                 keep_facts: bool = False) -> None:
+                 keep_facts: bool = False,
+                 loader: Callable[[str], "Conversation | None"] | None = None,
+                 idle_limit: int | None = None) -> None:
         self.policy = policy
         self.live_rows = LiveRows(policy)
         self._summaries: dict[str, LiveSummary] = {}
@@ -139,7 +149,16 @@ class ConversationStage:
                           else forget_after_ms)
         """How long after its last event a conversation that is not live is kept (ms)."""
         self.conversations: dict[str, Conversation] = {}
+        """The decoded conversations: all of them, or with a ``loader`` the live ones and the
+        ``idle_limit`` idle ones touched last."""
         self.last_at: dict[str, int] = {}
+        """Every held conversation's latest event time (ms)."""
+        self.loader = loader
+        self.idle_limit = idle_limit
+        self._idle: OrderedDict[str, None] = OrderedDict()
+        """Decoded conversations that are not live, least recently touched first."""
+        self.loads = 0
+        """Conversations read back through ``loader``."""
         self.compacted: dict[str, array[int]] = {}
         """Sorted fingerprints of the event ids of a compacted conversation (8 bytes each)."""
         self.active: set[str] = set()
@@ -154,7 +173,7 @@ class ConversationStage:
         conversation is not held (or is past its horizon, and is forgotten now) and the event is
         dated ``closed_ms`` or more behind ``watermark_ms``. See the class docstring."""
         horizon = watermark_ms - self.closed_ms
-        if conversation_id in self.conversations:
+        if conversation_id in self.last_at:
             if conversation_id in self.active or self.last_at[conversation_id] > horizon:
                 return True
             self._forget(conversation_id)
@@ -167,7 +186,7 @@ class ConversationStage:
         one event the rules cannot handle never blocks its conversation (the caller
         dead-letters it); a compacted conversation's fold may keep part of such an event."""
         self._summaries.pop(conversation_id, None)
-        conversation = self.conversations.get(conversation_id)
+        conversation = self.get(conversation_id)
         created = conversation is None
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(
@@ -196,15 +215,60 @@ class ConversationStage:
             return None
         if record.at > self.last_at[conversation_id]:
             self.last_at[conversation_id] = record.at
-        fold = conversation.fold
-        if fold.status in _ACTIVE and fold.created_at is not None \
-                and not conversation_id.startswith(REVIEW_PREFIX):
+        if self._is_live(conversation_id, conversation):
             self.active.add(conversation_id)
+            self._idle.pop(conversation_id, None)
         else:
             self.active.discard(conversation_id)
+            self._note_idle(conversation_id)
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
                                        conversation_id))
         return changes
+
+    @staticmethod
+    def _is_live(conversation_id: str, conversation: Conversation) -> bool:
+        fold = conversation.fold
+        return (fold.status in _ACTIVE and fold.created_at is not None
+                and not conversation_id.startswith(REVIEW_PREFIX))
+
+    def _note_idle(self, conversation_id: str) -> None:
+        if self.loader is not None:
+            self._idle[conversation_id] = None
+            self._idle.move_to_end(conversation_id)
+
+    def get(self, conversation_id: str) -> Conversation | None:
+        """The held conversation, read back through the loader if it is not in memory; None
+        when it is not held. Raises LookupError when a held conversation's saved state is
+        missing (the table lost a row: the event is dead-lettered, nothing else changes)."""
+        conversation = self.conversations.get(conversation_id)
+        if conversation is not None or conversation_id not in self.last_at:
+            return conversation
+        conversation = None if self.loader is None else self.loader(conversation_id)
+        if conversation is None:
+            raise LookupError(f"conversation {conversation_id!r} is held but its saved state "
+                              "is missing from the conversations table")
+        self.loads += 1
+        self.conversations[conversation_id] = conversation
+        self._note_idle(conversation_id)
+        return conversation
+
+    def trim(self, keep: Collection[str] = ()) -> int:
+        """Drop from memory the idle conversations beyond ``idle_limit``, least recently
+        touched first, never one in ``keep`` (those whose saved state is still to be written);
+        how many were dropped. Their state stays in the table the loader reads."""
+        limit = self.idle_limit
+        if limit is None or self.loader is None:
+            return 0
+        idle, dropped = self._idle, 0
+        while len(idle) > limit:
+            cid = next(iter(idle))
+            if cid in keep:
+                break
+            del idle[cid]
+            self.conversations.pop(cid, None)
+            self._summaries.pop(cid, None)
+            dropped += 1
+        return dropped
 
     def expire(self, watermark_ms: int) -> None:
         """Compact and forget conversations that are not live (see the class docstring): a
@@ -215,8 +279,7 @@ class ConversationStage:
         horizon = watermark_ms - self.closed_ms
         while due and due[0][0] <= watermark_ms:
             _, cid = heapq.heappop(due)
-            conversation = self.conversations.get(cid)
-            if conversation is None or cid in self.active:
+            if cid not in self.last_at or cid in self.active:
                 continue
             idle_since = self.last_at[cid]
             if idle_since <= horizon:
@@ -226,7 +289,8 @@ class ConversationStage:
             if compact_at > watermark_ms:
                 heapq.heappush(due, (compact_at, cid))
                 continue
-            if self.compact and cid not in self.compacted and (
+            conversation = self.conversations.get(cid)
+            if self.compact and conversation is not None and cid not in self.compacted and (
                     conversation.fold.status in _ENDED or cid.startswith(REVIEW_PREFIX)):
                 self.compacted[cid] = array("Q", sorted({r.fingerprint
                                                          for r in conversation.log}))
@@ -235,7 +299,9 @@ class ConversationStage:
 
     def _forget(self, conversation_id: str) -> None:
         self._summaries.pop(conversation_id, None)
-        del self.conversations[conversation_id], self.last_at[conversation_id]
+        self.conversations.pop(conversation_id, None)
+        del self.last_at[conversation_id]
+        self._idle.pop(conversation_id, None)
         self.compacted.pop(conversation_id, None)
         self.active.discard(conversation_id)
         self.forgotten += 1
@@ -248,11 +314,10 @@ class ConversationStage:
         self.conversations[conversation_id] = conversation
         log = conversation.log
         self.last_at[conversation_id] = max((r.at for r in log), default=0)
-        fold = conversation.fold
-        if fold.status in _ACTIVE and fold.created_at is not None \
-                and not conversation_id.startswith(REVIEW_PREFIX):
+        if self._is_live(conversation_id, conversation):
             self.active.add(conversation_id)
         else:
+            self._note_idle(conversation_id)
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
                                        conversation_id))
 
@@ -272,36 +337,6 @@ class ConversationStage:
                 add_live(totals, summary, row, as_of_ms, ("overall", "teams", "agents"))
         rows.end_report()
         return totals
-
-    # -- saved state ---------------------------------------------------------------------------
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "conversations": {
-                cid: [c.to_state(), c.fold.to_state()]
-                for cid, c in self.conversations.items()
-            },
-            "last_at": self.last_at,
-            "compacted": {cid: fps.tolist() for cid, fps in self.compacted.items()},
-            "forgotten": self.forgotten,
-            "due": self._due,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self._summaries.clear()
-        for cid, (conversation_state, fold_values) in state["conversations"].items():
-            conversation = Conversation.from_state(cid, conversation_state)
-            conversation.fold = ConversationFold.from_state(cid, fold_values)
-            self.conversations[cid] = conversation
-            fold = conversation.fold
-            if fold.status in _ACTIVE and fold.created_at is not None \
-                    and not cid.startswith(REVIEW_PREFIX):
-                self.active.add(cid)
-        self.last_at = dict(state["last_at"])
-        self.compacted = {cid: array("Q", sorted(fps)) for cid, fps in state["compacted"].items()}
-        self.forgotten = state.get("forgotten", 0)
-        self._due = [(due, cid) for due, cid in state["due"]]
-        heapq.heapify(self._due)
 
 
 class _Kept(NamedTuple):

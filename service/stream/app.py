@@ -37,6 +37,7 @@ from service.engine.owners import OVERALL, owner_level
 from service.ingest import Rejection
 from service.logs import install_repeat_filter
 from service.partitioning import partition_for
+from service.runtime import release_free_memory
 from service.settings import Settings
 from service.stream.batches import RecordBatches
 from service.stream.dead_letters import Origin, dead_letter
@@ -68,6 +69,7 @@ STREAM_BUFFER_MESSAGES = 1024
 """Messages prefetched per partition (faust's default, 4,096, holds gigabytes of a backlog)."""
 PRODUCER_BATCH_BYTES = 900_000
 REFRESH_INTERVAL_S = 0.5
+RELEASE_MEMORY_INTERVAL_S = 10.0
 """How often a worker checks whether a rebalance left state to load (besides every batch)."""
 
 
@@ -139,6 +141,7 @@ class KpiService:
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
         self.app.task(self._watch_kafka)
         self.app.task(self._keep_loaded)
+        self.app.task(self._release_memory)
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
         self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
         hold_streams_until_resumed(self.app)
@@ -158,6 +161,13 @@ class KpiService:
         while True:
             self.refresh()
             await asyncio.sleep(REFRESH_INTERVAL_S)
+
+    async def _release_memory(self) -> None:
+        """Return the C heap's free pages to the OS now and then (see
+        :func:`~service.runtime.release_free_memory`)."""
+        while True:
+            await asyncio.sleep(RELEASE_MEMORY_INTERVAL_S)
+            release_free_memory()
 
     @property
     def batches(self) -> RecordBatches:

@@ -12,6 +12,13 @@ from typing import Any
 
 from faust.types import EventT
 
+from service.engine.codec import (
+    Rows,
+    conversation_row,
+    conversation_state,
+    load_router,
+    partition_of_value,
+)
 from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS
 from service.engine.records import to_record
@@ -21,12 +28,6 @@ from service.settings import Settings
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
 from service.stream.outputs import StageOutputs
-from service.stream.tables import (
-    Rows,
-    conversation_value,
-    load_router,
-    partition_of_value,
-)
 from service.stream.wire import Outbox
 
 __all__ = ["ConversationsStage"]
@@ -47,7 +48,15 @@ class ConversationsStage:
         (deleted by the next batch of their partition, where the store can write)."""
 
     def _new_router(self) -> ConversationRouter:
-        return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)
+        return ConversationRouter(self.policy, DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS,
+                                  saved=self._saved,
+                                  idle_limit=self.settings.conversation_cache)
+
+    def _saved(self, conversation_id: str) -> Any:
+        """A conversation's saved state from the table (the batch's event is current, so the
+        RocksDB store reads its partition's database)."""
+        value = self.table.data.get(conversation_id.encode())
+        return None if value is None else conversation_state(value)[1]
 
     def load(self, rows: Rows, active: frozenset[int]) -> int:
         """Replace the state by the table's rows of the ``active`` partitions; how many
@@ -55,7 +64,7 @@ class ConversationsStage:
         router = self._new_router()
         load_router(router, rows, active)
         self.router = router
-        return len(router.stage.conversations)
+        return len(router.stage.last_at)
 
     def batch(self, partition: int, group: list[EventT], outbox: Outbox) -> None:
         items = []
@@ -84,7 +93,8 @@ class ConversationsStage:
                 types[parsed.type] += 1
                 items.append((record, getattr(parsed, "conversation_id", None)))
                 sources.append((message, parsed))
-        out = self.router.process(items)
+        with as_event(group[-1]):
+            out = self.router.process(items)
         for position, failure in out.failed:
             message, parsed = sources[position]
             types[parsed.type] -= 1
@@ -108,8 +118,10 @@ class ConversationsStage:
         with as_event(group[-1]):
             for cid in out.touched:
                 conversation = conversations.get(cid)
-                store(table, partition, cid.encode(), None if conversation is None
-                      else conversation_value(partition, conversation))
+                if conversation is None:
+                    store(table, partition, cid.encode(), None)
+                else:
+                    store(table, partition, *conversation_row(partition, conversation))
             for cid in self._forgotten.pop(partition, ()):
                 store(table, partition, cid.encode(), None)
 

@@ -3,9 +3,10 @@
 
 Each update's syncs are applied to the :class:`~service.engine.owners.OwnerBook` (idempotent:
 a full sync replaces what its owner held of the conversation, a delta applies by fact id);
-presence goes to the agent's timeline. The occupancy loop: an agent owner turns its presence and busy intervals into
-segments and sends them, through the facts topic again, to the team and overall owners (each
-on its own partition), which hold them per agent (:class:`~service.engine.owners.SegmentSync`).
+presence goes to the agent's timeline. The occupancy loop: an agent owner turns its presence
+and busy intervals into segments and sends them, through the facts topic again, to the team
+and overall owners (each on its own partition), which hold them per agent
+(:class:`~service.engine.owners.SegmentSync`).
 """
 
 import time
@@ -13,13 +14,21 @@ from typing import Any
 
 from faust.types import EventT
 
+from service.engine.codec import (
+    Row,
+    Rows,
+    holders_row,
+    load_book,
+    presence_row,
+    segments_row,
+    sync_row,
+)
 from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_RETENTION_MS
 from service.engine.owners import OwnerBook, SegmentSync, owner_syncs
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
 from service.stream.outputs import StageOutputs
-from service.stream.tables import Rows, load_book, owner_key, owner_value
 from service.stream.wire import Outbox, decode_owner_message
 
 __all__ = ["OwnersStage"]
@@ -40,7 +49,8 @@ class OwnersStage:
     def load(self, rows: Rows, active: frozenset[int]) -> int:
         """Replace the state by the table's rows of the ``active`` partitions; how many
         owners that is."""
-        self.book, self.segment_holders = load_book(self.policy, rows, active)
+        self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
+        self.segment_holders = load_book(self.book, rows, active)
         return len(self.book.owners())
 
     def batch(self, partition: int, group: list[EventT], outbox: Outbox) -> None:
@@ -62,19 +72,16 @@ class OwnersStage:
                         if sync.owner.startswith("a:"):
                             changed_agents.add(sync.owner[2:])
                         if book.apply_sync(sync):
-                            self._put(partition, sync.owner, "c", sync.conversation_id,
-                                      [book.held[sync.owner].get(sync.conversation_id, ()),
-                                       sync.live])
+                            self._put(partition, sync_row(partition, book, sync))
                 for owner, record in message.presence:
                     agent = owner[2:]
                     changed_agents.add(agent)
                     if book.add_presence(agent, record):
-                        self._put(partition, owner, "p", "", book.timeline(agent).presence)
+                        self._put(partition, presence_row(partition, book, agent))
                 segment_sync: SegmentSync
                 for segment_sync in message.segments:
                     if book.apply_segments(segment_sync):
-                        self._put(partition, segment_sync.owner, "s", segment_sync.agent,
-                                  segment_sync.segments)
+                        self._put(partition, segments_row(partition, segment_sync))
                 if message.origin_ms is not None:
                     self.out.health.latency(now - message.origin_ms / 1000)
             for agent in changed_agents:
@@ -84,7 +91,7 @@ class OwnersStage:
                 merged = holders | self.segment_holders.get(agent, frozenset())
                 if merged != self.segment_holders.get(agent):
                     self.segment_holders[agent] = merged
-                    self._put(partition, f"a:{agent}", "h", "", sorted(merged))
+                    self._put(partition, holders_row(partition, agent, merged))
         self._expire()
 
     def _expire(self) -> None:
@@ -94,7 +101,6 @@ class OwnersStage:
         if self.book.watermark.expiry_due():
             self.book.expire()
 
-    def _put(self, partition: int, owner: str, kind: str, name: str, payload: Any) -> None:
-        """One owner-table row (:mod:`service.stream.tables`)."""
-        self.out.tables.store(self.table, partition, owner_key(owner, kind, name),
-                              owner_value(partition, kind, payload))
+    def _put(self, partition: int, row: Row) -> None:
+        """One owner-table row (:mod:`service.engine.codec`)."""
+        self.out.tables.store(self.table, partition, *row)

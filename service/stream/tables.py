@@ -1,40 +1,17 @@
-"""The worker's two changelog-backed tables and their codec.
+"""The worker's two changelog-backed tables: their declaration and the writer of their rows.
 
-* ``conversations`` (stage 1): key = conversation id, value = ``[partition, conversation
-  state]`` (:meth:`~service.engine.conversation.Conversation.to_state`: its events and the
-  owners it ever synced).
-* ``owners`` (stage 2): key = ``owner␟kind␟name``, value = ``[partition, kind, payload]``:
-  ``c`` a conversation's sync (facts, live summary), ``p`` an agent's presence events, ``s``
-  an agent's occupancy segments held by a team or overall owner, ``h`` the owners an agent
-  sent segments to.
-
-Every value names its partition, so the state of the partitions assigned to a worker is loaded
-from the table alone (:func:`load_router`, :func:`load_book`).
+What a row holds, and how the state is loaded from the rows, is the engine's codec
+(:mod:`service.engine.codec`).
 """
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from service.engine.conversation import Conversation, TeamPolicy
-from service.engine.engine import DEFAULT_RETENTION_MS
-from service.engine.owners import ConversationSync, OwnerBook, SegmentSync
-from service.engine.records import Record
-from service.engine.router import ConversationRouter
 from service.stream.batches import RecordBatches
-from service.stream.wire import (
-    SEPARATOR,
-    decode_facts,
-    decode_live,
-    decode_segments,
-    dumps,
-    table_key,
-)
 
-__all__ = ["CHANGELOG_TOPIC_CONFIG", "TABLES", "TableWriter", "changelog_topic",
-           "conversation_value", "declare_table", "load_book", "load_router", "owner_value"]
+__all__ = ["CHANGELOG_TOPIC_CONFIG", "TABLES", "TableWriter", "changelog_topic", "declare_table",
+           "rocksdb_options"]
 
 TABLES = ("conversations", "owners")
 CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(16 << 20),
@@ -42,7 +19,14 @@ CHANGELOG_TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(16 <
 """Changelogs are compacted (every key is rewritten often): small segments let the broker's
 cleaner keep them near one record per key, so a restore reads that and little more."""
 
-Rows = Iterable[tuple[bytes, bytes]]
+def rocksdb_options() -> dict[str, int]:
+    """Options of each partition's RocksDB database (two tables × the partitions a worker
+    holds). faust's defaults — a 2 GB block cache and three 64 MB memtables per database — let
+    RocksDB alone outgrow a worker's memory budget; the tables are read only to load an idle
+    conversation, so a small cache does (the OS page cache keeps the rest, outside the worker's
+    RSS). A fresh dict each time: faust's store pops keys from the one it gets."""
+    return {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2,
+            "block_cache_size": 8 << 20, "block_cache_compressed_size": 0}
 
 
 def changelog_topic(app_id: str, table: str) -> str:
@@ -61,7 +45,8 @@ def declare_table(app: Any, app_id: str, name: str, partitions: int,
         value_type=bytes, key_serializer="raw", value_serializer="raw", compacting=True,
         internal=True, acks=False, config=CHANGELOG_TOPIC_CONFIG)
     return app.Table(name, default=None, partitions=partitions, key_type=bytes,
-                     value_type=bytes, changelog_topic=changelog, on_recover=on_recover)
+                     value_type=bytes, changelog_topic=changelog, on_recover=on_recover,
+                     options=rocksdb_options())
 
 
 class TableWriter:
@@ -83,54 +68,3 @@ class TableWriter:
             # would cost 4 KB a key, so it keeps an exact-size copy.
             table.data[key] = bytes(memoryview(value))
         self._batches().append(self._changelogs[table.name], partition, key, value)
-
-
-def conversation_value(partition: int, conversation: Conversation) -> bytes:
-    return orjson.dumps([partition, conversation.to_state()])
-
-
-def partition_of_value(value: bytes) -> int:
-    """The partition a row of either table belongs to."""
-    partition: int = orjson.loads(value)[0]
-    return partition
-
-
-def load_router(router: ConversationRouter, rows: Rows, active: frozenset[int]) -> None:
-    """Put the conversations of the ``active`` partitions back into ``router``."""
-    for key, value in rows:
-        partition, state = orjson.loads(value)
-        if partition in active:
-            router.load(key.decode(), state)
-
-
-def owner_key(owner: str, kind: str, name: str) -> bytes:
-    return table_key(owner, kind, name).encode()
-
-
-def owner_value(partition: int, kind: str, payload: Any) -> bytes:
-    return dumps([partition, kind, payload])
-
-
-def load_book(policy: TeamPolicy, rows: Rows, active: frozenset[int]
-              ) -> tuple[OwnerBook, dict[str, frozenset[str]]]:
-    """The owner book of the ``active`` partitions, and each agent's segment holders."""
-    book = OwnerBook(policy, DEFAULT_RETENTION_MS)
-    holders: dict[str, frozenset[str]] = {}
-    for key, value in rows:
-        partition, kind, payload = orjson.loads(value)
-        if partition not in active:
-            continue
-        parts = key.decode().split(SEPARATOR, 2)
-        owner, rest = parts[0], parts[2] if len(parts) > 2 else ""
-        if kind == "c":
-            facts, live = payload
-            book.apply_sync(ConversationSync(owner, rest, decode_facts(facts),
-                                             decode_live(live)))
-        elif kind == "p":
-            for record in payload:
-                book.add_presence(owner[2:], Record(*record))
-        elif kind == "s":
-            book.apply_segments(SegmentSync(owner, rest, decode_segments(payload)))
-        else:
-            holders[owner[2:]] = frozenset(payload)
-    return book, holders

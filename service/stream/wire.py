@@ -1,50 +1,22 @@
-"""The internal message format between the stages, and the table values.
+"""The internal message format between the stages.
 
 One message on the facts topic carries everything a stage-1 batch sends to one partition:
 conversation updates (each naming its owners on that partition), forwarded presence events and
 occupancy segment syncs, plus the earliest Kafka timestamp of the input it came from (for the
-processing-latency histogram). Large messages are split.
+processing-latency histogram). Large messages are split. Facts, summaries and segments are
+encoded as in the tables (:mod:`service.engine.codec`).
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from service.engine.conversation import LiveSummary
-from service.engine.facts import Fact, fact_from
+from service.engine.codec import decode_facts, decode_live, decode_segments, dumps
 from service.engine.owners import ConversationUpdate, SegmentSync
-from service.engine.presence import Segment
 from service.engine.records import Record
 
-__all__ = ["Outbox", "OwnerMessage", "decode_facts", "decode_live", "decode_owner_message",
-           "decode_segments", "dumps", "encode_owner_message", "encode_owner_messages",
-           "table_key"]
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def dumps(value: Any) -> bytes:
-    """JSON of ``value``, typed tuples (facts, summaries, records, segments) as lists."""
-    return orjson.dumps(value, default=_as_list)
-
-
-def decode_facts(values: Iterable[Any]) -> tuple[Fact, ...]:
-    return tuple(fact_from(f) for f in values)
-
-
-def decode_live(values: Any) -> LiveSummary | None:
-    return None if values is None else LiveSummary.decode(values)
-
-
-def decode_segments(values: Iterable[Any]) -> tuple[Segment, ...]:
-    return tuple(Segment(*s) for s in values)
-
-SEPARATOR = "\x1f"
+__all__ = ["Outbox", "OwnerMessage", "decode_owner_message", "encode_owner_message",
+           "encode_owner_messages"]
 
 
 class OwnerMessage:
@@ -129,7 +101,3 @@ def _decode_update(cid: str, facts: Any, live: Any, owners: Any, retracted: Any 
     return ConversationUpdate(cid, decode_facts(facts), decode_live(live), tuple(owners),
                               tuple((fid, tuple(holders)) for fid, holders in retracted),
                               bool(full))
-
-
-def table_key(*parts: str) -> str:
-    return SEPARATOR.join(parts)

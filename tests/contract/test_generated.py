@@ -7,7 +7,7 @@ def test_readme_generated_sections_are_current() -> None:
     text = README.read_text()
     for name, body in render_sections().items():
         block = f"<!-- generated:{name} -->\n{body}\n<!-- /generated:{name} -->"
-        assert block in text, f"README section {name!r} is stale: run `python -m service.docs`"
+        assert block in text, f"README section {name!r} is stale: run `make generate`"
 
 
 def test_readme_shows_the_two_commands() -> None:

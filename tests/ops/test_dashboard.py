@@ -70,10 +70,10 @@ def _metric_name(token: str) -> str:
 
 
 def test_committed_json_is_current(dashboard: dict[str, Any]) -> None:
-    assert DASHBOARD_PATH.exists(), "dashboard JSON missing: run python -m service.dashboard"
+    assert DASHBOARD_PATH.exists(), "dashboard JSON missing: run make generate"
     committed = DASHBOARD_PATH.read_text()
     assert committed == render(dashboard), (
-        f"{DASHBOARD_PATH.name} is stale: run python -m service.dashboard")
+        f"{DASHBOARD_PATH.name} is stale: run make generate")
     assert json.loads(committed) == dashboard
 
 

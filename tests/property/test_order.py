@@ -6,7 +6,6 @@ only distinct times make arrival order irrelevant); everything else is drawn at 
 
 import random
 
-import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streams import _as_of, _ms, config, report_of, stream
@@ -40,27 +39,6 @@ def test_duplicates_change_nothing(seed: int, rnd: random.Random, share: float) 
         noisy.insert(rnd.randrange(len(noisy) + 1), event)
     rnd.shuffle(noisy)
     assert report_of(noisy, _as_of(expected)) == expected
-
-
-@slow
-@given(seeds, st.randoms(use_true_random=False), st.booleans(), st.data())
-def test_split_and_resume_from_saved_state(
-    seed: int, rnd: random.Random, shuffle: bool, data: st.DataObject
-) -> None:
-    events = list(stream(seed))
-    expected = report_of(events)
-    if shuffle:
-        rnd.shuffle(events)
-    cut = data.draw(st.integers(0, len(events)))
-    first = KpiEngine(config())
-    for event in events[:cut]:
-        first.process(event)
-    saved = orjson.dumps(first.to_state())
-    resumed = KpiEngine(config())
-    resumed.load_state(orjson.loads(saved))
-    for event in events[cut:]:
-        resumed.process(event)
-    assert resumed.report(_as_of(expected)) == expected
 
 
 @slow

@@ -12,6 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streams import _as_of, config, report_of, stream
 
+from service.engine.codec import (
+    conversation_row,
+    conversation_state,
+    load_book,
+    load_router,
+    presence_row,
+    sync_row,
+)
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, KpiEngine
 from service.engine.owners import (
     OVERALL,
@@ -38,13 +46,42 @@ def _over_the_wire(update: ConversationUpdate) -> ConversationUpdate:
 
 
 def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver: bool,
-                 as_of_ms: int, scrapes: bool = False) -> dict[str, Any]:
-    """The merged report of the workers at ``as_of_ms``; with ``scrapes``, the workers also
-    report along the way at as-ofs up to 30 h before it (a report keeps running window sums
-    and values for the next one: they must not change the final numbers)."""
-    routers = [ConversationRouter(config(), DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS)
-               for _ in range(PARTITIONS)]
+                 as_of_ms: int, scrapes: bool = False, idle_limit: int | None = None,
+                 restart_after: int | None = None) -> dict[str, Any]:
+    """The merged report of the workers at ``as_of_ms``.
+
+    Every stage writes its table rows as a worker does (:mod:`service.engine.codec`; dicts
+    here). With ``scrapes``, the workers also report along the way at as-ofs up to 30 h before
+    it (a report keeps running window sums and values for the next one: they must not change
+    the final numbers). With ``idle_limit``, stage 1 keeps that many idle conversations decoded
+    and reads the others back from its table. With ``restart_after``, every router and book is
+    thrown away after that many batches and loaded again from the rows (a worker's
+    recovery)."""
+    conversation_rows: list[dict[bytes, bytes]] = [{} for _ in range(PARTITIONS)]
+    owner_rows: list[dict[bytes, bytes]] = [{} for _ in range(workers)]
+
+    def new_router(partition: int) -> ConversationRouter:
+        rows = conversation_rows[partition]
+
+        def saved(cid: str) -> Any:
+            value = rows.get(cid.encode())
+            return None if value is None else conversation_state(value)[1]
+
+        return ConversationRouter(config(), DEFAULT_RETENTION_MS, DEFAULT_FORGET_AFTER_MS,
+                                  saved=None if idle_limit is None else saved,
+                                  idle_limit=idle_limit)
+
+    routers = [new_router(p) for p in range(PARTITIONS)]
     books = [OwnerBook(config(), DEFAULT_RETENTION_MS) for _ in range(workers)]
+
+    def restart() -> None:
+        for partition in range(PARTITIONS):
+            routers[partition] = new_router(partition)
+            load_router(routers[partition], conversation_rows[partition].items(),
+                        frozenset({partition}))
+        for worker in range(workers):
+            books[worker] = OwnerBook(config(), DEFAULT_RETENTION_MS)
+            load_book(books[worker], owner_rows[worker].items(), frozenset({worker}))
 
     def worker_of(owner: str) -> int:
         return partition_for(owner.encode(), PARTITIONS) % workers
@@ -55,6 +92,7 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
         by_partition[partition_for(key.encode(), PARTITIONS)].append(
             (to_record(event, seq), getattr(event, "conversation_id", None)))
     touched_agents: set[str] = set()
+    batches = 0
     for partition, items in by_partition.items():
         position = 0
         while position < len(items):
@@ -63,6 +101,19 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
             rounds = 2 if redeliver and rnd.random() < 0.2 else 1
             for _ in range(rounds):
                 out = routers[partition].process(batch)
+                stage, rows = routers[partition].stage, conversation_rows[partition]
+                for cid in out.touched:
+                    conversation = stage.conversations.get(cid)
+                    if conversation is None:
+                        rows.pop(cid.encode(), None)
+                    else:
+                        key, value = conversation_row(partition, conversation)
+                        rows[key] = value
+                for cid in out.forgotten:
+                    rows.pop(cid.encode(), None)
+                if idle_limit is not None:
+                    assert len(stage.conversations) <= len(stage.active) + max(
+                        idle_limit, len(out.touched))
                 for update in out.updates:
                     by_worker: dict[int, list[str]] = {}
                     for owner in update.owners:
@@ -71,10 +122,15 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                         share = _over_the_wire(update._replace(owners=tuple(owners)))
                         for _ in range(2 if redeliver and rnd.random() < 0.1 else 1):
                             for sync in owner_syncs(share):
-                                books[worker].apply_sync(sync)
+                                if books[worker].apply_sync(sync):
+                                    key, value = sync_row(worker, books[worker], sync)
+                                    owner_rows[worker][key] = value
                     touched_agents.update(o[2:] for o in update.owners if o.startswith("a:"))
                 for owner, record in out.presence:
-                    books[worker_of(owner)].add_presence(owner[2:], record)
+                    worker = worker_of(owner)
+                    if books[worker].add_presence(owner[2:], record):
+                        key, value = presence_row(worker, books[worker], owner[2:])
+                        owner_rows[worker][key] = value
                     touched_agents.add(owner[2:])
             for book in books:
                 book.expire()  # a worker expires hourly; every batch is the harder test
@@ -82,6 +138,9 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                     book.report(as_of_ms - rnd.randrange(30 * 3_600_000), book.owners(),
                                 config().at_risk_ratio, config().weighted_score)
             position += size
+            batches += 1
+            if batches == restart_after:
+                restart()
     held: dict[str, frozenset[str]] = {}
     for agent in sorted(touched_agents):
         book = books[worker_of(f"a:{agent}")]
@@ -104,13 +163,39 @@ slow = settings(max_examples=20, deadline=None,
 
 @slow
 @given(st.integers(0, 3), st.integers(1, 3), st.randoms(use_true_random=False), st.booleans(),
-       st.booleans())
+       st.booleans(), st.sampled_from([None, 0, 1, 5]))
 def test_topology_equals_replay(seed: int, workers: int, rnd: random.Random,
-                                redeliver: bool, scrapes: bool) -> None:
+                                redeliver: bool, scrapes: bool, idle_limit: int | None) -> None:
     events = list(stream(seed))
     expected = report_of(events)
     rnd.shuffle(events)
-    assert run_topology(events, workers, rnd, redeliver, _as_of(expected), scrapes) == expected
+    assert run_topology(events, workers, rnd, redeliver, _as_of(expected), scrapes,
+                        idle_limit) == expected
+
+
+@slow
+@given(st.integers(0, 3), st.integers(1, 2), st.randoms(use_true_random=False), st.booleans(),
+       st.sampled_from([None, 0, 5]), st.integers(1, 25))
+def test_restart_from_the_table_rows_equals_replay(
+        seed: int, workers: int, rnd: random.Random, shuffle: bool, idle_limit: int | None,
+        restart_after: int) -> None:
+    """Routers and books thrown away mid-stream and loaded from the rows the stages wrote
+    (the one persisted form, :mod:`service.engine.codec`) go on to replay's report."""
+    events = list(stream(seed))
+    expected = report_of(events)
+    if shuffle:
+        rnd.shuffle(events)
+    assert run_topology(events, workers, rnd, False, _as_of(expected),
+                        idle_limit=idle_limit, restart_after=restart_after) == expected
+
+
+def test_idle_conversations_leave_memory_and_come_back() -> None:
+    """With no idle conversation kept, every resolved one is read back when an event (a
+    rating after the resolution, a reopen) comes, and the report is still replay's."""
+    events = list(stream(2))
+    expected = report_of(events)
+    assert run_topology(events, 1, random.Random(0), False, _as_of(expected),
+                        idle_limit=0) == expected
 
 
 def test_in_order_single_worker_equals_replay() -> None:

@@ -159,15 +159,3 @@ def test_router_watermark_is_restored_with_its_conversations() -> None:
     restored = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
     restored.load("c1", orjson.loads(orjson.dumps(state)))
     assert restored.watermark.at_ms == router.watermark.at_ms
-
-
-def test_compacted_state_round_trip() -> None:
-    engine = run([created(), closed(), presence(1.5), presence(1.6)], SHORT)
-    assert set(engine.conversations.compacted) == {"c1"}
-    resumed = KpiEngine(SHORT)
-    resumed.load_state(orjson.loads(orjson.dumps(engine.to_state())))
-    resumed.process(created())
-    assert resumed.counts["duplicate"] == 1
-    resumed.process(presence(2.5))
-    resumed.process(created())
-    assert resumed.counts["expired"] == 1 and resumed.counts["forgotten"] == 1
