@@ -40,8 +40,9 @@ class Settings(BaseSettings):
                        description="Table store: memory:// or rocksdb:// (needs rocksdict)")
     conversation_cache: int = Field(
         default=20_000, ge=0,
-        description="Resolved or closed conversations a worker keeps decoded in memory (the "
-        "latest touched); the others are read back from the table when an event comes")
+        description="Resolved or closed conversations whose state each stage of a worker keeps "
+        "decoded in memory (the latest touched); the others are read back from the tables "
+        "when an event comes")
     data_dir: Path = Field(default=Path(".support-kpi"),
                            description="Worker data directory (RocksDB tables)")
     config: Path | None = Field(default=None, description="KPI configuration YAML (SPEC §5)")

@@ -31,8 +31,8 @@ from service.engine.router import ConversationRouter
 
 __all__ = ["SEPARATOR", "Row", "Rows", "conversation_row", "conversation_state",
            "decode_facts", "decode_live", "decode_segments", "dumps", "holders_row",
-           "load_book", "load_router", "partition_of_value", "presence_row", "segments_row",
-           "sync_row"]
+           "load_book", "load_router", "partition_of_value", "presence_row", "saved_share",
+           "segments_row", "share_key", "sync_row"]
 
 SEPARATOR = "\x1f"
 Row = tuple[bytes, bytes]
@@ -96,7 +96,8 @@ def _owner_row(partition: int, owner: str, kind: str, name: str, payload: Any) -
 
 
 def sync_row(partition: int, book: OwnerBook, sync: ConversationSync) -> Row:
-    """What ``sync.owner`` holds of the conversation after the sync was applied."""
+    """What ``sync.owner`` holds of the conversation after the sync was applied (the key is
+    :func:`share_key`)."""
     held = book.held[sync.owner].get(sync.conversation_id, ())
     return _owner_row(partition, sync.owner, "c", sync.conversation_id, [held, sync.live])
 
@@ -113,9 +114,31 @@ def holders_row(partition: int, agent: str, holders: Iterable[str]) -> Row:
     return _owner_row(partition, f"a:{agent}", "h", "", sorted(holders))
 
 
+def share_key(owner: str, conversation_id: str) -> bytes:
+    """The key of the row of what ``owner`` holds of a conversation (:func:`sync_row`)."""
+    return SEPARATOR.join((owner, "c", conversation_id)).encode()
+
+
+def saved_share(value: bytes) -> tuple[tuple[Fact, ...], LiveSummary | None]:
+    """(facts, live summary) of a :func:`sync_row` value."""
+    facts, live = orjson.loads(value)[2]
+    return decode_facts(facts), decode_live(live)
+
+
 def load_book(book: OwnerBook, rows: Rows, active: frozenset[int]) -> dict[str, frozenset[str]]:
     """Put the owners of the ``active`` partitions back into ``book`` (a new one); each
-    agent's segment holders."""
+    agent's segment holders. A book with a loader then keeps only its bound of idle shares."""
+    loader, book.loader = book.loader, None
+    try:
+        holders = _load_rows(book, rows, active)
+    finally:
+        book.loader = loader
+    book.note_idle_shares()
+    book.trim()
+    return holders
+
+
+def _load_rows(book: OwnerBook, rows: Rows, active: frozenset[int]) -> dict[str, frozenset[str]]:
     holders: dict[str, frozenset[str]] = {}
     for key, value in rows:
         partition, kind, payload = orjson.loads(value)

@@ -16,7 +16,8 @@ replay's holds them all. The workers' reports, merged, equal replay's (a propert
 exactly that, syncs duplicated and redelivered).
 """
 
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from service.engine.aggregates import Aggregates, Totals
@@ -106,6 +107,10 @@ class SegmentSync(NamedTuple):
     segments: tuple[Segment, ...]
 
 
+HeldLoader = Callable[[str, str], tuple[tuple[Fact, ...], LiveSummary | None] | None]
+"""(owner, conversation id) → what the owner holds of it as saved (facts, live summary), or
+None."""
+
 Retraction = tuple[str, tuple[str, ...]]
 """(fact id, the owners that must drop it)."""
 
@@ -184,9 +189,15 @@ class OwnerBook:
     same panes, timelines and report code give the numbers."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
-                 watermark: Watermark | None = None) -> None:
+                 watermark: Watermark | None = None, loader: HeldLoader | None = None,
+                 idle_limit: int | None = None) -> None:
         """``watermark``: the event time that drives retention; replay's engine shares its own,
-        a worker's book keeps one of the facts and presence it takes in."""
+        a worker's book keeps one of the facts and presence it takes in.
+
+        Bounded cache (a worker: ``loader`` and ``idle_limit`` given): of the conversations an
+        owner holds without a live summary (resolved, closed), only the ``idle_limit`` synced
+        last keep their facts in memory (:meth:`trim`); a sync for another reads what the owner
+        holds back through ``loader`` (the worker's owners table)."""
         self.policy = policy
         self.retention_ms = retention_ms
         self.aggregates = Aggregates(retention_ms)
@@ -199,6 +210,13 @@ class OwnerBook:
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
         self._segment_holders: dict[str, frozenset[str]] = {}
         self.live_rows = LiveRows(policy)
+        self.loader = loader
+        self.idle_limit = idle_limit
+        self._idle: OrderedDict[tuple[str, str], None] = OrderedDict()
+        """(owner, conversation) held in memory without a live summary, synced least recently
+        first."""
+        self.loads = 0
+        """Shares read back through ``loader``."""
         self._computed: dict[tuple[str, str], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
@@ -264,8 +282,10 @@ class OwnerBook:
         when nothing changed."""
         owner, cid, facts, live, retracted, full = sync
         held = self.held.setdefault(owner, {})
-        old = held.get(cid, ())
         live_held = self.live.setdefault(owner, {})
+        old = held.get(cid)
+        if old is None:
+            old = self._read_back(owner, cid, held, live_held)
         if full:
             if old == facts and live_held.get(cid) == live:
                 return False
@@ -304,9 +324,55 @@ class OwnerBook:
             held.pop(cid, None)
         if live is None:
             live_held.pop(cid, None)
+            if share and self.loader is not None:
+                self._idle[owner, cid] = None
+                self._idle.move_to_end((owner, cid))
         else:
             live_held[cid] = live
+            self._idle.pop((owner, cid), None)
         return True
+
+    def _read_back(self, owner: str, cid: str, held: dict[str, tuple[Fact, ...]],
+                   live_held: dict[str, LiveSummary]) -> tuple[Fact, ...]:
+        """What ``owner`` holds of ``cid`` when it is not in memory: read back through the
+        loader (and kept in memory again), else nothing."""
+        if self.loader is None:
+            return ()
+        saved = self.loader(owner, cid)
+        if saved is None:
+            return ()
+        facts, live = saved
+        self.loads += 1
+        if facts:
+            held[cid] = facts
+        if live is not None:
+            live_held[cid] = live
+        return facts
+
+    def note_idle_shares(self) -> None:
+        """Mark every share held without a live summary idle (after a load), for :meth:`trim`."""
+        if self.loader is None:
+            return
+        for owner, held in self.held.items():
+            live = self.live.get(owner, {})
+            for cid in held:
+                if cid not in live:
+                    self._idle[owner, cid] = None
+
+    def trim(self) -> int:
+        """Drop from memory the facts of idle shares beyond ``idle_limit``, synced least
+        recently first; how many. Call it once their rows are written (the loader reads them
+        back)."""
+        limit = self.idle_limit
+        if limit is None or self.loader is None:
+            return 0
+        idle, dropped = self._idle, 0
+        while len(idle) > limit:
+            (owner, cid), _ = idle.popitem(last=False)
+            held = self.held.get(owner)
+            if held is not None and held.pop(cid, None) is not None:
+                dropped += 1
+        return dropped
 
     def _apply(self, level: str, key: str, fact: Fact, sign: int, cutoff: int) -> None:
         if isinstance(fact, Busy):
@@ -387,13 +453,21 @@ class OwnerBook:
                 self.aggregates.overall.clear()
 
     def owners(self) -> set[str]:
-        found = set(self.held) | set(self.live) | set(self.segments)
+        """The owners with data here: panes, live summaries, segments or a timeline (what a
+        share holds in memory does not decide it: idle shares may be read back later)."""
+        agg = self.aggregates
+        found = set(self.live) | set(self.segments)
         found |= {f"a:{agent}" for agent in self.timelines}
+        found |= {f"t:{team}" for team in agg.teams} | {f"a:{agent}" for agent in agg.agents}
+        if agg.overall.minutes:
+            found.add(OVERALL)
         return {owner for owner in found if self._holds(owner)}
 
     def _holds(self, owner: str) -> bool:
         level, key = owner_level(owner)
-        return bool(self.held.get(owner) or self.live.get(owner) or self.segments.get(owner)
+        panes = self.aggregates.level_panes(level, key, create=False)
+        return bool((panes is not None and panes.minutes) or self.live.get(owner)
+                    or self.segments.get(owner)
                     or (level == "agent" and key in self.timelines
                         and not self.timelines[key].empty))
 

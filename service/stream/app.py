@@ -134,7 +134,7 @@ class KpiService:
         self._owner_partitions: dict[str, int] = {}
         outputs = StageOutputs(self.health, tables, self._dead_letter, self.partition_of)
         self.stage1 = ConversationsStage(self.policy, settings, conversation_table, outputs)
-        self.stage2 = OwnersStage(self.policy, owner_table, outputs)
+        self.stage2 = OwnersStage(self.policy, owner_table, outputs, settings.conversation_cache)
         self.guarded = GuardedBatches(Path(settings.data_dir), ("conversations", "owners"),
                                       self._dead_letter, lambda: self.batches.send())
         self._stage1_loaded: tuple[frozenset[int], int] | None = None

@@ -20,7 +20,9 @@ from service.engine.codec import (
     holders_row,
     load_book,
     presence_row,
+    saved_share,
     segments_row,
+    share_key,
     sync_row,
 )
 from service.engine.conversation import TeamPolicy
@@ -37,11 +39,13 @@ __all__ = ["OwnersStage"]
 class OwnersStage:
     """The owners of the facts-topic partitions this worker holds."""
 
-    def __init__(self, policy: TeamPolicy, table: Any, out: StageOutputs) -> None:
+    def __init__(self, policy: TeamPolicy, table: Any, out: StageOutputs,
+                 idle_limit: int | None = None) -> None:
         self.policy = policy
         self.table = table
         self.out = out
-        self.book = OwnerBook(policy, DEFAULT_RETENTION_MS)
+        self.idle_limit = idle_limit
+        self.book = self._new_book()
         self.segment_holders: dict[str, frozenset[str]] = {}
         """Agent → the team and overall owners its segments were sent to (they get an empty
         sync when the agent leaves them)."""
@@ -49,9 +53,19 @@ class OwnersStage:
     def load(self, rows: Rows, active: frozenset[int]) -> int:
         """Replace the state by the table's rows of the ``active`` partitions; how many
         owners that is."""
-        self.book = OwnerBook(self.policy, DEFAULT_RETENTION_MS)
+        self.book = self._new_book()
         self.segment_holders = load_book(self.book, rows, active)
         return len(self.book.owners())
+
+    def _new_book(self) -> OwnerBook:
+        return OwnerBook(self.policy, DEFAULT_RETENTION_MS, loader=self._saved_share,
+                         idle_limit=self.idle_limit)
+
+    def _saved_share(self, owner: str, conversation_id: str) -> Any:
+        """What ``owner`` holds of a conversation, from the table (the batch's event is
+        current, so the RocksDB store reads its partition's database)."""
+        value = self.table.data.get(share_key(owner, conversation_id))
+        return None if value is None else saved_share(value)
 
     def batch(self, partition: int, group: list[EventT], outbox: Outbox) -> None:
         book = self.book
@@ -92,6 +106,7 @@ class OwnersStage:
                 if merged != self.segment_holders.get(agent):
                     self.segment_holders[agent] = merged
                     self._put(partition, holders_row(partition, agent, merged))
+        book.trim()
         self._expire()
 
     def _expire(self) -> None:

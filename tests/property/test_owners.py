@@ -18,6 +18,8 @@ from service.engine.codec import (
     load_book,
     load_router,
     presence_row,
+    saved_share,
+    share_key,
     sync_row,
 )
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS, KpiEngine
@@ -53,10 +55,10 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
     Every stage writes its table rows as a worker does (:mod:`service.engine.codec`; dicts
     here). With ``scrapes``, the workers also report along the way at as-ofs up to 30 h before
     it (a report keeps running window sums and values for the next one: they must not change
-    the final numbers). With ``idle_limit``, stage 1 keeps that many idle conversations decoded
-    and reads the others back from its table. With ``restart_after``, every router and book is
-    thrown away after that many batches and loaded again from the rows (a worker's
-    recovery)."""
+    the final numbers). With ``idle_limit``, stage 1 keeps that many idle conversations
+    decoded and each book that many idle shares, and they read the others back from their
+    tables. With ``restart_after``, every router and book is thrown away after that many
+    batches and loaded again from the rows (a worker's recovery)."""
     conversation_rows: list[dict[bytes, bytes]] = [{} for _ in range(PARTITIONS)]
     owner_rows: list[dict[bytes, bytes]] = [{} for _ in range(workers)]
 
@@ -71,8 +73,18 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                                   saved=None if idle_limit is None else saved,
                                   idle_limit=idle_limit)
 
+    def new_book(worker: int) -> OwnerBook:
+        rows = owner_rows[worker]
+
+        def saved(owner: str, cid: str) -> Any:
+            value = rows.get(share_key(owner, cid))
+            return None if value is None else saved_share(value)
+
+        return OwnerBook(config(), DEFAULT_RETENTION_MS,
+                         loader=None if idle_limit is None else saved, idle_limit=idle_limit)
+
     routers = [new_router(p) for p in range(PARTITIONS)]
-    books = [OwnerBook(config(), DEFAULT_RETENTION_MS) for _ in range(workers)]
+    books = [new_book(w) for w in range(workers)]
 
     def restart() -> None:
         for partition in range(PARTITIONS):
@@ -80,7 +92,7 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
             load_router(routers[partition], conversation_rows[partition].items(),
                         frozenset({partition}))
         for worker in range(workers):
-            books[worker] = OwnerBook(config(), DEFAULT_RETENTION_MS)
+            books[worker] = new_book(worker)
             load_book(books[worker], owner_rows[worker].items(), frozenset({worker}))
 
     def worker_of(owner: str) -> int:
@@ -133,6 +145,7 @@ def run_topology(events: list[Any], workers: int, rnd: random.Random, redeliver:
                         owner_rows[worker][key] = value
                     touched_agents.add(owner[2:])
             for book in books:
+                book.trim()
                 book.expire()  # a worker expires hourly; every batch is the harder test
                 if scrapes and rnd.random() < 0.2:
                     book.report(as_of_ms - rnd.randrange(30 * 3_600_000), book.owners(),
