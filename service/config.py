@@ -15,6 +15,9 @@ Overlay rules, where the SPEC leaves room for a choice:
 - An SLA target's `pause_while` (SPEC §3) lists the waiting statuses (`pending`, `snoozed`)
   whose seconds the SLA does not count; it is overlaid like `target` and `business_hours`
   (given, it replaces the list below it; `[]` turns pausing off).
+- An SLA's `objective` (default 0.9) is the share of judged conversations that should meet it,
+  the SLO the burn-rate alerts compare the achieved ratio with. It is set per team and kind
+  (`sla.<kind>.objective`), not per priority: the achieved ratio is not split by priority.
 - `weighted_score`, when given, replaces the default mapping entirely (so a KPI can be left out
   of the score); `weighted_score: {}` disables the score.
 - A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
@@ -56,6 +59,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_AGENT_KPIS",
     "DEFAULT_CLOSED_DAYS",
+    "DEFAULT_OBJECTIVE",
     "PRIORITIES",
     "SLA_KINDS",
     "WEIGHTABLE_KPIS",
@@ -72,6 +76,7 @@ __all__ = [
     "SlaTargetsOverlay",
     "TeamOverlay",
     "TeamSettings",
+    "TeamSlaOverride",
     "WeightedKpi",
     "config_from_env",
     "load_config",
@@ -95,6 +100,9 @@ _DEFAULT_TARGETS: dict[str, float] = {
     "next_response": 14400,
     "resolution": 86400,
 }
+DEFAULT_OBJECTIVE = 0.9
+"""The share of a team's judged conversations that should meet an SLA (the error budget is the
+rest): what the burn-rate alerts measure the achieved ratio against."""
 _DEFAULT_HOURS: dict[str, list[str]] = {
     day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")
 }
@@ -160,24 +168,31 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Objective = Annotated[float, Field(gt=0, lt=1)]
+
+
 class SlaTarget(_Model):
     """A target in seconds; `business_hours` measures it in the team's business seconds;
-    `pause_while` leaves out the seconds spent in those statuses (SPEC §3)."""
+    `pause_while` leaves out the seconds spent in those statuses (SPEC §3); `objective` is the
+    share of judged conversations that should meet it (the SLO of the burn-rate alerts)."""
 
     target: PositiveNumber
     business_hours: bool = False
     pause_while: tuple[PausableStatus, ...] = ()
+    objective: Objective = DEFAULT_OBJECTIVE
 
 
 class SlaTargetOverride(_Model):
-    """A partial `SlaTarget`: a field left out keeps the value it overlays."""
+    """A partial `SlaTarget` under `priorities`: a field left out keeps the value it overlays.
+    The objective is the team's for all priorities (the achieved ratio is not split by
+    priority), so it is not set here."""
 
     target: PositiveNumber | None = None
     business_hours: bool | None = None
     pause_while: tuple[PausableStatus, ...] | None = None
 
     def _given(self) -> dict[str, Any]:
-        return {name: value for name in ("target", "business_hours", "pause_while")
+        return {name: value for name in type(self).model_fields
                 if (value := getattr(self, name)) is not None}
 
     def over(self, base: SlaTarget) -> SlaTarget:
@@ -209,18 +224,24 @@ class SlaTargets(_Model):
         return filled
 
 
+class TeamSlaOverride(SlaTargetOverride):
+    """A partial `SlaTarget` in a team's `sla` section, objective included."""
+
+    objective: Objective | None = None
+
+
 class SlaTargetsOverlay(_Model):
     """A team's partial `sla` section."""
 
-    first_response: SlaTargetOverride | None = None
-    next_response: SlaTargetOverride | None = None
-    resolution: SlaTargetOverride | None = None
+    first_response: TeamSlaOverride | None = None
+    next_response: TeamSlaOverride | None = None
+    resolution: TeamSlaOverride | None = None
 
     def over(self, base: SlaTargets) -> SlaTargets:
         """`base` with this overlay's given kinds and fields applied."""
         updates: dict[str, SlaTarget] = {}
         for kind in SLA_KINDS:
-            override: SlaTargetOverride | None = getattr(self, kind)
+            override: TeamSlaOverride | None = getattr(self, kind)
             if override is not None:
                 updates[kind] = override.over(getattr(base, kind))
         return base.model_copy(update=updates) if updates else base
@@ -314,6 +335,8 @@ class ResolvedTeam:
     calendar: BusinessCalendar
     targets: Mapping[tuple[str, str], tuple[int, bool]]
     pauses: Mapping[tuple[str, str], frozenset[str]]
+    objectives: Mapping[str, float]
+    """SLA kind → objective (a ratio in (0, 1))."""
 
     @classmethod
     def build(cls, name: str | None, settings: TeamSettings) -> ResolvedTeam:
@@ -328,7 +351,9 @@ class ResolvedTeam:
                 target_ms = max(1, round(effective.target * 1000))
                 targets[(kind, priority)] = (target_ms, effective.business_hours)
                 pauses[(kind, priority)] = frozenset(effective.pause_while)
-        return cls(name, settings, settings.calendar(), targets, pauses)
+        objectives: dict[str, float] = {
+            kind: getattr(settings.sla, kind).objective for kind in SLA_KINDS}
+        return cls(name, settings, settings.calendar(), targets, pauses, objectives)
 
     def sla_pause_while(self, kind: str, priority: str) -> frozenset[str]:
         """The statuses whose time the SLA of this kind and priority leaves out (empty: none).

@@ -47,7 +47,7 @@ def render_kpi_table() -> str:
 
 
 def render_metric_table() -> str:
-    from service.metrics.names import metric_specs
+    from service.metrics.names import TARGET_METRICS, metric_specs
     from service.stream.health import HEALTH_METRICS
 
     rows = ["| metric | levels | labels | meaning |", "|---|---|---|---|"]
@@ -60,6 +60,9 @@ def render_metric_table() -> str:
         labels = ", ".join(extra) or "–"
         name = specs[0].name.replace(f"support_{specs[0].level}_", "support_<level>_", 1)
         rows.append(f"| `{name}` | {levels} | {labels} | {specs[0].help} |")
+    for target in TARGET_METRICS:
+        extra = [label for label in target.labels if label != "team"]
+        rows.append(f"| `{target.name}` | team | {', '.join(extra)} | {target.help} |")
     rows += ["", "Worker health:", "", "| metric | type | labels | meaning |",
              "|---|---|---|---|"]
     for name, kind, text, label_names in HEALTH_METRICS:

@@ -7,27 +7,47 @@ series vanish here and appear on the new owner. Null values (no data) yield no s
 ``agent_kpis`` (the config's ``metrics.agent_kpis``) names the report keys exported per agent;
 agent metrics of other keys are neither described nor collected. Team and overall metrics are
 always exported in full.
+
+With ``teams`` (the configuration's team resolver), every team in the report also gets its SLA
+targets and objectives (``TARGET_METRICS``), so that alert rules compare a team with its own
+goals.
 """
 
 from collections.abc import Callable, Collection, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from schemas.common import AgentPresence
-from service.metrics.names import DISTRIBUTION_STATS, MetricSpec, metric_specs
+from service.metrics.names import DISTRIBUTION_STATS, TARGET_METRICS, MetricSpec, metric_specs
 
-__all__ = ["PRESENCE_STATES", "KpiCollector"]
+__all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals"]
 
 PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-defined]
 
 
+class TeamGoals(Protocol):
+    """What the collector reads of a resolved team (``service.config.ResolvedTeam``)."""
+
+    @property
+    def targets(self) -> Mapping[tuple[str, str], tuple[int, bool]]:
+        """(SLA kind, priority) → (target in milliseconds, in business hours?)."""
+        ...
+
+    @property
+    def objectives(self) -> Mapping[str, float]: ...
+
+
 class KpiCollector(Collector):
     def __init__(self, report: Callable[[], Mapping[str, Any]],
-                 agent_kpis: Collection[str] | None = None) -> None:
-        """``agent_kpis``: the report keys exported per agent; None exports every one."""
+                 agent_kpis: Collection[str] | None = None,
+                 teams: Callable[[str], TeamGoals] | None = None) -> None:
+        """``agent_kpis``: the report keys exported per agent; None exports every one.
+        ``teams``: a team name → its resolved settings, for the target gauges; None exports
+        none."""
         self._report = report
+        self._teams = teams
         keep = None if agent_kpis is None else frozenset(agent_kpis)
         self._specs = [spec for spec in metric_specs()
                        if keep is None or spec.level != "agent" or spec.path[0] in keep]
@@ -35,6 +55,9 @@ class KpiCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         for spec in self._specs:
             yield GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+        if self._teams is not None:
+            for target in TARGET_METRICS:
+                yield GaugeMetricFamily(target.name, target.help, labels=list(target.labels))
 
     def collect(self) -> Iterator[Metric]:
         report = self._report()
@@ -46,6 +69,25 @@ class KpiCollector(Collector):
                         labels = {**labels, "window": window}
                     _add(family, spec, labels, kpis)
             yield family
+        if self._teams is not None:
+            yield from _goals(report, self._teams)
+
+
+def _goals(report: Mapping[str, Any], teams: Callable[[str], TeamGoals]) -> Iterator[Metric]:
+    """The target and objective gauges of every team the report names."""
+    names: set[str] = set(report.get("live", {}).get("teams", {}))
+    for levels in report.get("windows", {}).values():
+        names.update(levels.get("teams", {}))
+    seconds, objective = (GaugeMetricFamily(t.name, t.help, labels=list(t.labels))
+                          for t in TARGET_METRICS)
+    for name in sorted(names):
+        team = teams(name)
+        for (kind, priority), (target_ms, _) in sorted(team.targets.items()):
+            seconds.add_metric([name, kind, priority], target_ms / 1000)
+        for kind, ratio in sorted(team.objectives.items()):
+            objective.add_metric([name, kind], ratio)
+    yield seconds
+    yield objective
 
 
 def _level_blocks(report: Mapping[str, Any], windowed: bool

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
 
-__all__ = ["DISTRIBUTION_STATS", "LEVEL_NAMES", "MetricSpec", "metric_name", "metric_specs"]
+__all__ = ["DISTRIBUTION_STATS", "LEVEL_NAMES", "TARGET_METRICS", "MetricSpec", "TargetMetric",
+           "metric_name", "metric_specs"]
 
 LEVEL_NAMES = {"agents": "agent", "teams": "team", "overall": "overall"}
 _LEVEL_LABELS = {"agent": ("agent", "team"), "team": ("team",), "overall": ()}
@@ -70,3 +71,23 @@ def metric_specs() -> list[MetricSpec]:
                     specs.append(MetricSpec(metric_name(level, path), text, level,
                                             labels, path, windowed, stat, kind))
     return specs
+
+
+@dataclass(frozen=True)
+class TargetMetric:
+    """A gauge of a team's configured goal (SPEC §5), exported beside its KPIs so that alert
+    rules compare each team with its own target rather than a number written into the rule."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+
+
+TARGET_METRICS: tuple[TargetMetric, ...] = (
+    TargetMetric("support_team_sla_target_seconds",
+                 "The team's SLA target in seconds, per SLA kind and priority (configuration)",
+                 ("team", "sla", "priority")),
+    TargetMetric("support_team_sla_objective_ratio",
+                 "The share of judged conversations that should meet the SLA (configuration)",
+                 ("team", "sla")),
+)

@@ -145,7 +145,8 @@ class KpiService:
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
         self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
         hold_streams_until_resumed(self.app)
-        register_routes(self.app, self, settings.token, config.metrics.agent_kpis)
+        register_routes(self.app, self, settings.token, config.metrics.agent_kpis,
+                        config.team)
 
     async def _watch_kafka(self) -> None:
         """Probe Kafka every few seconds for the health endpoints; started with the app, after

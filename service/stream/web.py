@@ -5,7 +5,7 @@ config); the health endpoints stay open for probes, /readyz with its status only
 
 import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service.engine.engine import format_time
-from service.metrics.collector import KpiCollector
+from service.metrics.collector import KpiCollector, TeamGoals
 from service.stream.health import Health
 from service.timefmt import parse_as_of
 
@@ -40,11 +40,13 @@ def _now_ms() -> int:
 
 
 def register_routes(app: Any, service: Worker, token: Any,
-                    agent_kpis: Sequence[str] | None) -> None:
+                    agent_kpis: Sequence[str] | None,
+                    teams: Callable[[str], TeamGoals] | None = None) -> None:
     """The pages on faust's web server ``app``; ``token`` (a secret or None) guards the KPI
-    data, ``agent_kpis`` the per-agent gauges (``metrics.agent_kpis``)."""
+    data, ``agent_kpis`` the per-agent gauges (``metrics.agent_kpis``), ``teams`` resolves a
+    team's configured targets for their gauges."""
     kpi_registry = CollectorRegistry(auto_describe=False)
-    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()), agent_kpis))
+    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()), agent_kpis, teams))
     update_health = service.update_health
 
     def authorized(request: Any) -> bool:

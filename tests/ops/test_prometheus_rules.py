@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.metrics.names import metric_specs
+from service.metrics.names import TARGET_METRICS, metric_specs
 from service.stream.health import HEALTH_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,8 @@ def records() -> list[dict[str, Any]]:
 
 
 def exported_metrics() -> set[str]:
-    return {spec.name for spec in metric_specs()} | {entry[0] for entry in HEALTH_METRICS}
+    return ({spec.name for spec in metric_specs()} | {entry[0] for entry in HEALTH_METRICS}
+            | {target.name for target in TARGET_METRICS})
 
 
 def metrics_in(expr: str) -> set[str]:
@@ -160,7 +161,7 @@ def test_alert_metadata() -> None:
 def test_expected_alerts_present() -> None:
     expected = {
         "FirstResponseSlaAtRisk", "FirstResponseSlaBreaching", "FirstResponseP90OverTarget",
-        "NextResponseBreaches", "SlaAchievedRatioLow", "AbandonmentSpike",
+        "SlaErrorBudgetBurnFast", "SlaErrorBudgetBurnSlow", "AbandonmentSpike",
         "CsatPositiveRatioDrop", "OccupancyTooHigh", "OccupancyTooLow",
         "UnassignedBacklogGrowing", "AwaitingFirstResponseBacklogGrowing", "OldestWaitingTooOld",
         "HandoffFirstResponseOverTarget", "WorkerDown", "KafkaUnreachable", "ConsumerLagGrowing",
