@@ -25,7 +25,7 @@ class Dataset:
 
     @property
     def path(self) -> Path:
-        return CACHE / (f"events-v4-{self.events}-{self.conversations}-{self.agents}-"
+        return CACHE / (f"events-v5-{self.events}-{self.conversations}-{self.agents}-"
                         f"{self.conversations_per_minute:g}.jsonl")
 
 

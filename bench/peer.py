@@ -10,13 +10,15 @@ no duplicates, no business hours, no live state: a floor for the work, not a riv
 
 Run by the bench as ``python -m bench.peer BOOTSTRAP TOPIC EVENTS STATE_DIR``; prints one JSON
 line: events, seconds (from the first message to the last first response counted; start-up
-apart in startup_seconds), events_per_s, cpu_seconds, peak_rss_mb, first_responses.
+apart in startup_seconds, and the quiet wait before stopping left out), events_per_s,
+cpu_seconds, peak_rss_mb, first_responses.
 """
 
 import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -43,6 +45,12 @@ class _Progress:
         self.first_at: float | None = None
         """perf_counter when the first message arrived (the app's start-up excluded, as the
         service phase starts its clock once the workers are ready)."""
+        self.last_at: float | None = None
+        """perf_counter when the last first response was counted."""
+
+    def snapshot(self) -> tuple[int, int, int, int, int]:
+        return (self.read, self.keyed, self.conversation_events, self.responses,
+                self.counted)
 
     @property
     def done(self) -> bool:
@@ -89,6 +97,24 @@ def _first_response(progress: _Progress) -> Any:
     return first_response
 
 
+QUIET_S = 15.0
+"""Once every event is read, the peer stops when no counter has moved for this long: a
+response still in the producer's buffer when the last message was processed would otherwise
+leave ``done`` unseen (no message comes to trigger the check)."""
+
+
+def _stop_when_quiet(progress: _Progress, app: Application) -> None:
+    last, since = progress.snapshot(), time.perf_counter()
+    while True:
+        time.sleep(0.5)
+        now = progress.snapshot()
+        if now != last:
+            last, since = now, time.perf_counter()
+        elif progress.read >= progress.events and time.perf_counter() - since > QUIET_S:
+            app.stop()
+            return
+
+
 def run_peer(bootstrap: str, topic: str, events: int, state_dir: str) -> dict[str, Any]:
     progress = _Progress(events)
     apps: list[Application] = []
@@ -104,6 +130,7 @@ def run_peer(bootstrap: str, topic: str, events: int, state_dir: str) -> dict[st
 
     def counted(value: Any) -> Any:
         progress.counted += 1
+        progress.last_at = time.perf_counter()
         return value
     sdf = app.dataframe(app.topic(topic, value_deserializer="bytes",
                                   key_deserializer="bytes"))
@@ -119,9 +146,11 @@ def run_peer(bootstrap: str, topic: str, events: int, state_dir: str) -> dict[st
     by_agent = app.dataframe(responses).apply(counted)
     (by_agent.tumbling_window(timedelta(hours=1), grace_ms=timedelta(days=1))
      .agg(count=Count(), avg=Mean("seconds")).current())
+    watchdog = threading.Thread(target=_stop_when_quiet, args=(progress, app), daemon=True)
     started = time.perf_counter()
+    watchdog.start()
     app.run()
-    finished = time.perf_counter()
+    finished = progress.last_at or time.perf_counter()
     first = started if progress.first_at is None else progress.first_at
     seconds = finished - first
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["main"]
@@ -12,6 +13,9 @@ examples:
   support-kpi simulate --rate 50                       live traffic into Kafka
   support-kpi gateway                                  helpdesk webhooks into Kafka
   support-kpi report                                   merged report of the running workers
+  support-kpi queue --state breaching --team billing   which conversations are breaching
+  support-kpi board --workers http://127.0.0.1:8001,http://127.0.0.1:8002   the wallboard
+  support-kpi agent-token a7                           the token of agent a7's feedback page
   support-kpi replay events.jsonl                      report as of the last event
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
   cat events.jsonl | support-kpi replay -
@@ -117,6 +121,7 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from service import preflight
+    from service.logs import quiet_startup_noise
     from service.runtime import tune_gc
     from service.stream.app import KpiService
 
@@ -131,6 +136,7 @@ def _worker(args: argparse.Namespace) -> int:
     except Exception as error:
         return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
     tune_gc()
+    quiet_startup_noise()
     service = KpiService(settings, config)
     print(f"support-kpi worker: http://{settings.http_host}:{settings.http_port} "
           f"(/metrics /kpis /readyz), Kafka {settings.kafka_bootstrap_servers}, topic "
@@ -244,7 +250,8 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
                              settings.partitions, args.rate, args.agents, args.duration,
-                             args.seed, args.batch, progress, args.timeout, stats))
+                             args.seed, args.batch, progress, args.timeout, stats,
+                             args.backfill_hours * 3600))
     except KeyboardInterrupt:
         stats.interrupted = True
     except Exception as error:
@@ -281,7 +288,7 @@ def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -
     try:
         asyncio.run(simulate_webhooks(url, settings.gateway_intercom_secret.get_secret_value(),
                                       args.rate, args.agents, args.duration, args.seed,
-                                      progress, stats))
+                                      progress, stats, args.backfill_hours * 3600))
     except KeyboardInterrupt:
         pass
     except aiohttp.ClientError as error:
@@ -298,22 +305,187 @@ def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -
     return 0
 
 
+def _workers_and_token(args: argparse.Namespace, settings: Any = None
+                       ) -> tuple[list[str], str | None]:
+    """The worker URLs (``--workers`` or SUPPORT_KPI_WORKERS) and the operator token."""
+    settings = settings if settings is not None else _settings()
+    urls = [u.strip() for u in (args.workers or settings.workers).split(",") if u.strip()]
+    return urls, settings.token.get_secret_value() if settings.token else None
+
+
+def _unreachable(command: str, error: OSError, urls: list[str]) -> int:
+    print(f"support-kpi {command}: {error}. Are the workers running? (SUPPORT_KPI_WORKERS="
+          f"{','.join(urls)})", file=sys.stderr)
+    return 1
+
+
+def _print_listing(listing: dict[str, Any], as_json: bool,
+                   as_text: Callable[[dict[str, Any]], str]) -> int:
+    if as_json:
+        import json
+
+        print(json.dumps(listing, indent=2))
+    else:
+        print(as_text(listing))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from service.stream.client import fetch_reports
 
-    settings = _settings()
-    urls = [u.strip() for u in (args.workers or settings.workers).split(",") if u.strip()]
-    token = settings.token.get_secret_value() if settings.token else None
+    urls, token = _workers_and_token(args)
     try:
         report = fetch_reports(urls, args.as_of_text, token)
     except OSError as error:
-        print(f"support-kpi report: {error}. Are the workers running? (SUPPORT_KPI_WORKERS="
-              f"{','.join(urls)})", file=sys.stderr)
-        return 1
+        return _unreachable("report", error, urls)
     from service.replay import report_json
 
     pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
     sys.stdout.buffer.write(report_json(report, pretty))
+    return 0
+
+
+def _queue_table(listing: dict[str, Any]) -> str:
+    from service.board.views import duration
+
+    entries = listing["conversations"]
+    lines = [f"{listing['state']}: {listing['total']} conversation(s) as of {listing['as_of']}"
+             + (f", the {len(entries)} most urgent" if len(entries) < listing["total"] else "")]
+    if not entries:
+        return lines[0]
+    header = ("left", "deadline", "conversation", "team", "agent", "priority", "channel",
+              "status", "clock")
+    rows = [header] + [(
+        duration(e["seconds_left"]),
+        e["deadline"] or "–", e["conversation_id"], e["team"] or "–", e["agent"] or "–",
+        e["priority"], e["channel"], e["status"], e["clock"] or "–") for e in entries]
+    return "\n".join([*lines, *_columns(rows)])
+
+
+def _queue(args: argparse.Namespace) -> int:
+    import time
+
+    from service.engine.records import format_time
+    from service.stream.client import fetch_queue
+
+    urls, token = _workers_and_token(args)
+    as_of = args.as_of_text or format_time(int(time.time() * 1000))
+    params = {"state": args.state, "team": args.team, "agent": args.agent,
+              "limit": args.limit, "as_of": as_of}
+    try:
+        listing = fetch_queue(urls, params, token)
+    except OSError as error:
+        return _unreachable("queue", error, urls)
+    return _print_listing(listing, args.json, _queue_table)
+
+
+def _explain_text(listing: dict[str, Any]) -> str:
+    """The explain answer for a terminal: the value, each feed's count and sum, then the facts
+    (and the presence stretches) one per line."""
+    import json
+
+    who = "overall" if listing["level"] == "overall" else f"{listing['level']} {listing['key']}"
+    lines = [f"{listing['kpi']} of {who}, window {listing['window']} "
+             f"[{listing['from']}, {listing['as_of']}): {json.dumps(listing['value'])}"]
+    for name, total in listing["totals"].items():
+        lines.append(f"  {name}: " + (f"count {total['count']}, sum {total['sum']:g}"
+                                      if isinstance(total, dict) else f"{total:g}"))
+    header = ("at", "conversation", "fact", "agent", "team", "adds", "clock")
+    rows = [header]
+    for fact in listing["facts"]:
+        adds = ", ".join(f"{name} {value:g}" for name, value in fact["adds"].items())
+        clock = ""
+        if "start" in fact:
+            clock = f"{fact['start']} → {fact['stop']}, {fact['seconds']:g} s"
+            if "business_seconds" in fact:
+                clock += f" ({fact['business_seconds']:g} business"
+                if "paused_seconds" in fact:
+                    clock += f", {fact['paused_seconds']:g} paused, SLA " + (
+                        "achieved" if fact["sla_achieved"] else "breached")
+                clock += ")"
+        rows.append((fact["at"], fact["conversation_id"], fact["fact"], fact["agent"] or "–",
+                     fact["team"] or "–", adds, clock))
+    if len(rows) > 1:
+        lines += _columns(rows)
+    if listing["presence"]:
+        stretches = [("start", "stop", "agent", "team", "logged in s", "busy s")] + [
+            (p["start"], p["stop"], p["agent"], p["team"] or "–", f"{p['logged_in_seconds']:g}",
+             f"{p['busy_seconds']:g}") for p in listing["presence"]]
+        lines += ["", *_columns(stretches)]
+    return "\n".join(lines)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as aligned text lines."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            .rstrip() for row in rows]
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import time
+
+    from service.engine.records import format_time
+    from service.stream.client import fetch_owner
+
+    urls, token = _workers_and_token(args)
+    level, key = (("agent", args.agent) if args.agent else ("team", args.team) if args.team
+                  else ("overall", None))
+    params = {"kpi": args.kpi, "level": level, "key": key, "window": args.window,
+              "as_of": args.as_of_text or format_time(int(time.time() * 1000))}
+    try:
+        listing = fetch_owner(urls, "/explain", params, token)
+    except ValueError as error:
+        print(f"support-kpi explain: {error}", file=sys.stderr)
+        return 2
+    except LookupError as error:
+        print(f"support-kpi explain: {level} {key or ''}: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        return _unreachable("explain", error, urls)
+    return _print_listing(listing, args.json, _explain_text)
+
+
+def _board(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from service import preflight
+    from service.board.app import Board, board_app
+
+    settings, port_setting = _with_port(_settings("board"), args.port, "board_port")
+    urls, token = _workers_and_token(args, settings)
+    try:
+        preflight.check_http(settings.board_host, settings.board_port, port_setting,
+                             prefix="SUPPORT_KPI_BOARD")
+    except preflight.PreflightError as error:
+        print(f"support-kpi board: {error}", file=sys.stderr)
+        return 2
+    secret = settings.agent_secret.get_secret_value() if settings.agent_secret else None
+    board = Board(urls, token, secret, settings.board_refresh_s)
+    suffix = "?token=…" if token else ""
+    print(f"support-kpi board: http://{settings.board_host}:{settings.board_port}/board{suffix}"
+          f" (workers {', '.join(urls)})", file=sys.stderr)
+    web.run_app(board_app(board), host=settings.board_host, port=settings.board_port,
+                print=None, access_log=None)
+    return 0
+
+
+def _agent_token(args: argparse.Namespace) -> int:
+    from service.engine.feedback import agent_token
+
+    settings = _settings()
+    if settings.agent_secret is None:
+        print("support-kpi agent-token: SUPPORT_KPI_AGENT_SECRET is not set; set it to the "
+              "secret the workers use (a long random string, e.g. `openssl rand -hex 32`)",
+              file=sys.stderr)
+        return 2
+    token = agent_token(settings.agent_secret.get_secret_value(), args.agent)
+    if args.url:
+        from urllib.parse import quote
+
+        print(f"{args.url.rstrip('/')}/agents/{quote(args.agent, safe='')}?token={token}")
+    else:
+        print(token)
     return 0
 
 
@@ -401,10 +573,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulator = commands.add_parser(
         "simulate", help="publish realistic live traffic",
-        description="Teams on shifts in their time zones, chat and email, bots and "
-        "auto-replies, transfers, pending, reopen, abandonment, ratings, QA reviews and agent "
-        "presence, stamped with the current time.",
+        description="Agents on staggered shifts that staff every team at every hour, chat and "
+        "email, bots and auto-replies, transfers, pending, reopen, abandonment, ratings, QA "
+        "reviews and agent presence, stamped with the current time.",
         epilog="examples:\n  support-kpi simulate --rate 50 --agents 40 --duration 600\n"
+        "  support-kpi simulate --backfill-hours 24   (the last day first, then live)\n"
         "  support-kpi simulate --gateway http://127.0.0.1:8088   (through the gateway)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     simulator.add_argument("--rate", type=float, default=20.0,
@@ -413,6 +586,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--agents", type=int, default=40,
                            help="simulated agents on shifts (default 40)")
     simulator.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+    simulator.add_argument("--backfill-hours", type=float, default=0, metavar="H",
+                           help="start H hours in the past and send what is already due at "
+                           "once (the last hour at --rate, earlier hours at a tenth of it), "
+                           "so that the windows up to 24 h have data (default 0)")
     simulator.add_argument("--seed", type=int, default=0,
                            help="random seed: the same seed, the same traffic (default 0)")
     simulator.add_argument("--batch", type=_positive_int, default=1, help="events per message")
@@ -433,13 +610,92 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  support-kpi report --workers http://127.0.0.1:8001,"
         "http://127.0.0.1:8002 --as-of 2024-03-04T18:00:00Z",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    reporter.add_argument("--workers", help="comma-separated URLs (default: "
-                          "$SUPPORT_KPI_WORKERS)")
+    _add_workers(reporter)
     reporter.add_argument("--as-of", dest="as_of_text", metavar="T", type=str,
                           help="report time, RFC 3339 with offset (default: now)")
     reporter.add_argument("--pretty", action=argparse.BooleanOptionalAction, default=None)
     reporter.set_defaults(run=_report)
+
+    from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
+
+    queue = commands.add_parser(
+        "queue", help="list the conversations in a live state, most urgent first",
+        description="Fetch /conversations from every worker and merge them: the conversations "
+        "behind a live count (breaching, at risk, ...), most urgent first, with the running "
+        "response clock's deadline and the seconds left (negative once breached; business "
+        "hours and pauses applied).",
+        epilog="examples:\n  support-kpi queue --state breaching\n"
+        "  support-kpi queue --state at_risk --team billing --limit 10\n"
+        "  support-kpi queue --state awaiting_first_response --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    queue.add_argument("--state", required=True, choices=QUEUE_STATES)
+    queue.add_argument("--team", help="only this team's conversations")
+    queue.add_argument("--agent", help="only the conversations assigned to this agent")
+    queue.add_argument("--limit", type=_positive_int, default=DEFAULT_QUEUE_LIMIT,
+                       help=f"at most this many (default {DEFAULT_QUEUE_LIMIT})")
+    _add_workers(queue)
+    queue.add_argument("--as-of", dest="as_of_text", metavar="T", type=str,
+                       help="measure the clocks at T, RFC 3339 with offset (default: now)")
+    queue.add_argument("--json", action="store_true", help="the merged JSON instead of a table")
+    queue.set_defaults(run=_queue)
+
+    explainer = commands.add_parser(
+        "explain", help="list the facts behind one windowed KPI value",
+        description="Ask the worker that owns the agent, team or overall for the facts behind "
+        "one windowed value: each conversation's contribution with its clock (start, stop, "
+        "business and paused seconds, SLA result) and the agent and team credited, and for "
+        "presence KPIs the logged-in stretches clipped to the window. Each feed's count and "
+        "sum give the reported value.",
+        epilog="examples:\n  support-kpi explain first_response_seconds --agent a7\n"
+        "  support-kpi explain sla --team billing --window 24h\n"
+        "  support-kpi explain occupancy_ratio --agent a7 --as-of 2024-03-04T18:00:00Z --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    explainer.add_argument("kpi", help="a windowed report key (first_response_seconds, sla, "
+                           "csat, fcr_ratio, occupancy_ratio, ...)")
+    whose = explainer.add_mutually_exclusive_group()
+    whose.add_argument("--agent", help="the agent's value")
+    whose.add_argument("--team", help="the team's value")
+    whose.add_argument("--overall", action="store_true", help="the overall value (default)")
+    explainer.add_argument("--window", default="1h", choices=("1h", "24h"),
+                           help="the window (default 1h)")
+    explainer.add_argument("--as-of", dest="as_of_text", metavar="T", type=str,
+                           help="the report time, RFC 3339 with offset (default: now)")
+    explainer.add_argument("--json", action="store_true",
+                           help="the worker's JSON instead of a table")
+    _add_workers(explainer)
+    explainer.set_defaults(run=_explain)
+
+    boarder = commands.add_parser(
+        "board", help="serve the wallboard and the agents' feedback pages, merged from every "
+        "worker",
+        description="HTML pages that reload themselves: /board (every team: open, awaiting, "
+        "at risk, breaching, oldest wait, agents available and busy, 1h first-response p90, "
+        "24h SLA and CSAT, the most urgent conversations) and /agents/AGENT (the agent's "
+        "ratings, comments and reviews). With SUPPORT_KPI_TOKEN set, open /board?token=TOKEN.",
+        epilog="examples:\n  support-kpi board --workers http://127.0.0.1:8001,"
+        "http://127.0.0.1:8002\n  SUPPORT_KPI_BOARD_PORT=9000 support-kpi board",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    boarder.add_argument("--port", type=int, help="HTTP port (default $SUPPORT_KPI_BOARD_PORT, "
+                         "8080)")
+    _add_workers(boarder)
+    boarder.set_defaults(run=_board)
+
+    tokens = commands.add_parser(
+        "agent-token", help="print the token that opens one agent's feedback page",
+        description="HMAC-SHA256 of the agent id under SUPPORT_KPI_AGENT_SECRET (the workers' "
+        "and the board's secret): it opens that agent's feedback page and no other.",
+        epilog="examples:\n  SUPPORT_KPI_AGENT_SECRET=... support-kpi agent-token a7\n"
+        "  support-kpi agent-token a7 --url http://127.0.0.1:8080   the page's link",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tokens.add_argument("agent", help="the agent id, as in the events (agent_id)")
+    tokens.add_argument("--url", help="print the link to the agent's page on this board")
+    tokens.set_defaults(run=_agent_token)
     return parser
+
+
+def _add_workers(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--workers", help="the workers' URLs, comma-separated (default: "
+                         "$SUPPORT_KPI_WORKERS)")
 
 
 def main(argv: list[str] | None = None) -> int:

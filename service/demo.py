@@ -1,14 +1,21 @@
-"""``make demo``: a local Kafka broker, two workers and the simulator; Ctrl-C stops them all.
-With ``--via-gateway`` (``make demo VIA=gateway``) the simulator posts signed Intercom webhooks
-to a ``support-kpi gateway`` instead of publishing canonical events.
+"""``make demo``: a local Kafka broker, two workers, the board, a Prometheus with the deployed
+recording and alert rules, and the simulator; Ctrl-C stops them all.
 
-Prints the URLs of each worker's /metrics and /kpis and the command for the merged report,
-then a one-line summary of the live KPIs every few seconds.
+The simulator first backfills the last 24 hours (the last one at the live rate, earlier ones
+at a tenth of it) with every team staffed at every hour, so the windows are full and the desk
+works whenever the demo starts. With ``--via-gateway`` (``make demo VIA=gateway``) it posts
+signed Intercom webhooks to a ``support-kpi gateway`` instead of publishing canonical events.
+
+Prints the URLs of the board, Prometheus' alerts page, the queue and each worker, then a
+one-line summary of the live KPIs every few seconds. Stopping does not depend on the terminal:
+with the output piped (``make demo | tee demo.log``) and the pipe gone, Ctrl-C or SIGTERM still
+stops every process the demo started.
 """
 
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,16 +27,30 @@ from service.config import CONFIG_ENV_VAR
 from service.engine.owners import merge_reports
 from service.processes import (
     BIN,
+    BoardProcess,
     GatewayProcess,
+    PrometheusProcess,
     WorkerExited,
     WorkerProcess,
     free_port,
     local_kafka,
     poll_until,
+    stop_group,
 )
 from service.synthetic import SIMULATED_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
+BACKFILL_HOURS = 24
+
+
+def say(text: str) -> None:
+    """Print ``text``; once stdout is gone (a closed pipe), print nothing more, never fail."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _summary(workers: list[WorkerProcess]) -> str:
@@ -38,67 +59,109 @@ def _summary(workers: list[WorkerProcess]) -> str:
     hour = report["windows"]["1h"]["overall"] or {}
     first = hour.get("first_response_seconds") or {}
     p90 = "–" if first.get("p90") is None else f"{first['p90']:.0f} s"
-    return (f"open {live.get('open', 0)} · awaiting first response "
+    line = (f"open {live.get('open', 0)} · awaiting first response "
             f"{live.get('awaiting_first_response', 0)} · at risk {live.get('sla_at_risk', 0)} · "
             f"breaching {live.get('sla_breaching', 0)} · 1h: created "
             f"{hour.get('conversations_created', 0)}, resolved "
             f"{hour.get('conversations_resolved', 0)}, first response p90 {p90}, agents "
             f"{len(report['live']['agents'])}")
+    behind = sum(sum(((w.readiness() or {}).get("lag") or {}).values()) for w in workers)
+    return line + (f" · catching up: {behind:,} messages to read" if behind > 1000 else "")
+
+
+class Stopping(Exception):
+    """Ctrl-C or SIGTERM came while the demo was starting."""
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=20, help="simulated events per second")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  make demo\n  make demo | tee demo.log\n"
+        "  .venv/bin/python -m service.demo --rate 40 --backfill-hours 0")
+    parser.add_argument("--rate", type=float, default=20, help="simulated events per second "
+                        "(default 20)")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument("--backfill-hours", type=float, default=BACKFILL_HOURS,
+                        help=f"simulated hours before now, sent first (default "
+                        f"{BACKFILL_HOURS}; 0: start empty)")
     parser.add_argument("--via-gateway", action="store_true",
                         help="feed the workers through the webhook gateway (signed Intercom "
                         "webhooks)")
     args = parser.parse_args()
-    kafka_launcher = local_kafka()
-    kafka_launcher.fetch()
-    print("starting Kafka …", flush=True)
-    kafka = kafka_launcher.LocalKafka(port=free_port(9092)).start()
-    workers: list[WorkerProcess] = []
-    gateways: list[WorkerProcess] = []
-    children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
     def stop(*_: Any) -> None:
         nonlocal stopping
         stopping = True
 
+    def wait_for(condition: Any, timeout_s: float, what: str) -> None:
+        """``poll_until``, cut short by Ctrl-C or SIGTERM (raises Stopping)."""
+        def ready() -> Any:
+            if stopping:
+                raise Stopping
+            return condition()
+        poll_until(ready, timeout_s, what)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    home = ROOT / ".demo"
+    kafka: Any = None
+    services: list[Any] = []
+    simulator: subprocess.Popen[bytes] | None = None
     try:
+        kafka_launcher = local_kafka()
+        kafka_launcher.fetch()
+        say("starting Kafka …")
+        kafka = kafka_launcher.LocalKafka(port=free_port(9092)).start()
+        if stopping:
+            raise Stopping
+        for stale in ("worker-1", "worker-2", "gateway", "board"):
+            shutil.rmtree(home / stale, ignore_errors=True)
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap)
         env.setdefault(CONFIG_ENV_VAR, str(SIMULATED_CONFIG))
+        workers: list[WorkerProcess] = []
         for n, port in enumerate((8001, 8002), 1):
-            workers.append(WorkerProcess(f"worker-{n}", env, ROOT / ".demo" / f"worker-{n}",
-                                         port=port).start())
-        print("starting two workers …", flush=True)
+            workers.append(WorkerProcess(f"worker-{n}", env, home / f"worker-{n}", port=port))
+            services.append(workers[-1].start())
+        say("starting two workers …")
         for worker in workers:
             try:
-                worker.wait_ready(120)
+                wait_for(worker.readiness, 120, f"worker {worker.name} to be ready")
             except (TimeoutError, WorkerExited) as error:
                 raise SystemExit(f"{error}; see the worker's log above") from error
-        simulate = [str(BIN), "simulate", "--rate", str(args.rate)]
+        urls = [w.url for w in workers]
+        board = BoardProcess("board", env, home / "board", urls, port=8080).start()
+        services.append(board)
+        prometheus = PrometheusProcess(home / "prometheus", [u.removeprefix("http://")
+                                                             for u in urls], port=9090).start()
+        services.append(prometheus)
+        simulate = [str(BIN), "simulate", "--rate", str(args.rate),
+                    "--backfill-hours", str(args.backfill_hours)]
         if args.via_gateway:
             env["SUPPORT_KPI_GATEWAY_INTERCOM_SECRET"] = secrets.token_urlsafe(24)
-            gateway = GatewayProcess("gateway", env, ROOT / ".demo" / "gateway",
-                                     port=8088).start()
-            gateways.append(gateway)
-            poll_until(gateway.readiness, 60, "the gateway to answer /healthz")
-            print(f"gateway    {gateway.url}/webhooks/intercom   {gateway.url}/metrics")
+            gateway = GatewayProcess("gateway", env, home / "gateway", port=8088).start()
+            services.append(gateway)
+            wait_for(gateway.readiness, 60, "the gateway to answer /healthz")
+            say(f"gateway    {gateway.url}/webhooks/intercom   {gateway.url}/metrics")
             simulate += ["--gateway", gateway.url]
-        children.append(subprocess.Popen(simulate, env=env, start_new_session=True))
-        print(f"\nKafka      {kafka.bootstrap} (topic support.events)")
-        urls = [w.url for w in workers]
+        wait_for(board.readiness, 60, "the board to answer /healthz")
+        wait_for(prometheus.ready, 60, "Prometheus to be ready")
+        simulator = subprocess.Popen(simulate, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, start_new_session=True)
+        workers_env = f"SUPPORT_KPI_WORKERS={','.join(urls)}"
+        say(f"\nboard      {board.url}/board")
+        say(f"alerts     {prometheus.alerts_page()}   (Prometheus with deploy/prometheus rules, "
+            f"scraping the workers every {prometheus.interval_s:g} s)")
+        say(f"queue      {workers_env} .venv/bin/support-kpi queue --state at_risk   "
+            f"(each worker: {urls[0]}/conversations?state=at_risk)")
+        say(f"report     {workers_env} .venv/bin/support-kpi report")
+        say(f"Kafka      {kafka.bootstrap} (topic support.events)")
         for n, url in enumerate(urls, 1):
-            print(f"worker {n}   {url}/metrics   {url}/kpis   {url}/readyz")
-        print(f"report     KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap} "
-              f"SUPPORT_KPI_WORKERS={','.join(urls)} .venv/bin/support-kpi report")
-        print("Ctrl-C stops everything.\n", flush=True)
+            say(f"worker {n}   {url}/metrics   {url}/kpis   {url}/readyz")
+        if args.backfill_hours > 0:
+            say(f"The simulator sends the last {args.backfill_hours:g} h first; the windows "
+                "fill within a minute or two.")
+        say("Ctrl-C stops everything.\n")
         started = time.monotonic()
         next_line = started + 5
         while not stopping:
@@ -107,25 +170,19 @@ def main() -> int:
             if time.monotonic() >= next_line:
                 next_line += 10
                 try:
-                    print(_summary(workers), flush=True)
+                    say(_summary(workers))
                 except OSError as error:
-                    print(f"(report unavailable: {error})", flush=True)
+                    say(f"(report unavailable: {error})")
             time.sleep(0.2)
+    except Stopping:
+        pass
     finally:
-        print("\nstopping …", flush=True)
-        for process in [*workers, *gateways]:
-            process.stop()
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        kafka.stop()
-        print("stopped.", flush=True)
+        stop_group(simulator, timeout_s=20)
+        for service in reversed(services):
+            service.stop()
+        if kafka is not None:
+            kafka.stop()
+        say("\nstopped.")
     return 0
 
 

@@ -1,15 +1,26 @@
-"""Log output that stays readable when something fails again and again.
+"""Log output that stays readable when something fails again and again, and quiet when
+nothing is wrong.
 
 While Kafka is unreachable, aiokafka and faust log the same few errors many times a second;
 :class:`RepeatFilter` lets the first of each kind through, then one per ``interval_s`` with the
-number of repeats it held back.
+number of repeats it held back. :class:`StartupNoiseFilter` holds back the errors a fresh
+broker causes while it creates its group coordinator.
 """
 
 import logging
 import time
 from collections.abc import Callable
 
-__all__ = ["RepeatFilter", "install_repeat_filter"]
+__all__ = ["COORDINATOR_LOGGER", "RepeatFilter", "StartupNoiseFilter", "install_repeat_filter",
+           "quiet_startup_noise"]
+
+COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+
+STARTUP_ERRORS = frozenset({14, 15, 16})
+"""What the first group-coordinator lookups get from a broker that is still creating its
+``__consumer_offsets`` topic: the Kafka protocol's error codes COORDINATOR_LOAD_IN_PROGRESS,
+COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR (aiokafka's ``errno``), which aiokafka
+retries."""
 
 
 class RepeatFilter(logging.Filter):
@@ -48,3 +59,33 @@ def install_repeat_filter(logger: logging.Logger | None = None,
     for handler in target.handlers:
         handler.addFilter(repeat)
     return repeat
+
+
+class StartupNoiseFilter(logging.Filter):
+    """Drops, for ``grace_s`` seconds after it is made, what aiokafka logs while a group of
+    workers starts on a fresh broker: "Group Coordinator Request failed" with one of
+    :data:`STARTUP_ERRORS` (retried) and "Heartbeat failed … because it is rebalancing" (the
+    next worker joining). Later, or with another error, they pass: then something is wrong."""
+
+    def __init__(self, grace_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self.until = clock() + grace_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("Group Coordinator Request failed"):
+            error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            expected = getattr(error, "errno", None) in STARTUP_ERRORS
+        else:
+            expected = message.endswith("because it is rebalancing")
+        return not expected or self.clock() >= self.until
+
+
+def quiet_startup_noise(grace_s: float = 60.0) -> StartupNoiseFilter:
+    """Put a :class:`StartupNoiseFilter` on aiokafka's group-coordinator logger (a logger
+    filter: it holds whatever handlers faust installs later)."""
+    noise = StartupNoiseFilter(grace_s)
+    logging.getLogger(COORDINATOR_LOGGER).addFilter(noise)
+    return noise

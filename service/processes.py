@@ -1,5 +1,6 @@
 """Local processes for the demo, the benchmarks and the tests: a ``support-kpi worker``
-subprocess with its HTTP endpoints, a free loopback port, and the bundled Kafka launcher.
+subprocess with its HTTP endpoints, the gateway, the board, a Prometheus scraping the workers,
+a free loopback port, and the bundled Kafka launcher.
 
 Every process is started in its own session so that :meth:`WorkerProcess.stop` can signal the
 whole group; callers stop what they start."""
@@ -9,20 +10,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["BIN", "GatewayProcess", "WorkerExited", "WorkerProcess", "free_port", "local_kafka",
-           "poll_until"]
+__all__ = ["BIN", "BoardProcess", "GatewayProcess", "PrometheusProcess", "WorkerExited",
+           "WorkerProcess", "free_port", "local_kafka", "poll_until", "stop_group"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "support-kpi"
@@ -40,6 +43,20 @@ def free_port(preferred: int = 0) -> int:
         except OSError:
             sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_group(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM,
+               timeout_s: float = 30) -> None:
+    """Signal the session of ``process`` (started with ``start_new_session``) and wait for it;
+    SIGKILL after ``timeout_s``. Nothing when it was not started or has ended."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def poll_until(condition: Callable[[], Any], timeout_s: float, what: str,
@@ -161,14 +178,7 @@ class WorkerProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_group(self.process, sig, timeout_s)
 
 
 class GatewayProcess(WorkerProcess):
@@ -194,3 +204,100 @@ class GatewayProcess(WorkerProcess):
                 return int(response.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
+
+
+class BoardProcess(GatewayProcess):
+    """``support-kpi board`` over ``workers`` on a loopback port; ready once ``/healthz``
+    answers."""
+
+    def __init__(self, name: str, env: Mapping[str, str], data_dir: Path,
+                 workers: list[str], log: Path | None = None, port: int = 0) -> None:
+        super().__init__(name, env, data_dir, log, port)
+        self.workers = workers
+
+    def arguments(self) -> list[str]:
+        return ["board", "--port", str(self.port), "--workers", ",".join(self.workers)]
+
+
+RULES = ROOT / "deploy" / "prometheus"
+"""The recording and alert rules as deployed (``recording_rules.yml``, ``alert_rules.yml``)."""
+
+
+class PrometheusProcess:
+    """Debian's ``prometheus`` on a loopback port, scraping ``targets`` (``host:port`` of the
+    workers) every ``interval_s`` seconds with ``rules`` (default: the deployed recording and
+    alert rules); its configuration, data and log in ``data_dir``.
+
+    Raises FileNotFoundError from :meth:`start` when prometheus is not installed."""
+
+    def __init__(self, data_dir: Path, targets: list[str], rules: list[Path] | None = None,
+                 interval_s: float = 5, port: int = 0) -> None:
+        self.data_dir = data_dir
+        self.targets = targets
+        self.rules = rules if rules is not None else [RULES / "recording_rules.yml",
+                                                       RULES / "alert_rules.yml"]
+        self.interval_s = interval_s
+        self.port = free_port(port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PrometheusProcess:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise FileNotFoundError("prometheus is not installed: `make test` or `make demo` "
+                                    "installs Debian's prometheus package")
+        shutil.rmtree(self.data_dir / "tsdb", ignore_errors=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        interval = f"{self.interval_s:g}s"
+        config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
+                  "rule_files": [str(path) for path in self.rules],
+                  "scrape_configs": [{"job_name": "support-kpi",
+                                      "static_configs": [{"targets": self.targets}]}]}
+        path = self.data_dir / "prometheus.yml"
+        path.write_text(json.dumps(config, indent=2))
+        with (self.data_dir / "prometheus.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={path}", f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        return self
+
+    def get(self, path: str) -> Any:
+        """GET ``path`` of the HTTP API, decoded from JSON."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def ready(self) -> bool:
+        """Prometheus answers /-/ready with 200."""
+        if self.process is None or self.process.poll() is not None:
+            log = (self.data_dir / "prometheus.log").read_text(errors="replace")[-2000:]
+            raise WorkerExited(f"prometheus exited: {log}")
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=5) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    def alerts_page(self) -> str:
+        """The URL of the alerts page: ``/alerts``, or ``/classic/alerts`` where Prometheus is
+        built without its React UI (Debian's package)."""
+        for path in ("/alerts", "/classic/alerts"):
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=10):
+                    return self.url + path
+            except urllib.error.HTTPError:
+                continue
+        return self.url + "/alerts"
+
+    def query(self, expression: str) -> list[Any]:
+        """The instant vector of ``expression`` (each sample's metric and value)."""
+        answer = self.get("/api/v1/query?" + urllib.parse.urlencode({"query": expression}))
+        return list(answer["data"]["result"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The active alerts (pending and firing), each with labels and state."""
+        return list(self.get("/api/v1/alerts")["data"]["alerts"])
+
+    def stop(self) -> None:
+        stop_group(self.process)

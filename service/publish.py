@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
@@ -517,23 +517,37 @@ async def _produce_line(publisher: _Publisher, raw: bytes, number: int, stats: P
         await publisher.add(event_key(event), orjson.dumps(event), number)
 
 
-def live_traffic(rate: float, agents: int, seed: int = 0) -> AsyncIterator[dict[str, Any]]:
+BACKFILL_HISTORY_SHARE = 0.1
+"""In a backfill, hours before the last one carry this share of the live rate: the windows up
+to 24 h have data without replaying a whole day at full rate."""
+
+LIVE_EVENTS_PER_CONVERSATION = 8.8
+"""The simulator's mean events per conversation, which turns an events/s rate into
+conversations per minute."""
+
+
+def live_traffic(rate: float, agents: int, seed: int = 0,
+                 backfill_s: float = 0) -> AsyncIterator[dict[str, Any]]:
     """The simulator's canonical events at about ``rate`` events/s, stamped with the current
-    time and released as the wall clock reaches them (endless)."""
-    per_conversation = 8.8
-    shape = TrafficShape(conversations=10**9, agents=agents, start_ms=int(time.time() * 1000),
-                         conversations_per_minute=max(rate, 0.1) * 60 / per_conversation,
-                         source="simulator")
-    return _paced(shape, seed, 1.0)
+    time and released as the wall clock reaches them (endless). Every team is staffed at
+    every hour. ``backfill_s``: the traffic starts that many seconds in the past and what is
+    already due goes out at once (the last hour at ``rate``, earlier hours at
+    ``BACKFILL_HISTORY_SHARE`` of it)."""
+    now_ms = int(time.time() * 1000)
+    per_minute = max(rate, 0.1) * 60 / LIVE_EVENTS_PER_CONVERSATION
+    shape = TrafficShape(conversations=10**9, agents=agents,
+                         start_ms=now_ms - int(backfill_s * 1000),
+                         conversations_per_minute=per_minute, source="simulator",
+                         round_the_clock=True, history_until_ms=now_ms - 3_600_000,
+                         history_per_minute=per_minute * BACKFILL_HISTORY_SHARE)
+    return _released(generate_events(shape, seed=seed))
 
 
-async def _paced(shape: TrafficShape, seed: int, speed: float) -> AsyncIterator[dict[str, Any]]:
-    """The synthetic stream, released as the wall clock reaches each event's time."""
-    origin = time.time()
-    for event in generate_events(shape, seed=seed):
-        at = _ms(event["at"])
-        due = origin + (at - shape.start_ms) / 1000 / speed
-        delay = due - time.time()
+async def _released(events: Iterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """``events`` (in ``at`` order), each as the wall clock reaches its time; past ones at
+    once."""
+    for event in events:
+        delay = _ms(event["at"]) / 1000 - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
         yield event
@@ -550,9 +564,10 @@ def _ms(text: str) -> int:
 async def simulate(bootstrap: str, topic: str, partitions: int, rate: float, agents: int,
                    duration_s: float | None = None, seed: int = 0, batch: int = 1,
                    progress: TextIO | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                   stats: PublishStats | None = None) -> PublishStats:
+                   stats: PublishStats | None = None, backfill_s: float = 0) -> PublishStats:
     """Live traffic at about ``rate`` events/s, stamped with the current time, for
-    ``duration_s`` seconds (None: until cancelled, i.e. Ctrl-C).
+    ``duration_s`` seconds (None: until cancelled, i.e. Ctrl-C); the ``backfill_s`` seconds
+    before now first (see :func:`live_traffic`).
 
     Stops early when a send fails or an event waited ``timeout_s`` seconds for its
     acknowledgement; the returned stats (``stats`` when given) say what was delivered and, in
@@ -564,7 +579,7 @@ async def simulate(bootstrap: str, topic: str, partitions: int, rate: float, age
     async with _publishing(bootstrap, topic, partitions, batch, timeout_s, stats, progress,
                            "simulate") as publisher:
         started = time.monotonic()
-        async for event in live_traffic(rate, agents, seed):
+        async for event in live_traffic(rate, agents, seed, backfill_s):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             await publisher.add(event_key(event), orjson.dumps(event))

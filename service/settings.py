@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Address of the HTTP server")
     http_port: int = Field(default=8000, ge=0, le=65535, description="Port of the HTTP server")
     token: SecretStr | None = Field(
-        default=None, description="Bearer token required by /kpis and /metrics (and for the "
-        "counts in /readyz) when set")
+        default=None, description="Bearer token required by /kpis, /metrics, /conversations, "
+        "/explain and the feedback pages (and for the counts in /readyz) when set")
+    agent_secret: SecretStr | None = Field(
+        default=None, description="Server secret of the agent tokens (HMAC-SHA256 of the agent "
+        "id, `support-kpi agent-token AGENT`): each opens only its agent's feedback page")
     store: str = Field(default="memory://",
                        description="Table store: memory:// or rocksdb:// (needs rocksdict)")
     conversation_cache: int = Field(
@@ -47,7 +50,14 @@ class Settings(BaseSettings):
                            description="Worker data directory (RocksDB tables)")
     config: Path | None = Field(default=None, description="KPI configuration YAML (SPEC §5)")
     workers: str = Field(default="http://127.0.0.1:8000",
-                         description="Comma-separated worker URLs that `report` merges")
+                         description="Comma-separated worker URLs that `report`, `queue` and "
+                         "`board` merge")
+    board_host: str = Field(default="127.0.0.1",
+                            description="Address of `support-kpi board` (the wallboard)")
+    board_port: int = Field(default=8080, ge=0, le=65535,
+                            description="Port of `support-kpi board`")
+    board_refresh_s: int = Field(default=15, ge=2, le=3600,
+                                 description="Seconds between the board pages' reloads")
 
     gateway_host: str = Field(default="127.0.0.1",
                               description="Address of `support-kpi gateway` (webhooks in)")

@@ -1,7 +1,8 @@
 """Realistic synthetic helpdesk traffic, for the simulator, benchmarks and property tests.
 
 Teams work day shifts in their own time zones (the ``vip`` team every day, the others on
-weekdays); conversations arrive on chat and email, meet auto-replies and bots (which resolve
+weekdays), or, for the live simulator, staggered shifts that staff every team at every hour;
+conversations arrive on chat and email, meet auto-replies and bots (which resolve
 some chats on their own and hand the others over), get pulled or pushed to agents,
 transferred, put on pending or snoozed, resolved, reopened, abandoned and rated; agents change
 presence and receive QA reviews. The stream is deterministic for a seed and comes out in ``at``
@@ -31,6 +32,17 @@ TEAMS: tuple[tuple[str, str], ...] = (
     ("vip", "UTC"),
 )
 
+COMMENTS: dict[tuple[str, int], str] = {
+    ("csat", 1): "Nobody answered for hours and the problem is still there.",
+    ("csat", 2): "Had to explain everything twice.",
+    ("csat", 5): "Quick, friendly and it works now, thank you!",
+    ("nps", 0): "Too many steps to get help.",
+    ("nps", 10): "Best support I have had from any vendor.",
+    ("ces", 7): "Very easy, one message and done.",
+}
+"""What a customer writes with some scores (chosen by the score: the random stream stays the
+one of the events without comments)."""
+
 MINUTE = 60_000
 DAY = 24 * 60 * MINUTE
 
@@ -52,6 +64,22 @@ class TrafficShape:
     start_ms: int = 1_709_546_400_000  # 2024-03-04T10:00:00Z, a Monday
     conversations_per_minute: float = 20.0
     source: str = "synthetic"
+    round_the_clock: bool = False
+    """Every team staffed at every hour, weekends too: three shifts a day starting near 00:00,
+    08:00 and 16:00 UTC (the live simulator, so that a demo shows a working desk whenever it
+    starts). False: day shifts in the teams' time zones."""
+    history_until_ms: int | None = None
+    """Conversations created before this time arrive at ``history_per_minute`` instead of
+    ``conversations_per_minute`` (a backfill of past hours that costs fewer events)."""
+    history_per_minute: float | None = None
+
+    def gap_ms(self, at_ms: float) -> float:
+        """The mean time between conversations created at ``at_ms``, in ms."""
+        per_minute = self.conversations_per_minute
+        if (self.history_until_ms is not None and self.history_per_minute is not None
+                and at_ms < self.history_until_ms):
+            per_minute = self.history_per_minute
+        return 60_000 / per_minute
 
 
 class _Stream:
@@ -78,21 +106,29 @@ def _agent_names(shape: TrafficShape) -> list[tuple[str, str]]:
 
 
 def _shifts(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
-            day_ms: int) -> None:
+            day_ms: int, round_the_clock: bool) -> None:
     """Each agent's shift on the local date that is current at noon UTC of ``day_ms``: starts
     between 08:00 and 10:00 in the team's time zone, lasts 6 to 9 hours, with breaks; weekends
-    off except for the round-the-clock team."""
+    off except for the round-the-clock team. ``round_the_clock``: the agents of each team take
+    turns in three shifts that start 0 to 30 minutes after 00:00, 08:00 and 16:00 UTC of
+    ``day_ms`` and last 8.5 to 10 hours, every day."""
     zones = dict(TEAMS)
-    for agent, team in agents:
-        zone = ZoneInfo(zones.get(team, "UTC"))
-        local_date = datetime.fromtimestamp((day_ms + 12 * 3_600_000) / 1000, zone).date()
-        if local_date.weekday() >= 5 and team != "vip":
-            continue
-        begin = datetime.combine(local_date, time(8), zone).timestamp() * 1000
-        at = int(begin) + rng.randint(0, 120) * MINUTE
+    team_size = len({team for _, team in agents})
+    for index, (agent, team) in enumerate(agents):
+        if round_the_clock:
+            turn = index // team_size % 3
+            at = day_ms + turn * 8 * 60 * MINUTE + rng.randint(0, 30) * MINUTE
+            shift_end = at + rng.randint(510, 600) * MINUTE
+        else:
+            zone = ZoneInfo(zones.get(team, "UTC"))
+            local_date = datetime.fromtimestamp((day_ms + 12 * 3_600_000) / 1000, zone).date()
+            if local_date.weekday() >= 5 and team != "vip":
+                continue
+            begin = datetime.combine(local_date, time(8), zone).timestamp() * 1000
+            at = int(begin) + rng.randint(0, 120) * MINUTE
+            shift_end = at + rng.randint(360, 540) * MINUTE
         stream.push(at, {"type": "agent.status_changed", "agent_id": agent, "team": team,
                          "status": "available"})
-        shift_end = at + rng.randint(360, 540) * MINUTE
         t = at + rng.randint(20, 90) * MINUTE
         while t < shift_end:
             status = rng.choice(("busy", "after_work", "away"))
@@ -198,7 +234,8 @@ def _conversation(stream: _Stream, rng: random.Random, cid: str, at: int,
         score = {"csat": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 8))[0],
                  "nps": rng.randint(0, 10), "ces": rng.randint(1, 7)}[survey]
         about = rng.choices(("agent", "product", "unspecified"), (5, 2, 3))[0]
-        push(t + sec(60, 3600), type="rating.submitted", survey=survey, score=score, about=about)
+        push(t + sec(60, 3600), type="rating.submitted", survey=survey, score=score, about=about,
+             **({"comment": COMMENTS[survey, score]} if (survey, score) in COMMENTS else {}))
     if rng.random() < 0.6:
         push(t + sec(600, 36_000), type="conversation.status_changed", status="closed",
              by="system")
@@ -213,13 +250,12 @@ def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, An
     rng = random.Random(seed)
     stream = _Stream(rng)
     agents = _agent_names(shape)
-    gap_ms = 60_000 / shape.conversations_per_minute
     next_day = shape.start_ms - shape.start_ms % DAY - DAY
     at = float(shape.start_ms)
     for n in range(shape.conversations):
-        at += rng.expovariate(1.0) * gap_ms
+        at += rng.expovariate(1.0) * shape.gap_ms(at)
         while next_day <= at + DAY:
-            _shifts(stream, rng, agents, next_day)
+            _shifts(stream, rng, agents, next_day, shape.round_the_clock)
             next_day += DAY
         yield from stream.pop_until(int(at))
         _conversation(stream, rng, f"conv-{seed}-{n}", int(at), agents, shape.source)

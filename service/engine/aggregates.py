@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from service.engine.facts import Fact
 from service.engine.feeds import SKETCH_BASE, Entries, Pane, split_sketch_key
 from service.engine.kpis import PANES
-from service.engine.panes import MINUTE_MS, WindowSpec
+from service.engine.panes import MINUTE_MS, WindowSpec, panes_summed
 from service.engine.sketch import QuantileSketch
 
 __all__ = ["Aggregates", "LevelPanes", "RunningSum", "Totals", "contributions"]
@@ -122,8 +122,7 @@ class LevelPanes:
     def window_sum(self, window: WindowSpec, as_of_ms: int) -> RunningSum:
         """The window's running sum, slid to ``as_of_ms``: the panes that start in
         ``[start, as_of)``."""
-        start, _ = window.span(as_of_ms)
-        end = -(-as_of_ms // MINUTE_MS) * MINUTE_MS
+        start, end = panes_summed(window, as_of_ms)
         if self.running is None:
             self.running = {}
         running = self.running.get(window.name)

@@ -17,7 +17,7 @@ from the table alone. Typed tuples (facts, summaries, records, segments) are JSO
 the facts topic (:mod:`service.stream.wire`).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -31,7 +31,8 @@ from service.engine.router import ConversationRouter
 
 __all__ = ["SEPARATOR", "Row", "Rows", "conversation_row", "conversation_state",
            "decode_facts", "decode_live", "decode_segments", "dumps", "holders_row",
-           "load_book", "load_router", "partition_of_value", "presence_row", "saved_share",
+           "load_book", "load_router", "owner_shares", "partition_of_value", "presence_row",
+           "saved_share",
            "segments_row", "share_key", "sync_row"]
 
 SEPARATOR = "\x1f"
@@ -123,6 +124,14 @@ def saved_share(value: bytes) -> tuple[tuple[Fact, ...], LiveSummary | None]:
     """(facts, live summary) of a :func:`sync_row` value."""
     facts, live = orjson.loads(value)[2]
     return decode_facts(facts), decode_live(live)
+
+
+def owner_shares(rows: Rows, owner: str) -> Iterator[tuple[str, tuple[Fact, ...]]]:
+    """(conversation id, facts) of each of ``owner``'s :func:`sync_row` rows among ``rows``."""
+    prefix = share_key(owner, "")
+    for key, value in rows:
+        if key.startswith(prefix):
+            yield key[len(prefix):].decode(), saved_share(value)[0]
 
 
 def load_book(book: OwnerBook, rows: Rows, active: frozenset[int]) -> dict[str, frozenset[str]]:

@@ -152,6 +152,7 @@ class ConversationFold:
         "bot_resolution",
         "busy_agent",
         "busy_start",
+        "channel",
         "closed",
         "conversation_id",
         "created_at",
@@ -185,6 +186,7 @@ class ConversationFold:
         self.created_at: int | None = None
         self.team: str | None = None
         self.priority = "normal"
+        self.channel = "other"
         self.initiator = "customer"
         self.status = "open"
         self.assignee: str | None = None
@@ -269,16 +271,17 @@ class ConversationFold:
 
     def _duration(
         self, policy: TeamPolicy, kind: str, start: int, stop: int
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int, int]:
+        """(elapsed ms, business ms, SLA achieved 1/0, ms the SLA paused) of a clock."""
         rules = policy.team(self.team)
         elapsed = stop - start
         business = business_ms(rules.calendar, start, stop)
         target, in_business_hours = rules.sla_target(kind, self.priority)
         pause_while = rules.sla_pause_while(kind, self.priority)
+        base = business if in_business_hours else elapsed
         counted = (sla_elapsed_ms(rules.calendar, in_business_hours, pause_while, self.waits,
-                                  start, stop) if pause_while
-                   else business if in_business_hours else elapsed)
-        return elapsed, business, int(counted <= target)
+                                  start, stop) if pause_while else base)
+        return elapsed, business, int(counted <= target), base - counted
 
     def _business(self, policy: TeamPolicy, start: int, stop: int) -> int:
         """Business milliseconds of the conversation's team between ``start`` and ``stop``."""
@@ -290,7 +293,7 @@ class ConversationFold:
     # -- the rules ---------------------------------------------------------------------------
 
     def apply(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
-        at, _seq, _fp, kind, team, agent, a, b, c = record
+        at, _seq, _fp, kind, team, agent, a, b, c, d = record
         if self.closed and kind != K_RATING and kind != K_REVIEW:
             return []
         if team is not None and kind != K_REVIEW:
@@ -311,6 +314,7 @@ class ConversationFold:
         elif kind == K_CREATED:
             if self.created_at is None:
                 self.created_at = at
+                self.channel = a
                 self.priority = b
                 self.initiator = c
                 if self.status == "open":
@@ -319,10 +323,11 @@ class ConversationFold:
         elif kind == K_RATING:
             rated = self.assignee if self.assignee is not None else self.last_responder
             out.append((None, Rating(self._fid("rt", True), F_RATING, at, self.team, rated, a, b,
-                                     c)))
+                                     c, d)))
         elif kind == K_REVIEW:
             review_team = self.team if self.team is not None else team
-            out.append((None, Review(self._fid("rv", True), F_REVIEW, at, review_team, agent, a)))
+            out.append((None, Review(self._fid("rv", True), F_REVIEW, at, review_team, agent, a,
+                                     b)))
         elif kind == K_HANDED_OFF:
             self._hand_off(at, out)
         elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
@@ -358,14 +363,16 @@ class ConversationFold:
                                        self._business(policy, self.handoff_at, at))))
         if self.human_responses == 1:
             if self.created_at is not None and self.initiator == "customer":
-                ms, business, ok = self._duration(policy, "first_response", self.created_at, at)
+                ms, business, ok, paused = self._duration(policy, "first_response",
+                                                          self.created_at, at)
                 out.append((None, Response(self._fid("fr"), F_FIRST_RESPONSE, at, self.team,
-                                           agent, ms, business, ok)))
+                                           agent, ms, business, ok, paused)))
         elif self.next_response_from is not None:
-            ms, business, ok = self._duration(policy, "next_response", self.next_response_from, at)
+            ms, business, ok, paused = self._duration(policy, "next_response",
+                                                      self.next_response_from, at)
             self.next_response_from = None
             out.append((None, Response(self._fid("nr", True), F_NEXT_RESPONSE, at, self.team,
-                                       agent, ms, business, ok)))
+                                       agent, ms, business, ok, paused)))
 
     def _status(
         self, record: Record, status: str, by: str, policy: TeamPolicy, out: list[FactChange]
@@ -440,14 +447,14 @@ class ConversationFold:
         at = record.at
         assert self.created_at is not None
         self.resolved_once = True
-        ms, business, ok = self._duration(policy, "resolution", self.created_at, at)
+        ms, business, ok, paused = self._duration(policy, "resolution", self.created_at, at)
         wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
         wait_business = self.open_business_ms + (
             self._business(policy, self.open_since, at) if self.open_since is not None else 0)
         fcr = None if self.human_responses == 0 else int(
             self.human_responses == 1 and not self.many_agents)
         fact = Resolved(self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
-                        business, ok, wait, fcr, wait_business)
+                        business, ok, wait, fcr, wait_business, paused)
         out.append((None, fact))
         if fcr == 1:
             self.one_touch = fact
@@ -461,7 +468,7 @@ class ConversationFold:
         of an earlier resolution (retracted there, added at this stop)."""
         at = record.at
         assert self.created_at is not None
-        ms, business, _ = self._duration(policy, "resolution", self.created_at, at)
+        ms, business, _, _ = self._duration(policy, "resolution", self.created_at, at)
         fact = Duration(self._fid("fu"), F_FULL_RESOLVED, at, self.team, self._resolver(record),
                         ms, business)
         out.append((self.full_resolution, fact))

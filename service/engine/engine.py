@@ -7,15 +7,17 @@ partitions and the same owner book on the owners of theirs.
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from service.engine.conversation import TeamPolicy
+from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
+from service.engine.feedback import feedback_page
 from service.engine.kpis import LIVE_KPIS, LevelValues
-from service.engine.owners import OwnerBook
+from service.engine.owners import OVERALL, OwnerBook, fact_owners
 from service.engine.panes import ceil_to_minute
-from service.engine.records import K_PRESENCE, Record, to_record
+from service.engine.queue import queue_listing
+from service.engine.records import K_PRESENCE, Record, format_time, to_record
 from service.engine.stages import (
     HOUR_MS,
     REVIEW_PREFIX,
@@ -165,13 +167,37 @@ class KpiEngine:
                            live)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+    def feedback(self, level: str, key: str, as_of_ms: int | None = None) -> dict[str, Any]:
+        """The feedback page of an agent or team (``level``) at the as-of (default: the last
+        event): ``service.engine.feedback.feedback_page``."""
+        as_of = self.default_as_of() if as_of_ms is None else as_of_ms
+        kpis = self.report(as_of)["windows"]["24h"][f"{level}s"].get(key)
+        return feedback_page(level, key, self.book.feedback.get((level, key), {}).values(),
+                             as_of, kpis)
 
+    def explain(self, kpi: str, level: str, key: str | None, window: str = "1h",
+                as_of_ms: int | None = None) -> dict[str, Any]:
+        """The facts behind one windowed value at the as-of (default: the last event):
+        ``service.engine.explain.explain``, over every conversation's current facts. Raises
+        ExplainError naming a wrong parameter."""
+        check_request(kpi, level, key, window)
+        as_of = self.default_as_of() if as_of_ms is None else as_of_ms
+        owner = OVERALL if level == "overall" else f"{level[0]}:{key}"
+        policy = self.conversations.policy
+        shares = ((cid, tuple(f for f in conversation.facts(policy).values()
+                              if owner in fact_owners(f)))
+                  for cid, conversation in self.conversations.conversations.items())
+        self.book.sync_segments()
+        return explain(kpi, level, key, window, as_of, shares, self.book.owner_segments(owner))
 
-def format_time(at_ms: int) -> str:
-    """RFC 3339 in UTC with milliseconds, from integer epoch ms (exact to the millisecond)."""
-    text = (_EPOCH + timedelta(milliseconds=at_ms)).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    def queue(self, state: str, as_of_ms: int | None = None, team: str | None = None,
+              agent: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """The conversations in a live state at the as-of (default: the last event), most
+        urgent first (``service.engine.queue``); every one unless ``limit``."""
+        as_of = self.default_as_of() if as_of_ms is None else as_of_ms
+        return queue_listing(self.conversations.live_folds(), state, as_of,
+                             self.conversations.policy, self.config.at_risk_ratio, team, agent,
+                             limit)
 
 
 def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any]:

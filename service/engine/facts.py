@@ -29,6 +29,7 @@ __all__ = [
     "F_REOPENED",
     "F_RESOLVED",
     "F_REVIEW",
+    "KIND_NAMES",
     "Assigned",
     "Busy",
     "Closed",
@@ -60,6 +61,15 @@ F_HANDED_OFF = 12  # Marker: the first handoff (explicit, or the reopen of a bot
 F_BOT_RESOLVED = 13  # Marker: a first resolution by the bot alone; retracted by a reopen
 F_AFTER_HANDOFF = 14  # Duration: the first handoff → the next human response
 
+KIND_NAMES = {
+    F_CREATED: "created", F_ASSIGNED: "assigned", F_FIRST_RESPONSE: "first_response",
+    F_NEXT_RESPONSE: "next_response", F_RESOLVED: "resolved", F_CLOSED: "closed",
+    F_REOPENED: "reopened", F_ABANDONED: "abandoned", F_RATING: "rating", F_REVIEW: "review",
+    F_BUSY: "busy", F_FULL_RESOLVED: "full_resolution", F_HANDED_OFF: "handed_off",
+    F_BOT_RESOLVED: "bot_resolved", F_AFTER_HANDOFF: "first_response_after_handoff",
+}
+"""What each fact kind is called where people read it (``/explain``)."""
+
 
 class Marker(NamedTuple):
     """A fact that counts once: created, reopened, abandoned, handed off, bot resolved."""
@@ -82,7 +92,8 @@ class Assigned(NamedTuple):
 
 
 class Response(NamedTuple):
-    """A first or next response: its clock in ms, in business ms, and the SLA result."""
+    """A first or next response: its clock in ms (from ``at - ms`` to ``at``), in business ms,
+    the SLA result, and the ms the SLA paused."""
 
     fact_id: str
     kind: int
@@ -92,11 +103,15 @@ class Response(NamedTuple):
     ms: int
     business_ms: int
     sla_achieved: int
+    paused_ms: int = 0
+    """Of the clock, the time in a status of the SLA's ``pause_while`` (business ms when the
+    SLA counts business hours): the SLA counted ``ms`` (or ``business_ms``) less this."""
 
 
 class Resolved(NamedTuple):
-    """The first resolution: resolution time and its SLA result, the open (wait) time, and
-    FCR (1 one-touch, 0 more touches, None without a human response)."""
+    """The first resolution: resolution time (from ``at - ms`` to ``at``) and its SLA result,
+    the open (wait) time, FCR (1 one-touch, 0 more touches, None without a human response) and
+    the ms the SLA paused."""
 
     fact_id: str
     kind: int
@@ -109,6 +124,8 @@ class Resolved(NamedTuple):
     wait_ms: int
     fcr: int | None
     wait_business_ms: int
+    paused_ms: int = 0
+    """As :attr:`Response.paused_ms`, for the resolution SLA."""
 
 
 class Closed(NamedTuple):
@@ -142,6 +159,7 @@ class Rating(NamedTuple):
     survey: str
     score: int
     about: str
+    comment: str | None
 
 
 class Review(NamedTuple):
@@ -152,6 +170,7 @@ class Review(NamedTuple):
     agent: str | None
     score_milli: int
     """The QA score in thousandths (sums stay exact integers)."""
+    reviewer: str | None
 
 
 class Busy(NamedTuple):

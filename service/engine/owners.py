@@ -17,12 +17,12 @@ exactly that, syncs duplicated and redelivered).
 """
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from service.engine.aggregates import Aggregates, Totals
 from service.engine.conversation import LiveSummary, TeamPolicy
-from service.engine.facts import F_BUSY, Busy, Fact, FactChange
+from service.engine.facts import F_BUSY, Busy, Fact, FactChange, Rating, Review
 from service.engine.feeds import SKETCH_BASE, Pane
 from service.engine.kpis import LevelValues, window_values
 from service.engine.panes import WINDOWS, WindowSpec
@@ -207,6 +207,9 @@ class OwnerBook:
         self.held: dict[str, dict[str, tuple[Fact, ...]]] = {}
         self.live: dict[str, dict[str, LiveSummary]] = {}
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
+        self.feedback: dict[tuple[str, str], dict[str, Rating | Review]] = {}
+        """(agent or team, key) → its ratings and reviews within the retention, by fact id
+        (what the feedback pages list)."""
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
         self._segment_holders: dict[str, frozenset[str]] = {}
         self.live_rows = LiveRows(policy)
@@ -217,6 +220,8 @@ class OwnerBook:
         first."""
         self.loads = 0
         """Shares read back through ``loader``."""
+        self.trimmed = 0
+        """Shares dropped from memory by :meth:`trim` (still in the table)."""
         self._computed: dict[tuple[str, str], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
@@ -251,6 +256,11 @@ class OwnerBook:
                 self.timeline(new.agent).set_attention(new.fact_id, new.start_ms, new.end_ms)
             return True
         applied = False
+        for fact, sign in ((old, -1), (new, 1)):
+            if isinstance(fact, Rating | Review):
+                for owner in fact_owners(fact):
+                    if owner != OVERALL:
+                        self._note_feedback(owner_level(owner), fact, sign, cutoff_ms)
         if old is not None:
             applied |= self.aggregates.apply(old, -1, cutoff_ms)
         if new is not None:
@@ -372,6 +382,7 @@ class OwnerBook:
             held = self.held.get(owner)
             if held is not None and held.pop(cid, None) is not None:
                 dropped += 1
+        self.trimmed += dropped
         return dropped
 
     def _apply(self, level: str, key: str, fact: Fact, sign: int, cutoff: int) -> None:
@@ -383,8 +394,42 @@ class OwnerBook:
                 timeline.set_attention(fact.fact_id, fact.start_ms, fact.end_ms)
             return
         self.aggregates.apply(fact, sign, cutoff, (level,))
+        if isinstance(fact, Rating | Review) and level != "overall":
+            self._note_feedback((level, key), fact, sign, cutoff)
         if level == "agent" and sign > 0:
             self._note_team(key, fact.team, fact.at)
+
+    def _note_feedback(self, owner_key: tuple[str, str], fact: Rating | Review, sign: int,
+                       cutoff: int) -> None:
+        if sign > 0:
+            if fact.at >= cutoff:
+                self.feedback.setdefault(owner_key, {})[fact.fact_id] = fact
+        else:
+            self.feedback.get(owner_key, {}).pop(fact.fact_id, None)
+
+    def shares(self, owner: str, saved: Iterable[tuple[str, tuple[Fact, ...]]] = ()
+               ) -> Iterator[tuple[str, tuple[Fact, ...]]]:
+        """(conversation id, facts) of every conversation ``owner`` holds: those in memory,
+        then those of ``saved`` (the owner's rows in the table, :func:`~service.engine.codec.
+        owner_shares`) that are not, i.e. idle shares trimmed from memory."""
+        held = self.held.get(owner, {})
+        yield from held.items()
+        for conversation_id, facts in saved:
+            if conversation_id not in held:
+                yield conversation_id, facts
+
+    def owner_segments(self, owner: str) -> Iterator[tuple[str, Segment]]:
+        """(agent, segment) of the logged-in time ``owner`` counts: an agent's own timeline, a
+        team's or overall's segments from its agents."""
+        level, key = owner_level(owner)
+        if level == "agent":
+            timeline = self.timelines.get(key)
+            for segment in timeline.segments() if timeline is not None else ():
+                yield key, segment
+            return
+        for agent, segments in self.segments.get(owner, {}).items():
+            for segment in segments:
+                yield agent, segment
 
     def add_presence(self, agent: str, record: Record) -> bool:
         self.watermark.see(record.at)
@@ -429,6 +474,12 @@ class OwnerBook:
             timeline.expire(cutoff)
             if timeline.empty:
                 del self.timelines[agent]
+        for owner_key in list(self.feedback):
+            kept = {fid: f for fid, f in self.feedback[owner_key].items() if f.at >= cutoff}
+            if kept:
+                self.feedback[owner_key] = kept
+            else:
+                del self.feedback[owner_key]
         for held in self.held.values():
             for cid in [c for c, facts in held.items()
                         if all(f.at < cutoff and (not isinstance(f, Busy)
@@ -443,6 +494,7 @@ class OwnerBook:
             self.held.pop(owner, None)
             self.live.pop(owner, None)
             self.segments.pop(owner, None)
+            self.feedback.pop((level, key), None)
             if level == "agent":
                 self.aggregates.agents.pop(key, None)
                 self.timelines.pop(key, None)

@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-__all__ = ["MINUTE_MS", "QUARTER_MS", "WINDOWS", "WindowSpec", "ceil_to_minute", "pane_start"]
+__all__ = ["MINUTE_MS", "QUARTER_MS", "WINDOWS", "WindowSpec", "ceil_to_minute", "pane_start",
+           "panes_summed"]
 
 MINUTE_MS = 60_000
 QUARTER_MS = 15 * MINUTE_MS
@@ -34,3 +35,10 @@ def ceil_to_minute(at_ms: int) -> int:
     """The next whole minute strictly after ``at_ms``: replay's default as-of, so that the latest
     event (``at < as_of``) is inside the window."""
     return pane_start(at_ms, MINUTE_MS) + MINUTE_MS
+
+
+def panes_summed(window: WindowSpec, as_of_ms: int) -> tuple[int, int]:
+    """[first, last) of the one-minute panes a window's values sum at ``as_of_ms``: those that
+    start in the window's span, the minute holding the as-of included."""
+    start, _ = window.span(as_of_ms)
+    return start, -(-as_of_ms // MINUTE_MS) * MINUTE_MS

@@ -6,12 +6,12 @@ those stretches as ``F_BUSY`` interval facts). Each presence interval counts for
 the status event that began it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from service.engine.records import Record
 
-__all__ = ["LOGGED_IN", "AgentTimeline", "Segment", "clip_segments"]
+__all__ = ["LOGGED_IN", "AgentTimeline", "Segment", "clip_segments", "clipped"]
 
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
@@ -31,14 +31,22 @@ def _end(at: int) -> int | None:
     return None if at >= _OPEN else at
 
 
-def clip_segments(segments: list[Segment], start_ms: int, end_ms: int
-                  ) -> Iterator[tuple[str | None, int, int]]:
-    """(team, logged-in ms, busy ms) of each segment inside [start_ms, end_ms)."""
-    for begin, finish, team, busy in segments:
+def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
+            ) -> Iterator[tuple[Segment, int, int]]:
+    """(segment, low, high): each segment's part inside [start_ms, end_ms), when not empty."""
+    for segment in segments:
+        begin, finish = segment.start, segment.end
         low = begin if begin > start_ms else start_ms
         high = end_ms if finish is None or finish > end_ms else finish
         if high > low:
-            yield team, high - low, (high - low) if busy else 0
+            yield segment, low, high
+
+
+def clip_segments(segments: Iterable[Segment], start_ms: int, end_ms: int
+                  ) -> Iterator[tuple[str | None, int, int]]:
+    """(team, logged-in ms, busy ms) of each segment inside [start_ms, end_ms)."""
+    for segment, low, high in clipped(segments, start_ms, end_ms):
+        yield segment.team, high - low, (high - low) if segment.busy else 0
 
 
 class AgentTimeline:

@@ -25,15 +25,16 @@ __all__ = [
     "K_UNASSIGNED",
     "Record",
     "fingerprint",
+    "format_time",
     "to_epoch_ms",
     "to_record",
 ]
 
 class Record(NamedTuple):
-    """One validated event. ``a``, ``b``, ``c`` by kind: message (author, automated,
+    """One validated event. ``a``, ``b``, ``c``, ``d`` by kind: message (author, automated,
     internal), status (status, by, None), assigned (method), created (channel, priority,
-    initiator), rating (survey, score, about), review (score in thousandths), presence
-    (status)."""
+    initiator), rating (survey, score, about, comment), review (score in thousandths,
+    reviewer id), presence (status)."""
 
     at: int
     """Event time, epoch ms."""
@@ -47,6 +48,7 @@ class Record(NamedTuple):
     a: Any
     b: Any
     c: Any
+    d: Any = None
 
 K_CREATED, K_ASSIGNED, K_UNASSIGNED, K_MESSAGE, K_STATUS = 0, 1, 2, 3, 4
 K_ABANDONED, K_RATING, K_REVIEW, K_PRESENCE, K_HANDED_OFF = 5, 6, 7, 8, 9
@@ -59,6 +61,12 @@ _intern = sys.intern
 def to_epoch_ms(at: datetime) -> int:
     """Exact integer milliseconds (float timestamps can be off by one)."""
     return (at - _EPOCH) // _MS
+
+
+def format_time(at_ms: int) -> str:
+    """RFC 3339 in UTC with milliseconds, from integer epoch ms (exact to the millisecond)."""
+    text = (_EPOCH + timedelta(milliseconds=at_ms)).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def fingerprint(event_id: str) -> int:
@@ -91,10 +99,11 @@ def to_record(event: BaseEvent, seq: int) -> Record:
     if kind == "conversation.abandoned":
         return Record(at, seq, fp, K_ABANDONED, team, _opt(e.agent_id), None, None, None)
     if kind == "rating.submitted":
-        return Record(at, seq, fp, K_RATING, team, _opt(e.agent_id), e.survey, e.score, e.about)
+        return Record(at, seq, fp, K_RATING, team, _opt(e.agent_id), e.survey, e.score, e.about,
+                      e.comment)
     if kind == "review.submitted":
         return Record(at, seq, fp, K_REVIEW, team,
-                      _intern(e.agent_id), round(e.score * 1000), None, None)
+                      _intern(e.agent_id), round(e.score * 1000), _opt(e.reviewer_id), None)
     if kind == "conversation.handed_off":
         return Record(at, seq, fp, K_HANDED_OFF, team, _opt(e.agent_id), None, None, None)
     if kind == "agent.status_changed":

@@ -10,12 +10,13 @@ import math
 from array import array
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from service.engine.conversation import (
     Conversation,
+    ConversationFold,
     LiveSummary,
     TeamPolicy,
     business_ms,
@@ -29,10 +30,12 @@ __all__ = [
     "DEFAULT_CLOSED_RETENTION_MS",
     "HOUR_MS",
     "REVIEW_PREFIX",
+    "ClockState",
     "ConversationStage",
     "LiveCounts",
     "LiveRows",
     "LiveTotals",
+    "clock_state",
     "closed_retention_ms",
 ]
 
@@ -321,6 +324,12 @@ class ConversationStage:
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
                                        conversation_id))
 
+    def live_folds(self) -> Iterator[ConversationFold]:
+        """The folds of the live conversations held here (all decoded in memory)."""
+        conversations = self.conversations
+        for conversation_id in self.active:
+            yield conversations[conversation_id].fold
+
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
         totals = LiveTotals()
@@ -384,34 +393,59 @@ class LiveRows:
 _FOREVER = 2**62
 
 
+class ClockState(NamedTuple):
+    """A running response clock measured at an as-of (SPEC §3, §4)."""
+
+    kind: str
+    """first_response or next_response."""
+    start: int
+    """Epoch ms the clock started."""
+    target: int
+    """The SLA target, ms (business ms when ``business``)."""
+    business: bool
+    pause_while: frozenset[str]
+    elapsed: int
+    """The ms the SLA counts from ``start`` to the as-of: business ms when ``business``, less
+    the waits in ``pause_while``."""
+
+
+def clock_state(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy) -> ClockState | None:
+    """The summary's running response clock at ``as_of_ms``, or None when none runs."""
+    kind, start = summary.clock, summary.clock_start
+    if kind is None or start is None:
+        return None
+    rules = policy.team(summary.team)
+    target, business = rules.sla_target(kind, summary.priority)
+    pause_while = rules.sla_pause_while(kind, summary.priority)
+    if pause_while:
+        elapsed = sla_elapsed_ms(rules.calendar, business, pause_while, summary.waits, start,
+                                 as_of_ms)
+    elif business:
+        elapsed = _business_elapsed(rules.calendar, start, as_of_ms, target)
+    else:
+        elapsed = as_of_ms - start
+    return ClockState(kind, start, target, business, pause_while, elapsed)
+
+
 def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float
              ) -> tuple[LiveCounts, int]:
     """One conversation's contribution to the live counts at ``as_of_ms``, without its oldest
     wait (see :func:`add_live`), and the last as-of (ms, inclusive) it holds for."""
-    team, assignee, status, priority, awaiting_since, clock_kind, clock_start, waits = summary
     until = _FOREVER
     row = LiveCounts()
-    if status == "open":
+    if summary.status == "open":
         row.open = 1
     else:
         row.waiting_on_customer = 1
-    if assignee is None:
+    if summary.assignee is None:
         row.unassigned = 1
-    elif status == "open":
+    elif summary.status == "open":
         row.assigned_open = 1
-    if awaiting_since is not None:
+    if summary.awaiting_since is not None:
         row.awaiting_first_response = 1
-    if clock_kind is not None and clock_start is not None:
-        rules = policy.team(team)
-        target, business = rules.sla_target(clock_kind, priority)
-        pause_while = rules.sla_pause_while(clock_kind, priority)
-        if pause_while:
-            elapsed = sla_elapsed_ms(rules.calendar, business, pause_while, waits, clock_start,
-                                     as_of_ms)
-        elif business:
-            elapsed = _business_elapsed(rules.calendar, clock_start, as_of_ms, target)
-        else:
-            elapsed = as_of_ms - clock_start
+    clock = clock_state(summary, as_of_ms, policy)
+    if clock is not None:
+        target, elapsed = clock.target, clock.elapsed
         if elapsed > target:
             row.sla_breaching = 1
         elif elapsed > at_risk_ratio * target:

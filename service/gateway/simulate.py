@@ -31,15 +31,17 @@ class WebhookStats:
 async def simulate_webhooks(url: str, secret: str, rate: float, agents: int,
                             duration_s: float | None = None, seed: int = 0,
                             progress: TextIO | None = None,
-                            stats: WebhookStats | None = None) -> WebhookStats:
+                            stats: WebhookStats | None = None,
+                            backfill_s: float = 0) -> WebhookStats:
     """Post Intercom-shaped, signed notifications of live traffic to ``url`` (…/webhooks/
-    intercom) at about ``rate`` events/s, for ``duration_s`` seconds (None: until cancelled).
+    intercom) at about ``rate`` events/s, for ``duration_s`` seconds (None: until cancelled);
+    the ``backfill_s`` seconds before now first (see :func:`live_traffic`).
     Raises aiohttp.ClientError when the gateway cannot be reached."""
     stats = stats if stats is not None else WebhookStats()
     shapes = IntercomShapes()
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:
-        async for event in live_traffic(rate, agents, seed):
+        async for event in live_traffic(rate, agents, seed, backfill_s):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             stats.events += 1

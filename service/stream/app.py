@@ -32,8 +32,12 @@ import faust
 from faust.types import EventT
 
 from service.config import KpiConfig
+from service.engine.codec import owner_shares
 from service.engine.engine import CachedPolicy
+from service.engine.explain import explain
+from service.engine.feedback import feedback_page
 from service.engine.owners import OVERALL, owner_level
+from service.engine.queue import queue_listing
 from service.ingest import Rejection
 from service.logs import install_repeat_filter
 from service.partitioning import partition_for
@@ -146,7 +150,7 @@ class KpiService:
         self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
         hold_streams_until_resumed(self.app)
         register_routes(self.app, self, settings.token, config.metrics.agent_kpis,
-                        config.team)
+                        config.team, settings.agent_secret)
 
     async def _watch_kafka(self) -> None:
         """Probe Kafka every few seconds for the health endpoints; started with the app, after
@@ -230,11 +234,15 @@ class KpiService:
                 raise RuntimeError(f"tables not recovered after {timeout_s:.0f} s")
             await asyncio.sleep(0.05)
 
+    def _loaded_owner_partitions(self) -> frozenset[int]:
+        """The facts-topic partitions assigned here whose state is loaded."""
+        loaded = self._stage2_loaded[0] if self._stage2_loaded else frozenset()
+        return loaded & self.active_partitions(self.settings.facts_topic)
+
     def owned(self) -> set[str]:
         """The owner keys this worker exports (``o`` only on the worker that owns it). A read:
         state is loaded by the batches and :meth:`_keep_loaded`, never here."""
-        loaded = self._stage2_loaded[0] if self._stage2_loaded else frozenset()
-        active = loaded & self.active_partitions(self.settings.facts_topic)
+        active = self._loaded_owner_partitions()
         owners = {o for o in self.stage2.book.owners() if self.partition_of(o) in active}
         if self.partition_of(OVERALL) in active:
             owners.add(OVERALL)
@@ -324,6 +332,29 @@ class KpiService:
     def report(self, as_of_ms: int) -> dict[str, Any]:
         return self.stage2.book.report(as_of_ms, self.owned(), self.config.at_risk_ratio,
                                 self.config.weighted_score)
+
+    def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
+              limit: int) -> dict[str, Any]:
+        return queue_listing(self.stage1.router.stage.live_folds(), state, as_of_ms,
+                             self.policy, self.config.at_risk_ratio, team, agent, limit)
+
+    def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
+        owner = f"{level[0]}:{key}"
+        if self.partition_of(owner) not in self._loaded_owner_partitions():
+            return None
+        kpis = self.report(as_of_ms)["windows"]["24h"][f"{level}s"].get(key)
+        facts = self.stage2.book.feedback.get((level, key), {}).values()
+        return feedback_page(level, key, facts, as_of_ms, kpis)
+
+    def explain(self, kpi: str, level: str, key: str | None, window: str,
+                as_of_ms: int) -> dict[str, Any] | None:
+        owner = OVERALL if level == "overall" else f"{level[0]}:{key}"
+        if self.partition_of(owner) not in self._loaded_owner_partitions():
+            return None
+        book = self.stage2.book
+        saved = owner_shares(self.stage2.table.items(), owner) if book.trimmed else ()
+        return explain(kpi, level, key, window, as_of_ms, book.shares(owner, saved),
+                       book.owner_segments(owner))
 
     def owner_summary(self) -> dict[str, int]:
         levels = Counter(owner_level(o)[0] for o in self.owned())

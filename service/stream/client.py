@@ -1,25 +1,67 @@
-"""``support-kpi report``: every worker's /kpis, merged."""
+"""The commands that ask every worker: ``support-kpi report`` (/kpis) and ``support-kpi queue``
+(/conversations) merge the answers; ``support-kpi explain`` (/explain) takes the owner's."""
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
 from service.engine.owners import merge_reports
+from service.engine.queue import merge_queues
 
-__all__ = ["fetch_reports"]
+__all__ = ["fetch_all", "fetch_owner", "fetch_queue", "fetch_reports"]
+
+
+def _get_json(url: str, path: str, query: str, token: str | None, timeout_s: float) -> Any:
+    request = urllib.request.Request(url.rstrip("/") + path + (f"?{query}" if query else ""))
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return json.loads(response.read())
+
+
+def _query(params: dict[str, Any]) -> str:
+    return urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def fetch_all(urls: list[str], path: str, params: dict[str, Any], token: str | None,
+              timeout_s: float = 10.0) -> list[Any]:
+    """The JSON answer of ``path`` on every worker, with the query ``params`` that are not None.
+
+    Raises OSError (urllib's errors) when a worker does not answer or answers with an error."""
+    query = _query(params)
+    return [_get_json(url, path, query, token, timeout_s) for url in urls]
+
+
+def fetch_owner(urls: list[str], path: str, params: dict[str, Any], token: str | None,
+                timeout_s: float = 30.0) -> Any:
+    """The answer of the worker that owns the key asked for: the others answer 404.
+
+    Raises ValueError with the workers' message for a request they refuse (400), LookupError
+    when every worker answers 404, OSError when one cannot be reached or fails."""
+    query = _query(params)
+    for url in urls:
+        try:
+            return _get_json(url, path, query, token, timeout_s)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                continue
+            if error.code == 400:
+                raise ValueError(json.loads(error.read()).get("error", str(error))) from error
+            raise
+    raise LookupError(f"none of {', '.join(urls)} holds it (is the name right, and the "
+                      "worker that owns it running?)")
 
 
 def fetch_reports(urls: list[str], as_of: str | None, token: str | None,
                   timeout_s: float = 10.0) -> dict[str, Any]:
-    reports = []
-    for url in urls:
-        target = url.rstrip("/") + "/kpis"
-        if as_of:
-            target += "?" + urllib.parse.urlencode({"as_of": as_of})
-        request = urllib.request.Request(target)
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            reports.append(json.loads(response.read()))
-    return merge_reports(reports)
+    return merge_reports(fetch_all(urls, "/kpis", {"as_of": as_of}, token, timeout_s))
+
+
+def fetch_queue(urls: list[str], params: dict[str, Any], token: str | None,
+                timeout_s: float = 10.0) -> dict[str, Any]:
+    """Every worker's ``/conversations`` with ``params`` (state, team, agent, limit, as_of),
+    merged (:func:`~service.engine.queue.merge_queues`)."""
+    return merge_queues(fetch_all(urls, "/conversations", params, token, timeout_s),
+                        params.get("limit"))

@@ -1,7 +1,9 @@
-"""HTTP on each worker: /metrics, /kpis, /healthz, /readyz (bound to 127.0.0.1 unless
-configured). /kpis and /metrics hold per-agent performance data: with ``SUPPORT_KPI_TOKEN`` set
-both require ``Authorization: Bearer <token>`` (Prometheus: ``authorization`` in the scrape
-config); the health endpoints stay open for probes, /readyz with its status only."""
+"""HTTP on each worker: /metrics, /kpis, /conversations, /explain, the feedback pages, /healthz,
+/readyz (bound to 127.0.0.1 unless configured). All but the health endpoints hold per-agent
+data: with ``SUPPORT_KPI_TOKEN`` set they require ``Authorization: Bearer <token>``
+(Prometheus: ``authorization`` in the scrape config; an agent's feedback page also opens with
+that agent's token); the health endpoints stay open for probes, /readyz with its status
+only."""
 
 import hmac
 import time
@@ -13,6 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service.engine.engine import format_time
+from service.engine.explain import ExplainError, check_request
+from service.engine.feedback import token_opens
+from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
 from service.metrics.collector import KpiCollector, TeamGoals
 from service.stream.health import Health
 from service.timefmt import parse_as_of
@@ -29,22 +34,49 @@ class Worker(Protocol):
     @property
     def kafka_down_since(self) -> float | None: ...
     def report(self, as_of_ms: int) -> dict[str, Any]: ...
+    def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
+              limit: int) -> dict[str, Any]:
+        """The ``/conversations`` answer (``service.engine.queue.queue_listing``)."""
+        ...
+    def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
+        """An agent's or team's feedback page (``service.engine.feedback``), or None when its
+        key belongs to another worker."""
+        ...
+    def explain(self, kpi: str, level: str, key: str | None, window: str,
+                as_of_ms: int) -> dict[str, Any] | None:
+        """The facts behind one windowed value (``service.engine.explain``), or None when the
+        key belongs to another worker."""
+        ...
     def owner_summary(self) -> dict[str, int]: ...
     def update_health(self) -> bool:
         """Refresh the health gauges read at scrape time; True when the worker is ready."""
         ...
 
 
+MAX_QUEUE_LIMIT = 10_000
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _as_of_ms(request: Any) -> int | str:
+    """The ``as_of`` query parameter in epoch ms (default: now), or the error to answer 400."""
+    as_of = request.query.get("as_of")
+    try:
+        return _now_ms() if as_of is None else parse_as_of(as_of)
+    except ValueError as error:
+        return f"as_of: {error}"
+
+
 def register_routes(app: Any, service: Worker, token: Any,
                     agent_kpis: Sequence[str] | None,
-                    teams: Callable[[str], TeamGoals] | None = None) -> None:
+                    teams: Callable[[str], TeamGoals] | None = None,
+                    agent_secret: Any = None) -> None:
     """The pages on faust's web server ``app``; ``token`` (a secret or None) guards the KPI
     data, ``agent_kpis`` the per-agent gauges (``metrics.agent_kpis``), ``teams`` resolves a
-    team's configured targets for their gauges."""
+    team's configured targets for their gauges, ``agent_secret`` (a secret or None) signs the
+    agent tokens that open one agent's feedback page."""
     kpi_registry = CollectorRegistry(auto_describe=False)
     kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()), agent_kpis, teams))
     update_health = service.update_health
@@ -54,6 +86,15 @@ def register_routes(app: Any, service: Worker, token: Any,
             return True
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
+
+    def opens_agent(request: Any, agent: str) -> bool:
+        """The operator token, or ``agent``'s own token (header or ``?token=``)."""
+        if authorized(request):
+            return True
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        given = request.query.get("token", given)
+        secret = None if agent_secret is None else agent_secret.get_secret_value()
+        return token_opens(given, agent, secret)
 
     def denied(web: Any) -> Any:
         return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
@@ -71,12 +112,83 @@ def register_routes(app: Any, service: Worker, token: Any,
     async def kpis(web: Any, request: Any) -> Any:
         if not authorized(request):
             return denied(web)
-        as_of = request.query.get("as_of")
-        try:
-            as_of_ms = _now_ms() if as_of is None else parse_as_of(as_of)
-        except ValueError as error:
-            return web.json({"error": f"as_of: {error}"}, status=400)
+        as_of_ms = _as_of_ms(request)
+        if isinstance(as_of_ms, str):
+            return web.json({"error": as_of_ms}, status=400)
         return web.bytes(orjson.dumps(service.report(as_of_ms)), content_type="application/json")
+
+    @app.page("/conversations")
+    async def conversations(web: Any, request: Any) -> Any:
+        """The conversations this worker holds in one live state, most urgent first
+        (SPEC §6): ``state`` (required), ``team``, ``agent``, ``limit``, ``as_of``."""
+        if not authorized(request):
+            return denied(web)
+        query = request.query
+        state = query.get("state")
+        if state not in QUEUE_STATES:
+            return web.json({"error": f"state: one of {', '.join(QUEUE_STATES)} is required"},
+                            status=400)
+        try:
+            limit = int(query.get("limit", DEFAULT_QUEUE_LIMIT))
+            if not 1 <= limit <= MAX_QUEUE_LIMIT:
+                raise ValueError
+        except ValueError:
+            return web.json({"error": f"limit: a whole number from 1 to {MAX_QUEUE_LIMIT}"},
+                            status=400)
+        as_of_ms = _as_of_ms(request)
+        if isinstance(as_of_ms, str):
+            return web.json({"error": as_of_ms}, status=400)
+        listing = service.queue(state, as_of_ms, query.get("team"), query.get("agent"), limit)
+        return web.bytes(orjson.dumps(listing), content_type="application/json")
+
+    async def feedback(web: Any, request: Any, level: str, key: str) -> Any:
+        as_of_ms = _as_of_ms(request)
+        if isinstance(as_of_ms, str):
+            return web.json({"error": as_of_ms}, status=400)
+        page = service.feedback(level, key, as_of_ms)
+        if page is None:
+            return web.json({"error": f"{level} {key!r} belongs to another worker: ask every "
+                             "worker (support-kpi board merges them)"}, status=404)
+        return web.bytes(orjson.dumps(page), content_type="application/json")
+
+    @app.page("/agents/{agent}/feedback")
+    async def agent_feedback(web: Any, request: Any, agent: str) -> Any:
+        """The agent's ratings and reviews (not those about the product) and 24h KPIs: the
+        operator token or the agent's own token."""
+        if not opens_agent(request, agent):
+            return web.json({"error": "this page needs the operator token or this agent's "
+                             "token (support-kpi agent-token AGENT)"}, status=403)
+        return await feedback(web, request, "agent", agent)
+
+    @app.page("/teams/{team}/feedback")
+    async def team_feedback(web: Any, request: Any, team: str) -> Any:
+        """The team's ratings (product ones included) and reviews: the operator token."""
+        if not authorized(request):
+            return denied(web)
+        return await feedback(web, request, "team", team)
+
+    @app.page("/explain")
+    async def explain(web: Any, request: Any) -> Any:
+        """The facts behind one windowed value (SPEC §6): ``kpi``, ``level`` (agent, team,
+        overall), ``key`` (the agent's or team's name), ``window`` (default 1h), ``as_of``;
+        404 when another worker owns the key."""
+        if not authorized(request):
+            return denied(web)
+        query = request.query
+        kpi, level, key = query.get("kpi", ""), query.get("level", ""), query.get("key")
+        window = query.get("window", "1h")
+        try:
+            check_request(kpi, level, key, window)
+        except ExplainError as error:
+            return web.json({"error": str(error)}, status=400)
+        as_of_ms = _as_of_ms(request)
+        if isinstance(as_of_ms, str):
+            return web.json({"error": as_of_ms}, status=400)
+        listing = service.explain(kpi, level, key, window, as_of_ms)
+        if listing is None:
+            return web.json({"error": f"{level} {key or ''} belongs to another worker: ask "
+                             "every worker (support-kpi explain finds it)"}, status=404)
+        return web.bytes(orjson.dumps(listing), content_type="application/json")
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -6,19 +6,16 @@ and the rule file is the project's own with the two alerts' ``for:`` shortened, 
 takes seconds instead of an hour; everything else (expressions, labels) is as deployed.
 """
 
-import json
-import shutil
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import yaml
-from fixtures.workers import Namespace, free_port, wait_until
+from fixtures.workers import Namespace, wait_until
+
+from service.processes import PrometheusProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alert_rules.yml"
@@ -41,57 +38,25 @@ def _fast_rules(tmp: Path) -> Path:
     return path
 
 
-class Prometheus:
-    def __init__(self, tmp: Path, target: str, rules: Path) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.fail("prometheus is not installed: run `make test`, which installs Debian's "
-                        "prometheus package")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules)],
-            "scrape_configs": [{"job_name": "support-kpi",
-                                "static_configs": [{"targets": [target]}]}],
-        }
-        (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.log = (tmp / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
-            return json.loads(response.read())
-
-    def firing(self) -> set[str]:
-        alerts = self.get("/api/v1/alerts")["data"]["alerts"]
-        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"
-                and a["labels"].get("team") == "e2e"}
-
-    def query(self, expression: str) -> list[Any]:
-        result = self.get("/api/v1/query?" + urllib.parse.urlencode({"query": expression}))
-        return list(result["data"]["result"])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+def firing(prometheus: PrometheusProcess) -> set[str]:
+    """The alerts firing for the test's team."""
+    return {a["labels"]["alertname"] for a in prometheus.alerts() if a["state"] == "firing"
+            and a["labels"].get("team") == "e2e"}
 
 
 @pytest.fixture
 def prometheus_for(tmp_path: Path) -> Any:
-    started: list[Prometheus] = []
+    started: list[PrometheusProcess] = []
 
-    def start(target: str) -> Prometheus:
-        server = Prometheus(tmp_path, target, _fast_rules(tmp_path))
+    def start(target: str) -> PrometheusProcess:
+        rules = [ROOT / "deploy" / "prometheus" / "recording_rules.yml", _fast_rules(tmp_path)]
+        try:
+            server = PrometheusProcess(tmp_path / "prometheus", [target], rules,
+                                       interval_s=1).start()
+        except FileNotFoundError as error:
+            pytest.fail(str(error), pytrace=False)
         started.append(server)
+        wait_until(server.ready, 60, "Prometheus to be ready")
         return server
 
     yield start
@@ -116,18 +81,18 @@ def test_first_response_alerts_fire_and_resolve(namespace: Namespace, start_work
          "conversation_id": "e2e-c1", "agent_id": "e2e-a1", "team": "e2e"},
     ]
     namespace.cli("produce", "-", stdin=b"\n".join(orjson.dumps(e) for e in events))
-    wait_until(lambda: AT_RISK in prometheus.firing(), 60, "the at-risk warning to fire")
-    assert BREACHING not in prometheus.firing() or time.time() - created >= 20
-    wait_until(lambda: BREACHING in prometheus.firing(), 60, "the breach alert to fire")
+    wait_until(lambda: AT_RISK in firing(prometheus), 60, "the at-risk warning to fire")
+    assert BREACHING not in firing(prometheus) or time.time() - created >= 20
+    wait_until(lambda: BREACHING in firing(prometheus), 60, "the breach alert to fire")
     assert time.time() - created >= 20, "the breach fired before the target was passed"
     reply = {"id": "e2e-3", "type": "message.created", "at": _iso(time.time()),
              "conversation_id": "e2e-c1", "author": "agent", "agent_id": "e2e-a1"}
     namespace.cli("produce", "-", stdin=orjson.dumps(reply))
-    wait_until(lambda: not prometheus.firing(), 60, "both alerts to resolve")
+    wait_until(lambda: not firing(prometheus), 60, "both alerts to resolve")
     _dashboard_queries_evaluate(prometheus)
 
 
-def _dashboard_queries_evaluate(prometheus: Prometheus) -> None:
+def _dashboard_queries_evaluate(prometheus: PrometheusProcess) -> None:
     """Every panel query of the dashboard runs on the real Prometheus without error, and those
     over series that always have a value (live counts, counters, worker health) return data;
     ratios and quantiles without data in this short test have no sample, as designed."""

@@ -1,38 +1,128 @@
-"""`make demo` starts Kafka, two workers and the simulator, prints the URLs, and stops cleanly."""
+"""`make demo` starts Kafka, two workers, the board, Prometheus and the simulator, shows a
+working desk within two minutes at any hour, and stops everything on Ctrl-C even when its
+output pipe is gone (issue 14: with `make demo | tee demo.log`, Ctrl-C killed tee and the
+cleanup died writing to the closed pipe, leaving the workers and the simulator running)."""
 
+import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = re.compile(r"resolved (\d+), first response p90 (\S+)")
 
 
-def test_demo_starts_serves_and_stops_cleanly() -> None:
-    done = subprocess.run([sys.executable, "-m", "service.demo", "--duration", "25",
-                           "--rate", "40"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    out = done.stdout
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "worker 1   http://127.0.0.1:" in out and "worker 2   http://127.0.0.1:" in out
-    assert "/metrics" in out and "/kpis" in out and "support-kpi report" in out
-    assert "open " in out and "awaiting first response" in out
-    assert out.rstrip().endswith("stopped.")
-    leftovers = subprocess.run(["pgrep", "-f", f"{ROOT}/.demo/"], capture_output=True, text=True)
-    assert leftovers.stdout == ""
+def _children(ancestor: int) -> dict[int, str]:
+    """Every live descendant of ``ancestor``: pid → its start time (field 22 of
+    /proc/pid/stat, so that a reused pid is not taken for the same process)."""
+    parents: dict[int, int] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+            started[int(entry.name)] = fields[19]
+    found: dict[int, str] = {}
+    grown = True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if pid not in found and (parent == ancestor or parent in found):
+                found[pid] = started[pid]
+                grown = True
+    return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and fields[19] == started
+
+
+def test_demo_shows_a_working_desk_within_two_minutes_and_stops_without_its_terminal(
+        tmp_path: Path) -> None:
+    errors = (tmp_path / "stderr.log").open("w")
+    began = time.monotonic()
+    demo = subprocess.Popen([sys.executable, "-m", "service.demo"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=errors, start_new_session=True)
+    assert demo.stdout is not None
+    pipe = demo.stdout.fileno()
+    out: list[str] = []
+    working = None
+    try:
+        pending = b""
+        while working is None and time.monotonic() - began < 120:
+            ready, _, _ = select.select([pipe], [], [], 1.0)
+            chunk = os.read(pipe, 65536) if ready else b""
+            if ready and not chunk:
+                break
+            *done, pending = (pending + chunk).split(b"\n")
+            for line in done:
+                out.append(line.decode() + "\n")
+                match = SUMMARY.search(out[-1])
+                if match and int(match[1]) > 0 and match[2] != "–":
+                    working = out[-1]
+        text = "".join(out)
+        assert working is not None, (
+            f"no resolutions and first-response p90 within two minutes:\n{text[-3000:]}\n"
+            f"{(tmp_path / 'stderr.log').read_text()[-3000:]}")
+        board = re.search(r"^board\s+(\S+)", text, re.M)
+        alerts = re.search(r"^alerts\s+(\S+)", text, re.M)
+        assert board and alerts and re.search(r"^queue\s+.*support-kpi queue --state", text,
+                                              re.M), text
+        with urllib.request.urlopen(board[1], timeout=30) as page:
+            html = page.read().decode()
+        assert all(team in html for team in ("billing", "tech", "sales", "vip"))
+        with urllib.request.urlopen(alerts[1], timeout=30) as page:
+            assert page.status == 200
+        prometheus = re.sub(r"(/classic)?/alerts$", "", alerts[1])
+        with urllib.request.urlopen(prometheus + "/api/v1/rules", timeout=30) as page:
+            rules = page.read().decode()
+        assert "FirstResponseSlaBreaching" in rules and "team:support_sla_judged:max" in rules
+        started = _children(demo.pid)
+        assert len(started) >= 6, started  # Kafka, two workers, board, Prometheus, simulator
+    finally:
+        demo.stdout.close()  # the terminal's end of the pipe goes, as tee's does on Ctrl-C
+        os.kill(demo.pid, signal.SIGINT)
+        try:
+            demo.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            pytest.fail("the demo did not stop within two minutes of Ctrl-C")
+        errors.close()
+    assert demo.returncode == 0, (tmp_path / "stderr.log").read_text()[-3000:]
+    left = {pid for pid, at in started.items() if _alive(pid, at)}
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "processes the demo started outlived it"
+    log = (tmp_path / "stderr.log").read_text() + text
+    assert "Group Coordinator Request failed" not in log
+    assert "Traceback" not in log, log[-3000:]
 
 
 def test_demo_through_the_gateway_counts_conversations() -> None:
     """``make demo VIA=gateway``: the simulator's traffic arrives as signed Intercom webhooks
     and reaches the workers' windows."""
     done = subprocess.run([sys.executable, "-m", "service.demo", "--duration", "30",
-                           "--rate", "40", "--via-gateway"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                           "--rate", "40", "--backfill-hours", "0", "--via-gateway"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     out = done.stdout
     assert done.returncode == 0, done.stderr[-3000:]
     assert "gateway    http://127.0.0.1:" in out and "/webhooks/intercom" in out
     created = [int(n) for n in re.findall(r"1h: created (\d+)", out)]
     assert created and max(created) > 0, out[-2000:]
     assert out.rstrip().endswith("stopped.")
-    leftovers = subprocess.run(["pgrep", "-f", f"{ROOT}/.demo/"], capture_output=True, text=True)
-    assert leftovers.stdout == ""

@@ -10,6 +10,8 @@ import asyncio
 import json
 import random
 import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,18 @@ from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
 from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
 
+from service.config import KpiConfig
+from service.engine.engine import KpiEngine
+from service.engine.feedback import agent_token
 from service.engine.owners import merge_reports, report_differences
+from service.engine.queue import QUEUE_STATES
+from service.replay import open_lines, replay_lines
 from service.synthetic import TrafficShape, generate_events
+from service.timefmt import parse_as_of
 
 CUT_OFF = "2024-03-04T11:30"
+OPERATOR_TOKEN = "operator-token-for-tests"
+AGENT_SECRET = "agent-secret-for-tests"
 AS_OF = "2024-03-04T12:00:00Z"
 
 
@@ -77,6 +87,79 @@ async def _group_members(namespace: Namespace) -> int:
     return sum(len(group[5]) for response in described for group in response.groups)
 
 
+def replayed(path: Path) -> KpiEngine:
+    engine = KpiEngine(KpiConfig())
+    replay_lines(engine, open_lines(str(path)), parse_as_of(AS_OF))
+    return engine
+
+
+def check_queues(namespace: Namespace, workers: list[WorkerProcess], engine: KpiEngine) -> None:
+    """``support-kpi queue`` over the workers lists, for every state, the conversations replay
+    lists at the same as-of, in the same order; each worker lists only its own."""
+    as_of_ms = parse_as_of(AS_OF)
+    urls = ",".join(worker.url for worker in workers)
+    for state in QUEUE_STATES:
+        printed = namespace.cli("queue", "--workers", urls, "--state", state, "--as-of", AS_OF,
+                                "--limit", "10000", "--json")
+        expected = engine.queue(state, as_of_ms)
+        assert json.loads(printed)["conversations"] == engine.queue(
+            state, as_of_ms, limit=None)["conversations"], state
+        own = [set(c["conversation_id"] for c in json.loads(worker.get(
+            f"/conversations?state={state}&limit=10000&as_of={AS_OF}"))["conversations"])
+            for worker in workers]
+        assert not own[0] & own[1], f"{state}: a conversation listed by both workers"
+        assert sum(map(len, own)) == expected["total"], state
+    assert engine.queue("open", as_of_ms)["total"] > 0
+    team = sorted(engine.report(as_of_ms)["live"]["teams"])[0]
+    printed = namespace.cli("queue", "--workers", urls, "--state", "open", "--team", team,
+                            "--as-of", AS_OF, "--limit", "5", "--json")
+    assert json.loads(printed) == engine.queue("open", as_of_ms, team=team, limit=5)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        workers[0].get("/conversations?state=late")
+    assert refused.value.code == 400
+
+
+def get(worker: WorkerProcess, path: str, token: str | None) -> tuple[int, Any]:
+    """(status, JSON body) of ``path`` with ``token`` as the bearer (None: no header)."""
+    request = urllib.request.Request(worker.url + path)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def check_feedback(workers: list[WorkerProcess], engine: KpiEngine) -> None:
+    """Every agent's and team's feedback page comes from the one worker that owns the key (the
+    other says 404) and equals replay's; an agent's token opens that agent's page only."""
+    as_of_ms = parse_as_of(AS_OF)
+    day = engine.report(as_of_ms)["windows"]["24h"]
+    listed = 0
+    for level, keys in (("agent", sorted(day["agents"])), ("team", sorted(day["teams"]))):
+        for key in keys:
+            path = f"/{level}s/{key}/feedback?as_of={AS_OF}"
+            answers = [get(worker, path, OPERATOR_TOKEN) for worker in workers]
+            assert sorted(status for status, _ in answers) == [200, 404], (key, answers)
+            (page,) = [body for status, body in answers if status == 200]
+            assert page == engine.feedback(level, key, as_of_ms), key
+            listed += len(page["ratings"]) + len(page["reviews"])
+    assert listed > 0, "the simulated day should have ratings and reviews"
+    first, second = sorted(day["agents"])[:2]
+    own = agent_token(AGENT_SECRET, first)
+    statuses = {worker.name: (get(worker, f"/agents/{first}/feedback", own)[0],
+                              get(worker, f"/agents/{second}/feedback", own)[0],
+                              get(worker, f"/teams/{day['agents'][first]['team']}/feedback",
+                                  own)[0],
+                              get(worker, f"/agents/{first}/feedback", None)[0])
+                for worker in workers}
+    for name, (mine, other, team, anonymous) in statuses.items():
+        assert mine in (200, 404), (name, "the agent's own token opens its page")
+        assert (other, team, anonymous) == (403, 401, 403), name
+    assert 200 in [mine for mine, *_ in statuses.values()]
+
+
 def owned_agents(worker: WorkerProcess) -> set[str]:
     return set(worker.kpis(AS_OF)["windows"]["24h"]["agents"])
 
@@ -101,7 +184,10 @@ def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_wor
 
 
 def test_survivor_takes_over_when_a_worker_stops(namespace: Namespace, start_worker: Any,
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORT_KPI_TOKEN", OPERATOR_TOKEN)
+    monkeypatch.setenv("SUPPORT_KPI_AGENT_SECRET", AGENT_SECRET)
     path = events_file(tmp_path, seed=11)
     expected = replay(namespace, path)
     first = start_worker("w1").wait_ready()
@@ -110,6 +196,9 @@ def test_survivor_takes_over_when_a_worker_stops(namespace: Namespace, start_wor
     wait_equal([first, second], expected, "two workers' merged report to equal replay")
     moved = owned_agents(second)
     assert moved and owned_agents(first), "both workers should own some agents"
+    engine = replayed(path)
+    check_queues(namespace, [first, second], engine)
+    check_feedback([first, second], engine)
     second.stop(signal.SIGTERM)
     wait_equal([first], expected, "the survivor alone to equal replay", timeout_s=150)
     text = first.metrics()

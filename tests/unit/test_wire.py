@@ -71,9 +71,9 @@ def test_a_fact_of_the_wrong_shape_is_refused() -> None:
     anything else raises (the owner message is dead-lettered), never a half-typed fact."""
     from service.engine.facts import fact_from
 
-    good = ["c1:fr", F_FIRST_RESPONSE, 1000, "billing", "a7", 300_000, 0, 1]
+    good = ["c1:fr", F_FIRST_RESPONSE, 1000, "billing", "a7", 300_000, 0, 1, 0]
     assert isinstance(fact_from(good), Response)
-    with pytest.raises(TypeError, match="8 values, not 7"):
+    with pytest.raises(TypeError, match="9 values, not 8"):
         fact_from(good[:-1])
     with pytest.raises(KeyError):
         fact_from(["c1:x", 99, 1000, None, None])

@@ -76,7 +76,7 @@ def test_a_resolution_feeds_count_sla_fcr_and_three_distributions() -> None:
 def test_csat_about_the_agent_or_unspecified_only(about: str, agent_responses: int) -> None:
     """SPEC §3: ``csat`` counts ratings about the agent or unspecified, ``csat_all`` every
     one; a score of 4 or more is positive."""
-    rating = Rating("c", F_RATING, 0, "t", "a", "csat", 4, about)
+    rating = Rating("c", F_RATING, 0, "t", "a", "csat", 4, about, None)
     values = window_values(Totals(dict(PANES.entries(rating))), "teams", {})
     assert values["csat"]["responses"] == agent_responses
     assert values["csat"]["positive"] == agent_responses

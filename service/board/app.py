@@ -1,0 +1,159 @@
+"""The board process: asks every worker, merges, renders HTML (``support-kpi board``).
+
+``GET /board`` — the wallboard of every team (:mod:`service.board.views`);
+``GET /agents/{agent}`` — the agent's own feedback page; ``GET /healthz``. The pages reload
+themselves every ``SUPPORT_KPI_BOARD_REFRESH_S`` seconds and load nothing from elsewhere.
+
+Access: with ``SUPPORT_KPI_TOKEN`` set, the board needs it (``?token=`` in the URL, so a
+wall screen can open it, or a bearer header) and sends it to the workers; an agent's page also
+opens with that agent's token (``support-kpi agent-token AGENT``). A worker that does not
+answer leaves its keys out, and the page says so.
+"""
+
+import asyncio
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from service.board.views import ALL_TEAMS, URGENT_STATES, duration, percent, team_rows
+from service.board.views import urgent_conversations as merge_urgent
+from service.engine.feedback import token_opens
+from service.engine.owners import merge_reports
+from service.engine.records import format_time
+
+__all__ = ["Board", "board_app"]
+
+URGENT_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One worker's answer: its URL, the HTTP status (None: no answer) and the JSON body."""
+
+    url: str
+    status: int | None
+    body: Any
+
+
+class Board:
+    """The workers behind the pages, and how to ask them."""
+
+    def __init__(self, workers: Sequence[str], token: str | None, agent_secret: str | None,
+                 refresh_s: int, timeout_s: float = 10.0) -> None:
+        self.workers = [url.rstrip("/") for url in workers]
+        self.token = token
+        self.agent_secret = agent_secret
+        self.refresh_s = refresh_s
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.templates = Environment(loader=PackageLoader("service.board", "templates"),
+                                     autoescape=select_autoescape(["html"]))
+        self.templates.filters["duration"] = duration
+        self.templates.filters["percent"] = percent
+
+    async def ask(self, session: aiohttp.ClientSession, path: str) -> list[Answer]:
+        """``path`` on every worker at once."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+        async def one(url: str) -> Answer:
+            try:
+                async with session.get(url + path, headers=headers) as response:
+                    return Answer(url, response.status, await response.json())
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                return Answer(url, None, None)
+
+        return list(await asyncio.gather(*(one(url) for url in self.workers)))
+
+    def operator(self, request: web.Request) -> bool:
+        """No token configured, or the operator token given."""
+        if self.token is None:
+            return True
+        return hmac.compare_digest(_given_token(request).encode(), self.token.encode())
+
+    def render(self, template: str, **values: Any) -> web.Response:
+        html = self.templates.get_template(template).render(refresh_s=self.refresh_s,
+                                                            **values)
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+
+def _given_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return request.query.get("token", header)
+
+
+def _now() -> str:
+    return format_time(int(time.time() * 1000))
+
+
+def board_app(board: Board) -> web.Application:
+    """The aiohttp application serving ``board``'s pages."""
+    app = web.Application()
+    session: dict[str, aiohttp.ClientSession] = {}
+
+    async def open_session(_: web.Application) -> None:
+        session["s"] = aiohttp.ClientSession(timeout=board.timeout)
+
+    async def close_session(_: web.Application) -> None:
+        await session["s"].close()
+
+    app.on_startup.append(open_session)
+    app.on_cleanup.append(close_session)
+
+    def refused() -> web.Response:
+        return web.Response(status=401, text="This page needs the operator token: add "
+                            "?token=… to the URL (SUPPORT_KPI_TOKEN).\n")
+
+    async def index(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/board" + (f"?{request.query_string}" if request.query_string
+                                        else ""))
+
+    async def wallboard(request: web.Request) -> web.Response:
+        if not board.operator(request):
+            return refused()
+        as_of = _now()
+        reports, *listings = await asyncio.gather(
+            board.ask(session["s"], f"/kpis?as_of={quote(as_of)}"),
+            *(board.ask(session["s"], f"/conversations?state={state}&limit={URGENT_LIMIT}"
+                        f"&as_of={quote(as_of)}") for state in URGENT_STATES))
+        answered = [a.body for a in reports if a.status == 200]
+        unanswered = [a.url for a in reports if a.status != 200]
+        if not answered:
+            return board.render("board.html", rows=[], urgent=[], as_of=as_of,
+                                unanswered=unanswered, all_teams=ALL_TEAMS)
+        urgent = merge_urgent((a.body for answers in listings for a in answers
+                               if a.status == 200), URGENT_LIMIT)
+        return board.render("board.html", rows=team_rows(merge_reports(answered)),
+                            urgent=urgent, as_of=as_of, unanswered=unanswered,
+                            all_teams=ALL_TEAMS)
+
+    async def agent_page(request: web.Request) -> web.Response:
+        agent = request.match_info["agent"]
+        if not (board.operator(request)
+                or token_opens(_given_token(request), agent, board.agent_secret)):
+            return web.Response(status=403, text="This page opens with the agent's own token "
+                                "(support-kpi agent-token AGENT) or the operator token.\n")
+        as_of = _now()
+        answers = await board.ask(session["s"],
+                                  f"/agents/{quote(agent, safe='')}/feedback?as_of={quote(as_of)}")
+        pages = [a.body for a in answers if a.status == 200]
+        unanswered = [a.url for a in answers if a.status not in (200, 404)]
+        page = pages[0] if pages else {"kpis": {}, "ratings": [], "reviews": []}
+        return board.render("agent.html", agent=agent, kpis=page["kpis"],
+                            ratings=page["ratings"], reviews=page["reviews"], as_of=as_of,
+                            unanswered=unanswered)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/", index)
+    app.router.add_get("/board", wallboard)
+    app.router.add_get("/agents/{agent}", agent_page)
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,80 @@
+"""The live simulator's desk works at any hour (issue 14: a demo started at 23:30 UTC showed
+every team off shift and nothing resolved): every team is staffed at every hour, and the last
+24 hours are sent first, the last one at the live rate."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from service import publish
+from service.synthetic import TrafficShape, generate_events
+
+HOUR = 3_600_000
+
+
+def _ms(event: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(event["at"]).timestamp() * 1000)
+
+
+def test_round_the_clock_shifts_staff_every_team_at_every_hour() -> None:
+    start = int(datetime(2026, 12, 5, 23, 30, tzinfo=UTC).timestamp() * 1000)  # a Saturday
+    shape = TrafficShape(conversations=2000, agents=40, start_ms=start,
+                         conversations_per_minute=1.0, round_the_clock=True)
+    status: dict[str, str] = {}
+    team_of: dict[str, str] = {}
+    checks = iter(range(start, start + 30 * HOUR, 10 * 60_000))
+    next_check = next(checks)
+    unstaffed: list[tuple[int, set[str]]] = []
+    for event in generate_events(shape, seed=3):
+        while _ms(event) > next_check:
+            on_shift = {team_of[a] for a, s in status.items() if s != "offline"}
+            if on_shift != set(team_of.values()):
+                unstaffed.append((next_check, set(team_of.values()) - on_shift))
+            next_check = next(checks, 2**62)
+        if event["type"] == "agent.status_changed":
+            status[event["agent_id"]] = event["status"]
+            team_of.setdefault(event["agent_id"], event.get("team", ""))
+    assert next_check == 2**62, "the traffic ended before 30 hours"
+    assert len(set(team_of.values())) == 4
+    assert unstaffed == []
+
+
+def test_backfill_sends_the_past_day_at_once_and_the_last_hour_at_the_live_rate(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+
+    class Live(Exception):
+        """The first wait: what was due is out."""
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        raise Live
+
+    monkeypatch.setattr(publish.asyncio, "sleep", sleep)
+    now = datetime.now(UTC).timestamp() * 1000
+    rate = 20.0
+
+    async def due() -> list[dict[str, Any]]:
+        events = []
+        with pytest.raises(Live):
+            async for event in publish.live_traffic(rate, 40, backfill_s=24 * 3600):
+                events.append(event)
+        return events
+
+    events = asyncio.run(due())
+    assert len(slept) == 1
+    conversations = [e for e in events if "conversation_id" in e]
+    assert min(_ms(e) for e in conversations) >= now - 24 * HOUR - 60_000
+    assert max(_ms(e) for e in events) <= now + 60_000
+    created = Counter((now - _ms(e)) // HOUR for e in events if e["type"] == "conversation.created")
+    per_minute = rate * 60 / publish.LIVE_EVENTS_PER_CONVERSATION
+    assert created[0] == pytest.approx(per_minute * 60, rel=0.1)
+    for hours_ago in range(1, 24):
+        assert created[hours_ago] == pytest.approx(
+            per_minute * 60 * publish.BACKFILL_HISTORY_SHARE, rel=0.35), hours_ago
+    resolved = [e for e in conversations if e.get("status") == "resolved"
+                and now - _ms(e) < HOUR]
+    assert len(resolved) >= created[1]
