@@ -160,7 +160,8 @@ def main() -> int:
             say(f"worker {n}   {url}/metrics   {url}/kpis   {url}/readyz")
         if args.backfill_hours > 0:
             say(f"The simulator sends the last {args.backfill_hours:g} h first; the windows "
-                "fill within a minute or two.")
+                "fill within " + ("about two minutes (every event a signed webhook)."
+                                  if args.via_gateway else "a minute."))
         say("Ctrl-C stops everything.\n")
         started = time.monotonic()
         next_line = started + 5
