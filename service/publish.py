@@ -530,16 +530,18 @@ def live_traffic(rate: float, agents: int, seed: int = 0,
                  backfill_s: float = 0) -> AsyncIterator[dict[str, Any]]:
     """The simulator's canonical events at about ``rate`` events/s, stamped with the current
     time and released as the wall clock reaches them (endless). Every team is staffed at
-    every hour. ``backfill_s``: the traffic starts that many seconds in the past and what is
-    already due goes out at once (the last hour at ``rate``, earlier hours at
-    ``BACKFILL_HISTORY_SHARE`` of it)."""
+    every hour; ids carry the start time, so a second run never repeats the first's.
+    ``backfill_s``: the traffic starts that many seconds in the past and what is already due
+    goes out at once (the last hour at ``rate``, earlier hours at ``BACKFILL_HISTORY_SHARE`` of
+    it)."""
     now_ms = int(time.time() * 1000)
     per_minute = max(rate, 0.1) * 60 / LIVE_EVENTS_PER_CONVERSATION
     shape = TrafficShape(conversations=10**9, agents=agents,
                          start_ms=now_ms - int(backfill_s * 1000),
                          conversations_per_minute=per_minute, source="simulator",
                          round_the_clock=True, history_until_ms=now_ms - 3_600_000,
-                         history_per_minute=per_minute * BACKFILL_HISTORY_SHARE)
+                         history_per_minute=per_minute * BACKFILL_HISTORY_SHARE,
+                         id_prefix=f"sim{now_ms:x}-")
     return _released(generate_events(shape, seed=seed))
 
 

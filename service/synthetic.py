@@ -72,6 +72,10 @@ class TrafficShape:
     """Conversations created before this time arrive at ``history_per_minute`` instead of
     ``conversations_per_minute`` (a backfill of past hours that costs fewer events)."""
     history_per_minute: float | None = None
+    id_prefix: str = ""
+    """Put before every event and conversation id: runs with different prefixes never share an
+    id (a restarted simulator must not repeat the ids of its last run, which the service would
+    take for duplicates)."""
 
     def gap_ms(self, at_ms: float) -> float:
         """The mean time between conversations created at ``at_ms``, in ms."""
@@ -83,15 +87,16 @@ class TrafficShape:
 
 
 class _Stream:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, id_prefix: str = "") -> None:
         self.rng = rng
         self.heap: list[tuple[int, int, dict[str, Any]]] = []
         self.seq = 0
+        self.id_prefix = id_prefix
 
     def push(self, at_ms: int, event: dict[str, Any]) -> None:
         self.seq += 1
         event["at"] = iso(at_ms)
-        event.setdefault("id", f"ev-{self.seq}")
+        event.setdefault("id", f"{self.id_prefix}ev-{self.seq}")
         heapq.heappush(self.heap, (at_ms, self.seq, event))
 
     def pop_until(self, at_ms: int) -> Iterator[dict[str, Any]]:
@@ -248,7 +253,7 @@ def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, An
     """Events of ``shape.conversations`` conversations, in ``at`` order (presence from the day
     before the first conversation, so that shifts under way at the start are there)."""
     rng = random.Random(seed)
-    stream = _Stream(rng)
+    stream = _Stream(rng, shape.id_prefix)
     agents = _agent_names(shape)
     next_day = shape.start_ms - shape.start_ms % DAY - DAY
     at = float(shape.start_ms)
@@ -258,6 +263,7 @@ def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, An
             _shifts(stream, rng, agents, next_day, shape.round_the_clock)
             next_day += DAY
         yield from stream.pop_until(int(at))
-        _conversation(stream, rng, f"conv-{seed}-{n}", int(at), agents, shape.source)
+        _conversation(stream, rng, f"{shape.id_prefix}conv-{seed}-{n}", int(at), agents,
+                      shape.source)
     yield from (e for e in stream.pop_until(2**62) if e["type"] != "agent.status_changed"
                 or _ms(e["at"]) <= at + DAY)

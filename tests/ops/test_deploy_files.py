@@ -434,9 +434,15 @@ def k8s(kind: str, name: str | None = None) -> list[dict[str, Any]]:
             if doc["kind"] == kind and name in (None, doc["metadata"]["name"])]
 
 
+def workload(component: str) -> dict[str, Any]:
+    (found,) = [doc for doc in k8s("StatefulSet") + k8s("Deployment")
+                if doc["spec"]["template"]["metadata"]["labels"].get(
+                    "app.kubernetes.io/component") == component]
+    return found
+
+
 def worker_workload() -> dict[str, Any]:
-    (workload,) = k8s("StatefulSet") + k8s("Deployment")
-    return workload
+    return workload("worker")
 
 
 def worker_container() -> dict[str, Any]:
@@ -451,7 +457,8 @@ def env_configmap() -> dict[str, str]:
 
 
 def test_k8s_files_parse() -> None:
-    assert {p.name for p in K8S_FILES} >= {"workers.yaml", "service.yaml", "configmap.yaml"}
+    assert {p.name for p in K8S_FILES} >= {"workers.yaml", "service.yaml", "configmap.yaml",
+                                           "board.yaml"}
     for doc in k8s_docs():
         assert {"apiVersion", "kind", "metadata"} <= set(doc), doc
     assert not k8s("Secret"), "no Secret manifests (and so no secret values) in the repository"
@@ -546,6 +553,45 @@ def test_k8s_workers_run_as_non_root() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"].get("runAsUser", 1) != 0
     assert worker_container()["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_k8s_board_asks_every_worker_on_its_own_service() -> None:
+    """The board (issue 14): the CLI's ``board``, the workers' URLs from the shared ConfigMap,
+    its settings by name, the token from the Secret, probes and a Service on its port, not
+    root."""
+    board = workload("board")
+    (container,) = board["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["board"] and "command" not in container
+    assert_cli_accepts(container["args"], "k8s board args")
+    env = {e["name"]: e for e in container["env"]}
+    assert not set(env) - KNOWN_ENV, sorted(set(env) - KNOWN_ENV)
+    assert env["SUPPORT_KPI_BOARD_HOST"]["value"] == "0.0.0.0"
+    port = int(env["SUPPORT_KPI_BOARD_PORT"]["value"])
+    assert "secretKeyRef" in env[TOKEN]["valueFrom"]
+    assert [e["configMapRef"]["name"] for e in container["envFrom"]] == ["support-kpi-env"]
+    assert env_configmap()["SUPPORT_KPI_WORKERS"].count("http://") == worker_workload()[
+        "spec"]["replicas"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": port}
+    for kind in ("livenessProbe", "readinessProbe"):
+        assert container[kind]["httpGet"] == {"path": "/healthz", "port": "http"}, kind
+    (service,) = k8s("Service", "support-kpi-board")
+    labels = board["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert "worker" not in service["spec"]["selector"].values()
+    assert board["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_compose_board_listens_in_its_container_and_publishes_on_localhost() -> None:
+    (board,) = [svc for svc in project_services().values() if svc["command"][0] == "board"]
+    env = env_of(board)
+    assert env["SUPPORT_KPI_BOARD_HOST"] == "0.0.0.0"
+    port = env["SUPPORT_KPI_BOARD_PORT"]
+    assert [(host, container) for _, host, container in port_mappings(board)] == [
+        ("8080", int(port))]
+    assert env["SUPPORT_KPI_WORKERS"] == ",".join(
+        f"http://{name}:{DEFAULT_PORT}" for name in sorted(workers()))
+    assert f"127.0.0.1:{port}/healthz" in " ".join(board["healthcheck"]["test"])
 
 
 # --- no secrets anywhere ---------------------------------------------------------------------

@@ -78,3 +78,21 @@ def test_backfill_sends_the_past_day_at_once_and_the_last_hour_at_the_live_rate(
     resolved = [e for e in conversations if e.get("status") == "resolved"
                 and now - _ms(e) < HOUR]
     assert len(resolved) >= created[1]
+
+
+def test_a_second_run_never_repeats_the_ids_of_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service drops an event whose id it has seen: a restarted simulator that repeated
+    its ids (conv-0-0, ev-1, ...) would feed it nothing new."""
+    clock = iter([1_796_400_000.0, 1_796_400_000.0, 1_796_400_060.0, 1_796_400_060.0])
+    monkeypatch.setattr(publish.time, "time", lambda: next(clock, 1_796_400_060.0))
+
+    async def first_ids() -> set[str]:
+        ids: set[str] = set()
+        async for event in publish.live_traffic(20.0, 40):
+            ids.update(v for k, v in event.items() if k in ("id", "conversation_id"))
+            if len(ids) > 200:
+                return ids
+        return ids
+
+    runs = [asyncio.run(first_ids()), asyncio.run(first_ids())]
+    assert runs[0] and runs[1] and not runs[0] & runs[1]
