@@ -14,7 +14,7 @@ from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
 from service.engine.feedback import feedback_page
 from service.engine.kpis import LIVE_KPIS, LevelValues
-from service.engine.owners import OVERALL, OwnerBook, fact_owners
+from service.engine.owners import OwnerBook, fact_owners, owner_key
 from service.engine.panes import ceil_to_minute
 from service.engine.queue import queue_listing
 from service.engine.records import K_PRESENCE, Record, format_time, to_record
@@ -171,7 +171,8 @@ class KpiEngine:
         """The feedback page of an agent or team (``level``) at the as-of (default: the last
         event): ``service.engine.feedback.feedback_page``."""
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        kpis = self.report(as_of)["windows"]["24h"][f"{level}s"].get(key)
+        kpis = self.book.values_of(owner_key(level, key), "24h", as_of,
+                                   self.config.weighted_score)
         return feedback_page(level, key, self.book.feedback.get((level, key), {}).values(),
                              as_of, kpis)
 
@@ -182,7 +183,7 @@ class KpiEngine:
         ExplainError naming a wrong parameter."""
         check_request(kpi, level, key, window)
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        owner = OVERALL if level == "overall" else f"{level[0]}:{key}"
+        owner = owner_key(level, key)
         policy = self.conversations.policy
         shares = ((cid, tuple(f for f in conversation.facts(policy).values()
                               if owner in fact_owners(f)))

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from service.engine.facts import Rating, Review
-from service.engine.panes import WINDOWS
+from service.engine.panes import WINDOWS, panes_summed
 from service.engine.records import format_time
+from service.engine.stages import REVIEW_PREFIX
 
 __all__ = ["AGENT_KPIS", "TEAM_KPIS", "agent_token", "feedback_page", "token_opens"]
 
@@ -42,7 +43,7 @@ def token_opens(given: str, agent: str, secret: str | None) -> bool:
 
 def _conversation(fact_id: str) -> str | None:
     conversation_id = fact_id.rsplit(":", 1)[0]
-    return None if conversation_id.startswith("review:") else conversation_id
+    return None if conversation_id.startswith(REVIEW_PREFIX) else conversation_id
 
 
 def feedback_page(level: str, key: str, facts: Iterable[Rating | Review], as_of_ms: int,
@@ -50,7 +51,7 @@ def feedback_page(level: str, key: str, facts: Iterable[Rating | Review], as_of_
     """The ``/agents/{agent}/feedback`` (``level`` agent) or ``/teams/{team}/feedback``
     (``level`` team) answer: ``{agent|team, as_of, window, kpis, ratings, reviews}``; ``kpis``
     are the key's 24h report values (None: not held here, every value null)."""
-    start, end = _DAY.span(as_of_ms)
+    start, end = panes_summed(_DAY, as_of_ms)
     ratings: list[Rating] = []
     reviews: list[Review] = []
     for fact in facts:

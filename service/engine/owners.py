@@ -41,6 +41,7 @@ __all__ = [
     "conversation_update",
     "fact_owners",
     "merge_reports",
+    "owner_key",
     "owner_level",
     "owner_syncs",
     "report_differences",
@@ -57,6 +58,12 @@ def owner_level(owner: str) -> tuple[str, str]:
     if owner == OVERALL:
         return "overall", ""
     return _LEVEL_OF_PREFIX[owner[0]], owner[2:]
+
+
+def owner_key(level: str, key: str | None) -> str:
+    """("team", "billing") → ``t:billing``; ("overall", …) → ``o``: :func:`owner_level`'s
+    inverse."""
+    return OVERALL if level == "overall" else f"{level[0]}:{key}"
 
 
 def _owners(team: str | None, agent: str | None) -> list[str]:
@@ -554,6 +561,17 @@ class OwnerBook:
         if OVERALL not in owned:
             del report["live"]["overall"]
         return report
+
+    def values_of(self, owner: str, window_name: str, as_of_ms: int,
+                  weights: Mapping[str, Any]) -> dict[str, Any] | None:
+        """One owner's KPI values in one window at ``as_of_ms``, as a report gives them (None
+        when it has none there), without building the whole report."""
+        (window,) = [w for w in WINDOWS if w.name == window_name]
+        values = self._window_values(window, as_of_ms, {owner}, weights, {})
+        level, key = owner_level(owner)
+        if level == "overall":
+            return values.overall
+        return (values.teams if level == "team" else values.agents).get(key)
 
     def _window_values(self, window: WindowSpec, as_of_ms: int, owned: set[str],
                        weights: Mapping[str, Any],

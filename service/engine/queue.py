@@ -1,9 +1,10 @@
 """The conversations behind the live counts (SPEC §6, "Conversations behind the counts").
 
-A conversation is in a state exactly when its live row (:func:`~service.engine.stages.live_row`)
-counts it there, so the length of a listing equals the live count of the same state, team or
-agent and as-of. Most urgent first: by seconds left on the running response clock (the most
-overdue first), then conversations without a running clock, oldest first.
+A conversation is in a state exactly when its live row (:func:`~service.engine.stages.
+clocked_row`, as the live counts build it) counts it there, so the length of a listing equals
+the live count of the same state, team or agent and as-of. Most urgent first: by seconds left
+on the running response clock (the most overdue first), then conversations without a running
+clock, oldest first.
 
 ``seconds_left`` is what the SLA still counts before its target, in seconds: business seconds
 for a target in business hours, paused statuses left out; negative once breached. ``deadline``
@@ -17,7 +18,7 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from service.engine.conversation import ConversationFold, LiveSummary, TeamPolicy, sla_elapsed_ms
 from service.engine.records import format_time
-from service.engine.stages import DAY_MS, ClockState, LiveCounts, clock_state, live_row
+from service.engine.stages import DAY_MS, ClockState, LiveCounts, clock_state, clocked_row
 
 __all__ = ["DEFAULT_QUEUE_LIMIT", "QUEUE_STATES", "QueueEntry", "QueueState",
            "conversation_queue", "merge_queues", "queue_listing"]
@@ -89,10 +90,10 @@ def conversation_queue(folds: Iterable[ConversationFold], state: str, as_of_ms: 
         if (team is not None and summary.team != team) or (
                 agent is not None and summary.assignee != agent):
             continue
-        row: LiveCounts = live_row(summary, as_of_ms, policy, at_risk_ratio)[0]
+        clock = clock_state(summary, as_of_ms, policy)
+        row: LiveCounts = clocked_row(summary, clock, as_of_ms, at_risk_ratio)[0]
         if not getattr(row, field):
             continue
-        clock = clock_state(summary, as_of_ms, policy)
         left = None if clock is None else (clock.target - clock.elapsed) / 1000
         entry = QueueEntry(fold.conversation_id, summary.team, summary.assignee,
                            summary.priority, fold.channel, summary.status, fold.created_at,

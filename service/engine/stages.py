@@ -36,6 +36,7 @@ __all__ = [
     "LiveRows",
     "LiveTotals",
     "clock_state",
+    "clocked_row",
     "closed_retention_ms",
 ]
 
@@ -406,7 +407,8 @@ class ClockState(NamedTuple):
     pause_while: frozenset[str]
     elapsed: int
     """The ms the SLA counts from ``start`` to the as-of: business ms when ``business``, less
-    the waits in ``pause_while``."""
+    the waits in ``pause_while`` (a business-hours clock without pauses running for over 400
+    days: its first 400 days' count when that is already past the target)."""
 
 
 def clock_state(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy) -> ClockState | None:
@@ -431,6 +433,13 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
              ) -> tuple[LiveCounts, int]:
     """One conversation's contribution to the live counts at ``as_of_ms``, without its oldest
     wait (see :func:`add_live`), and the last as-of (ms, inclusive) it holds for."""
+    return clocked_row(summary, clock_state(summary, as_of_ms, policy), as_of_ms, at_risk_ratio)
+
+
+def clocked_row(summary: LiveSummary, clock: ClockState | None, as_of_ms: int,
+                at_risk_ratio: float) -> tuple[LiveCounts, int]:
+    """:func:`live_row` with the summary's running clock at ``as_of_ms`` already measured
+    (:func:`clock_state`)."""
     until = _FOREVER
     row = LiveCounts()
     if summary.status == "open":
@@ -443,7 +452,6 @@ def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ra
         row.assigned_open = 1
     if summary.awaiting_since is not None:
         row.awaiting_first_response = 1
-    clock = clock_state(summary, as_of_ms, policy)
     if clock is not None:
         target, elapsed = clock.target, clock.elapsed
         if elapsed > target:

@@ -36,7 +36,7 @@ from service.engine.codec import owner_shares
 from service.engine.engine import CachedPolicy
 from service.engine.explain import explain
 from service.engine.feedback import feedback_page
-from service.engine.owners import OVERALL, owner_level
+from service.engine.owners import OVERALL, owner_key, owner_level
 from service.engine.queue import queue_listing
 from service.ingest import Rejection
 from service.logs import install_repeat_filter
@@ -339,16 +339,16 @@ class KpiService:
                              self.policy, self.config.at_risk_ratio, team, agent, limit)
 
     def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
-        owner = f"{level[0]}:{key}"
+        owner = owner_key(level, key)
         if self.partition_of(owner) not in self._loaded_owner_partitions():
             return None
-        kpis = self.report(as_of_ms)["windows"]["24h"][f"{level}s"].get(key)
+        kpis = self.stage2.book.values_of(owner, "24h", as_of_ms, self.config.weighted_score)
         facts = self.stage2.book.feedback.get((level, key), {}).values()
         return feedback_page(level, key, facts, as_of_ms, kpis)
 
     def explain(self, kpi: str, level: str, key: str | None, window: str,
                 as_of_ms: int) -> dict[str, Any] | None:
-        owner = OVERALL if level == "overall" else f"{level[0]}:{key}"
+        owner = owner_key(level, key)
         if self.partition_of(owner) not in self._loaded_owner_partitions():
             return None
         book = self.stage2.book
