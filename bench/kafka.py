@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
 from service.config import config_from_env
-from service.engine.owners import merge_reports, report_differences
+from service.engine.report import merge_reports, report_differences
 from service.metrics.collector import KpiCollector
 from service.partitioning import event_key, partition_for
 from service.processes import WorkerProcess, poll_until

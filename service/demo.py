@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import CONFIG_ENV_VAR
-from service.engine.owners import merge_reports
+from service.engine.report import merge_reports
 from service.processes import (
     BIN,
     BoardProcess,

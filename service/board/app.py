@@ -25,8 +25,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from service.board.views import ALL_TEAMS, URGENT_STATES, duration, percent, team_rows
 from service.board.views import urgent_conversations as merge_urgent
 from service.engine.feedback import token_opens
-from service.engine.owners import merge_reports
 from service.engine.records import format_time
+from service.engine.report import merge_reports
 
 __all__ = ["Board", "board_app"]
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 
-from service.engine.conversation import Conversation, LiveSummary
+from service.engine.conversation import Conversation
 from service.engine.facts import Fact, fact_from
+from service.engine.fold import LiveSummary
 from service.engine.owners import ConversationSync, OwnerBook, SegmentSync
 from service.engine.presence import Segment
 from service.engine.records import Record

@@ -1,562 +1,232 @@
-"""Per-conversation state: the rules of SPEC §3 as a fold over events in ``at`` order.
+"""One conversation's events in ``at`` order (ties: arrival order, SPEC §2) and the fold over
+them (:class:`~service.engine.fold.ConversationFold`).
 
-A :class:`Conversation` keeps its events sorted by (``at``, arrival). An event that sorts last
-(the usual case) is applied to the running fold; one that sorts earlier is inserted and the
-conversation is folded again from the start, and the difference between the old and the new
-fact sets is emitted as changes. Either way the facts are those of the events in ``at`` order,
-whatever the arrival order, and a repeated event id changes nothing.
+What an event costs does not grow with the conversation's history:
+
+* a repeated event id is found in a set;
+* an event that sorts last (the usual case) is applied to the running fold;
+* an event that sorts earlier is put in place and the conversation is folded again from the
+  checkpoint before it (a copy of the fold every :data:`CHECKPOINT_EVENTS` events), once with
+  the old events and once with the new ones; the difference between the two runs' facts is
+  what the arrival changed. Its cost grows with the events after it (which it may change),
+  not with those before it;
+* at most :data:`MAX_LOG_EVENTS` events are kept: past that, the older half is folded into the
+  base (the checkpoint at the cut, a fold snapshot) and dropped. Results do not change: every
+  later event still finds its place, except one dated at or before the base's last event,
+  which cannot be put in place exactly and is refused (:class:`KeyTooLarge`, dead-lettered as
+  ``key_too_large``). Their ids stay known (8 bytes each), so a redelivered one is still a
+  duplicate, up to :data:`MAX_CONVERSATION_EVENTS` events per conversation.
+
+:meth:`Conversation.pack` turns a conversation into compressed bytes (replay keeps long-idle
+conversations that way, a worker's store keeps the same form in rows): nothing of it is lost,
+so a late event for a packed conversation is put in place exactly as for any other.
 """
 
-from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from typing import Any
 
-from service.engine.facts import (
-    F_ABANDONED,
-    F_AFTER_HANDOFF,
-    F_ASSIGNED,
-    F_BOT_RESOLVED,
-    F_BUSY,
-    F_CLOSED,
-    F_CREATED,
-    F_FIRST_RESPONSE,
-    F_FULL_RESOLVED,
-    F_HANDED_OFF,
-    F_NEXT_RESPONSE,
-    F_RATING,
-    F_REOPENED,
-    F_RESOLVED,
-    F_REVIEW,
-    Assigned,
-    Busy,
-    Closed,
-    Duration,
-    Fact,
-    FactChange,
-    Marker,
-    Rating,
-    Resolved,
-    Response,
-    Review,
-    fact_set_changes,
-)
-from service.engine.records import (
-    K_ABANDONED,
-    K_ASSIGNED,
-    K_CREATED,
-    K_HANDED_OFF,
-    K_MESSAGE,
-    K_RATING,
-    K_REVIEW,
-    K_STATUS,
-    K_UNASSIGNED,
-    Record,
-)
+import orjson
 
-__all__ = [
-    "BUSINESS_END_MS", "Conversation", "ConversationFold", "LiveSummary", "TeamPolicy", "Wait",
-    "business_ms", "sla_elapsed_ms",
-]
+from service.engine.facts import Fact, FactChange
+from service.engine.fold import ConversationFold
+from service.engine.records import Record
+from service.engine.sla import TeamPolicy
 
-_ENDED = ("resolved", "closed")
-_WAITING = ("pending", "snoozed")
+__all__ = ["CHECKPOINT_EVENTS", "MAX_CONVERSATION_EVENTS", "MAX_LOG_EVENTS", "Conversation",
+           "KeyTooLarge", "fold_facts"]
+
+CHECKPOINT_EVENTS = 256
+"""A copy of the fold is kept after every this many events of the log."""
+MAX_LOG_EVENTS = 10_000
+"""Events kept to put a late one in place; past this the older half is folded into the base."""
+MAX_CONVERSATION_EVENTS = 1_000_000
+"""Events of one conversation ever accepted; later ones are refused (``key_too_large``)."""
+_PACK_VERSION = 1
 
 
-class Wait(NamedTuple):
-    """A stretch in a waiting status (pending or snoozed), epoch ms."""
-
-    start: int
-    stop: int | None
-    """None while it lasts."""
-    status: str
+class KeyTooLarge(ValueError):
+    """An event a conversation past its documented bounds cannot take exactly (reason
+    ``key_too_large``): dated at or before the events folded into its base, or beyond
+    :data:`MAX_CONVERSATION_EVENTS`."""
 
 
-class LiveSummary(NamedTuple):
-    """What the live state (SPEC §4) needs of a conversation that is not resolved or closed."""
-
-    team: str | None
-    assignee: str | None
-    status: str
-    priority: str
-    awaiting_since: int | None
-    """``created`` while it awaits its first response, else None."""
-    clock: str | None
-    """The SLA kind of the response clock that runs (first_response, next_response), or None."""
-    clock_start: int | None
-    waits: tuple[Wait, ...]
-    """The waits that overlap the running clock (empty without one)."""
-
-    @classmethod
-    def decode(cls, values: Any) -> "LiveSummary":
-        """From its JSON form (lists for tuples)."""
-        team, assignee, status, priority, awaiting_since, clock, clock_start, waits = values
-        return cls(team, assignee, status, priority, awaiting_since, clock, clock_start,
-                   tuple(Wait(*w) for w in waits))
-
-
-class Calendar(Protocol):
-    def business_ms(self, start_ms: int, end_ms: int) -> int: ...
-
-
-BUSINESS_END_MS = 253_394_352_000_000
-"""9999-10-01T00:00:00Z in epoch ms. The calendar looks up UTC offsets 64 days at a time and
-cannot look past 9999-12-31, so business time is counted up to this instant only (later
-instants count as outside business hours)."""
-
-
-def business_ms(calendar: Calendar, start_ms: int, end_ms: int) -> int:
-    """Business ms of [start_ms, end_ms) (epoch ms), counted up to :data:`BUSINESS_END_MS`."""
-    return calendar.business_ms(min(start_ms, BUSINESS_END_MS), min(end_ms, BUSINESS_END_MS))
-
-
-def sla_elapsed_ms(
-    calendar: Calendar, business: bool, pause_while: frozenset[str], waits: "Iterable[Wait]",
-    start: int, stop: int,
-) -> int:
-    """The milliseconds an SLA counts between ``start`` and ``stop`` (SPEC §3): business ms
-    when ``business`` (else elapsed ms), less those spent in a status of ``pause_while``."""
-    counted = business_ms(calendar, start, stop) if business else stop - start
-    if pause_while:
-        for wait_start, wait_stop, status in waits:
-            if status not in pause_while:
-                continue
-            a = max(wait_start, start)
-            b = stop if wait_stop is None else min(wait_stop, stop)
-            if a < b:
-                counted -= business_ms(calendar, a, b) if business else b - a
-    return counted
-
-
-class TeamRules(Protocol):
-    @property
-    def calendar(self) -> Calendar: ...
-    def sla_target(self, kind: str, priority: str) -> tuple[int, bool]: ...
-    def sla_pause_while(self, kind: str, priority: str) -> frozenset[str]: ...
-
-
-class TeamPolicy(Protocol):
-    """What the fold needs of the configuration (``service.config.KpiConfig``): a team's
-    business-hours calendar and SLA targets."""
-
-    def team(self, name: str | None) -> TeamRules: ...
-
-
-class ConversationFold:
-    """The state after applying a conversation's events in order; ``apply`` returns the fact
-    changes one event causes."""
-
-    __slots__ = (
-        "abandoned",
-        "after_handoff_done",
-        "assignee",
-        "bot_messages",
-        "bot_resolution",
-        "busy_agent",
-        "busy_start",
-        "channel",
-        "closed",
-        "conversation_id",
-        "created_at",
-        "first_agent",
-        "full_resolution",
-        "handoff_at",
-        "human_responses",
-        "initiator",
-        "last_responder",
-        "many_agents",
-        "n_as",
-        "n_bz",
-        "n_nr",
-        "n_ro",
-        "n_rt",
-        "n_rv",
-        "next_response_from",
-        "one_touch",
-        "open_business_ms",
-        "open_ms",
-        "open_since",
-        "priority",
-        "resolved_once",
-        "status",
-        "team",
-        "waits",
-    )
-
-    def __init__(self, conversation_id: str) -> None:
-        self.conversation_id = conversation_id
-        self.created_at: int | None = None
-        self.team: str | None = None
-        self.priority = "normal"
-        self.channel = "other"
-        self.initiator = "customer"
-        self.status = "open"
-        self.assignee: str | None = None
-        self.first_agent: str | None = None
-        self.many_agents = False
-        self.human_responses = 0
-        self.last_responder: str | None = None
-        self.next_response_from: int | None = None
-        self.resolved_once = False
-        self.bot_messages = False
-        self.bot_resolution: Marker | None = None
-        """The bot-resolved fact of the first resolution, while it holds (SPEC §3)."""
-        self.handoff_at: int | None = None
-        """When the first handoff (explicit or implicit) started the after-handoff clock."""
-        self.after_handoff_done = False
-        self.full_resolution: Duration | None = None
-        """The full resolution fact of the latest resolution: a later one replaces it."""
-        self.one_touch: Resolved | None = None
-        """The first resolution's fact while it counts as one-touch (FCR): a reopen turns it
-        into a non-one-touch one (SPEC §3)."""
-        self.abandoned = False
-        self.closed = False
-        self.open_ms = 0
-        self.open_business_ms = 0
-        self.open_since: int | None = None
-        self.busy_agent: str | None = None
-        self.busy_start = 0
-        self.n_as = self.n_bz = self.n_nr = self.n_ro = self.n_rt = self.n_rv = 0
-        self.waits: list[Wait] = []
-        """The stretches in a waiting status that an SLA still to be judged may overlap."""
-
-    # -- derived state ---------------------------------------------------------------------
-
-    @property
-    def first_response_running(self) -> bool:
-        return (
-            self.created_at is not None
-            and self.initiator == "customer"
-            and self.human_responses == 0
-            and self.status not in _ENDED
-        )
-
-    @property
-    def running_clock(self) -> tuple[str, int] | None:
-        """The response clock that runs now, as (SLA kind, start), if any."""
-        if self.first_response_running:
-            assert self.created_at is not None
-            return "first_response", self.created_at
-        if self.next_response_from is not None:
-            return "next_response", self.next_response_from
-        return None
-
-    def live_summary(self) -> "LiveSummary | None":
-        """What the live state needs of this conversation, or None when it is not live (no
-        known ``conversation.created``, or resolved or closed)."""
-        if self.created_at is None or self.status in _ENDED:
-            return None
-        clock = self.running_clock
-        if clock is None:
-            return LiveSummary(self.team, self.assignee, self.status, self.priority, None, None,
-                               None, ())
-        kind, start = clock
-        waits = tuple(w for w in self.waits if w.stop is None or w.stop > start)
-        return LiveSummary(self.team, self.assignee, self.status, self.priority,
-                           self.created_at if self.first_response_running else None,
-                           kind, start, waits)
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def _fid(self, code: str, numbered: bool = False) -> str:
-        if not numbered:
-            return f"{self.conversation_id}:{code}"
-        n = getattr(self, f"n_{code}") + 1
-        setattr(self, f"n_{code}", n)
-        return f"{self.conversation_id}:{code}{n}"
-
-    def _touch(self, agent: str) -> None:
-        if self.first_agent is None:
-            self.first_agent = agent
-        elif agent != self.first_agent:
-            self.many_agents = True
-
-    def _duration(
-        self, policy: TeamPolicy, kind: str, start: int, stop: int
-    ) -> tuple[int, int, int, int]:
-        """(elapsed ms, business ms, SLA achieved 1/0, ms the SLA paused) of a clock."""
-        rules = policy.team(self.team)
-        elapsed = stop - start
-        business = business_ms(rules.calendar, start, stop)
-        target, in_business_hours = rules.sla_target(kind, self.priority)
-        pause_while = rules.sla_pause_while(kind, self.priority)
-        base = business if in_business_hours else elapsed
-        counted = (sla_elapsed_ms(rules.calendar, in_business_hours, pause_while, self.waits,
-                                  start, stop) if pause_while else base)
-        return elapsed, business, int(counted <= target), base - counted
-
-    def _business(self, policy: TeamPolicy, start: int, stop: int) -> int:
-        """Business milliseconds of the conversation's team between ``start`` and ``stop``."""
-        return business_ms(policy.team(self.team).calendar, start, stop)
-
-    def _resolver(self, record: Record) -> str | None:
-        return record.agent if record.agent is not None else self.assignee
-
-    # -- the rules ---------------------------------------------------------------------------
-
-    def apply(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
-        at, _seq, _fp, kind, team, agent, a, b, c, d = record
-        if self.closed and kind != K_RATING and kind != K_REVIEW:
-            return []
-        if team is not None and kind != K_REVIEW:
-            self.team = team
-        out: list[FactChange] = []
-        if kind == K_MESSAGE:
-            self._message(at, agent, a, b, c, policy, out)
-        elif kind == K_STATUS:
-            self._status(record, a, b, policy, out)
-        elif kind == K_ASSIGNED:
-            if agent is not None and agent != self.assignee:
-                self.assignee = agent
-                self._touch(agent)
-                out.append((None, Assigned(self._fid("as", True), F_ASSIGNED, at, self.team,
-                                           agent, int(a == "pull"))))
-        elif kind == K_UNASSIGNED:
-            self.assignee = None
-        elif kind == K_CREATED:
-            if self.created_at is None:
-                self.created_at = at
-                self.channel = a
-                self.priority = b
-                self.initiator = c
-                if self.status == "open":
-                    self.open_since = at
-                out.append((None, Marker(self._fid("cr"), F_CREATED, at, self.team, agent)))
-        elif kind == K_RATING:
-            rated = self.assignee if self.assignee is not None else self.last_responder
-            out.append((None, Rating(self._fid("rt", True), F_RATING, at, self.team, rated, a, b,
-                                     c, d)))
-        elif kind == K_REVIEW:
-            review_team = self.team if self.team is not None else team
-            out.append((None, Review(self._fid("rv", True), F_REVIEW, at, review_team, agent, a,
-                                     b)))
-        elif kind == K_HANDED_OFF:
-            self._hand_off(at, out)
-        elif kind == K_ABANDONED and self.human_responses == 0 and self.status != "resolved":
-            self._abandon(at, out)
-            self._set_status("closed", at, policy)
-            self.closed = True
-        self._track_busy(at, out)
-        return out
-
-    def _message(
-        self, at: int, agent: str | None, author: str, automated: bool, internal: bool,
-        policy: TeamPolicy, out: list[FactChange],
-    ) -> None:
-        if author == "bot":
-            self.bot_messages = True
-        if author == "customer":
-            if (
-                self.human_responses
-                and self.next_response_from is None
-                and self.status not in _ENDED
-            ):
-                self.next_response_from = at
-            return
-        if author != "agent" or automated or internal or agent is None:
-            return
-        self.human_responses += 1
-        self.last_responder = agent
-        self._touch(agent)
-        if self.handoff_at is not None and not self.after_handoff_done:
-            self.after_handoff_done = True
-            out.append((None, Duration(self._fid("ah"), F_AFTER_HANDOFF, at, self.team, agent,
-                                       at - self.handoff_at,
-                                       self._business(policy, self.handoff_at, at))))
-        if self.human_responses == 1:
-            if self.created_at is not None and self.initiator == "customer":
-                ms, business, ok, paused = self._duration(policy, "first_response",
-                                                          self.created_at, at)
-                out.append((None, Response(self._fid("fr"), F_FIRST_RESPONSE, at, self.team,
-                                           agent, ms, business, ok, paused)))
-        elif self.next_response_from is not None:
-            ms, business, ok, paused = self._duration(policy, "next_response",
-                                                      self.next_response_from, at)
-            self.next_response_from = None
-            out.append((None, Response(self._fid("nr", True), F_NEXT_RESPONSE, at, self.team,
-                                       agent, ms, business, ok, paused)))
-
-    def _status(
-        self, record: Record, status: str, by: str, policy: TeamPolicy, out: list[FactChange]
-    ) -> None:
-        """Status changes. Endings and reopens are measured only for a conversation whose
-        ``conversation.created`` is known: without it nobody can tell whether a resolution is the
-        first or whether a human responded before an ending (the history may have been forgotten
-        after a long idle time, or never published)."""
-        at = record.at
-        previous = self.status
-        if status == previous:
-            return
-        if status in _ENDED:
-            self.next_response_from = None
-            if self.created_at is not None:
-                self._end(record, status, previous, by, policy, out)
-            if status == "closed":
-                self.closed = True
-        elif status == "open" and previous == "resolved" and self.created_at is not None:
-            out.append((None, Marker(self._fid("ro", True), F_REOPENED, at, self.team,
-                                     self._resolver(record))))
-            if self.one_touch is not None:
-                out.append((self.one_touch, self.one_touch._replace(fcr=0)))
-                self.one_touch = None
-            if self.bot_resolution is not None:
-                out.append((self.bot_resolution, None))
-                self.bot_resolution = None
-                self._hand_off(at, out)
-        self._set_status(status, at, policy)
-
-    def _end(
-        self, record: Record, status: str, previous: str, by: str, policy: TeamPolicy,
-        out: list[FactChange],
-    ) -> None:
-        at = record.at
-        if previous not in _ENDED:
-            if self.human_responses == 0 and (by in ("customer", "system") or self.abandoned):
-                self._abandon(at, out)
-                return
-            if not self.resolved_once:
-                self._resolve(record, policy, out)
-            self._resolve_fully(record, policy, out)
-        elif self.abandoned:
-            return
-        if status == "closed":
-            assert self.created_at is not None
-            out.append((None, Closed(self._fid("cl"), F_CLOSED, at, self.team,
-                                     self._resolver(record), at - self.created_at)))
-
-    def _set_status(self, status: str, at: int, policy: TeamPolicy) -> None:
-        if self.status == "open" and self.open_since is not None:
-            self.open_ms += at - self.open_since
-            self.open_business_ms += self._business(policy, self.open_since, at)
-            self.open_since = None
-        if self.status in _WAITING and self.waits and self.waits[-1].stop is None:
-            self.waits[-1] = self.waits[-1]._replace(stop=at)
-        if status in _WAITING:
-            self._forget_waits(at)
-            self.waits.append(Wait(at, None, status))
-        self.status = status
-        if status == "open" and self.created_at is not None:
-            self.open_since = at
-
-    def _forget_waits(self, now: int) -> None:
-        """Drop the waits no SLA can still count: once the first response and the first
-        resolution are judged, only a next-response clock (running, or starting later) can."""
-        if self.resolved_once and (self.human_responses or self.initiator != "customer"):
-            since = now if self.next_response_from is None else self.next_response_from
-            self.waits = [w for w in self.waits if w.stop is None or w.stop > since]
-
-    def _resolve(self, record: Record, policy: TeamPolicy, out: list[FactChange]) -> None:
-        at = record.at
-        assert self.created_at is not None
-        self.resolved_once = True
-        ms, business, ok, paused = self._duration(policy, "resolution", self.created_at, at)
-        wait = self.open_ms + (at - self.open_since if self.open_since is not None else 0)
-        wait_business = self.open_business_ms + (
-            self._business(policy, self.open_since, at) if self.open_since is not None else 0)
-        fcr = None if self.human_responses == 0 else int(
-            self.human_responses == 1 and not self.many_agents)
-        fact = Resolved(self._fid("rs"), F_RESOLVED, at, self.team, self._resolver(record), ms,
-                        business, ok, wait, fcr, wait_business, paused)
-        out.append((None, fact))
-        if fcr == 1:
-            self.one_touch = fact
-        if self.human_responses == 0 and self.handoff_at is None and self.bot_messages:
-            self.bot_resolution = Marker(self._fid("br"), F_BOT_RESOLVED, at, self.team, None)
-            out.append((None, self.bot_resolution))
-
-    def _resolve_fully(self, record: Record, policy: TeamPolicy,
-                       out: list[FactChange]) -> None:
-        """``full_resolution_seconds`` (SPEC §3): created → this resolution, replacing the value
-        of an earlier resolution (retracted there, added at this stop)."""
-        at = record.at
-        assert self.created_at is not None
-        ms, business, _, _ = self._duration(policy, "resolution", self.created_at, at)
-        fact = Duration(self._fid("fu"), F_FULL_RESOLVED, at, self.team, self._resolver(record),
-                        ms, business)
-        out.append((self.full_resolution, fact))
-        self.full_resolution = fact
-
-    def _hand_off(self, at: int, out: list[FactChange]) -> None:
-        """The first handoff to the human queue (SPEC §2, §3): counted once, at team and overall
-        level, and it starts the after-handoff clock."""
-        if self.handoff_at is None:
-            self.handoff_at = at
-            out.append((None, Marker(self._fid("ho"), F_HANDED_OFF, at, self.team, None)))
-
-    def _abandon(self, at: int, out: list[FactChange]) -> None:
-        if not self.abandoned:
-            self.abandoned = True
-            out.append((None, Marker(self._fid("ab"), F_ABANDONED, at, self.team, self.assignee)))
-
-    def _track_busy(self, at: int, out: list[FactChange]) -> None:
-        """Occupancy: the assignee is busy while a response clock runs on the conversation."""
-        awaiting = self.assignee is not None and self.running_clock is not None
-        agent = self.assignee if awaiting else None
-        if agent == self.busy_agent:
-            return
-        if self.busy_agent is not None:
-            fid = f"{self.conversation_id}:bz{self.n_bz}"
-            start = self.busy_start
-            out.append((Busy(fid, F_BUSY, start, None, self.busy_agent, start, None),
-                        Busy(fid, F_BUSY, start, None, self.busy_agent, start, at)))
-        self.busy_agent = agent
-        if agent is not None:
-            self.busy_start = at
-            out.append((None, Busy(self._fid("bz", True), F_BUSY, at, None, agent, at, None)))
+def _order(record: Record) -> tuple[int, int]:
+    return record.at, record.seq
 
 
 class Conversation:
-    """A conversation's events (sorted) and the fold over them."""
+    """A conversation's events (sorted), checkpoints of the fold over them, and the fold."""
 
-    __slots__ = ("current", "fold", "log", "owners")
+    __slots__ = ("base_at", "base_seen", "checkpoints", "conversation_id", "current", "fold",
+                 "log", "owners", "seen")
 
     def __init__(self, conversation_id: str, keep_facts: bool = False) -> None:
+        self.conversation_id = conversation_id
         self.log: list[Record] = []
+        """The events after the base, in (``at``, arrival) order."""
+        self.seen: set[int] = set()
+        """Fingerprints of the log's events."""
+        self.base_seen = array("Q")
+        """Sorted fingerprints of the events folded into the base (dropped from the log)."""
+        self.base_at: int | None = None
+        """The latest ``at`` folded into the base; None without a base."""
+        self.checkpoints: list[ConversationFold | None] = [None]
+        """``checkpoints[k]``: the fold after the base and the first ``k × CHECKPOINT_EVENTS``
+        events of the log; ``[0]`` is the base (None: a fresh fold). Never applied to."""
         self.fold = ConversationFold(conversation_id)
         self.owners: frozenset[str] = frozenset()
         """The aggregate owners ever sent something of this conversation (streaming service)."""
         self.current: dict[str, Fact] | None = {} if keep_facts else None
-        """The current facts by id, kept up to date from the changes (stage 1 sends them every
-        batch); None when not kept (replay needs only the changes)."""
+        """The current facts by id, kept up to date from the changes; None when not kept
+        (replay needs only the changes)."""
+
+    @property
+    def events(self) -> int:
+        """Events taken so far (log and base)."""
+        return len(self.log) + len(self.base_seen)
 
     def facts(self, policy: TeamPolicy) -> dict[str, Fact]:
-        """The conversation's current facts by id (kept, or folded again from the log)."""
+        """The conversation's current facts by id: kept, or folded again from the base (the
+        facts of events folded into the base are left out)."""
         if self.current is not None:
             return self.current
-        return _fold_facts(self.fold.conversation_id, self.log, policy)[1]
+        return fold_facts(self._start(0), self.log, policy)[1]
+
+    def _start(self, k: int) -> ConversationFold:
+        checkpoint = self.checkpoints[k]
+        return ConversationFold(self.conversation_id) if checkpoint is None else checkpoint.copy()
+
+    def _known(self, fingerprint: int) -> bool:
+        if fingerprint in self.seen:
+            return True
+        base = self.base_seen
+        i = bisect_left(base, fingerprint)
+        return i < len(base) and base[i] == fingerprint
 
     def add(self, record: Record, policy: TeamPolicy) -> list[FactChange] | None:
-        """Apply one event; ``None`` when its id was seen before."""
+        """Apply one event; its fact changes, or None when its id was seen before. Raises
+        KeyTooLarge (see the module docstring), and whatever the fold raises: then nothing of
+        the event is kept."""
+        if self._known(record.fingerprint):
+            return None
+        if self.base_at is not None and record.at <= self.base_at:
+            raise KeyTooLarge(
+                f"conversation {self.conversation_id!r} keeps its latest {MAX_LOG_EVENTS:,} "
+                "events in order; this one is dated at or before the older events folded "
+                "into its snapshot, so it cannot be put in place exactly")
+        if self.events >= MAX_CONVERSATION_EVENTS:
+            raise KeyTooLarge(f"conversation {self.conversation_id!r} has "
+                              f"{MAX_CONVERSATION_EVENTS:,} events, the most one conversation "
+                              "takes")
         log = self.log
-        fp = record.fingerprint
-        for existing in log:
-            if existing.fingerprint == fp:
-                return None
-        if not log or record.at > log[-1].at or (
-            record.at == log[-1].at and record.seq > log[-1].seq
-        ):
-            log.append(record)
-            changes = self.fold.apply(record, policy)
-            if self.current is not None:
-                _apply_changes(self.current, changes)
-            return changes
-        before = self.facts(policy)
-        log.append(record)
-        log.sort(key=_order)
-        fold, after = _fold_facts(self.fold.conversation_id, log, policy)
-        self.fold = fold
+        if not log or _order(record) > _order(log[-1]):
+            changes = self._append(record, policy)
+        else:
+            changes = self._insert(record, policy)
         if self.current is not None:
-            self.current = after
-        return fact_set_changes(before, after)
+            _apply_changes(self.current, changes)
+        return changes
 
-    def discard(self, record: Record, policy: TeamPolicy) -> None:
-        """Take back an event whose fold raised: the log without it, folded again (the fold of
-        the events before it succeeded when they came)."""
-        self.log = [r for r in self.log if r is not record]
-        self.fold, facts = _fold_facts(self.fold.conversation_id, self.log, policy)
+    def _append(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
+        log = self.log
+        try:
+            changes = self.fold.apply(record, policy)
+        except Exception:
+            k = len(log) // CHECKPOINT_EVENTS
+            self.fold = fold_facts(self._start(k), log[k * CHECKPOINT_EVENTS:], policy)[0]
+            raise
+        log.append(record)
+        self.seen.add(record.fingerprint)
+        if len(log) % CHECKPOINT_EVENTS == 0:
+            self.checkpoints.append(self.fold.copy())
+        if len(log) > MAX_LOG_EVENTS:
+            self._fold_into_base()
+        return changes
+
+    def _insert(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
+        log = self.log
+        i = bisect_right(log, _order(record), key=_order)
+        k = i // CHECKPOINT_EVENTS
+        start = k * CHECKPOINT_EVENTS
+        tail = log[start:]
+        old_changes: list[FactChange] = []
+        fold = self._start(k)
+        for event in tail:
+            old_changes += fold.apply(event, policy)
+        tail.insert(i - start, record)
+        fold = self._start(k)
+        new_changes: list[FactChange] = []
+        checkpoints = self.checkpoints[:k + 1]
+        for n, event in enumerate(tail, start + 1):
+            new_changes += fold.apply(event, policy)
+            if n % CHECKPOINT_EVENTS == 0:
+                checkpoints.append(fold.copy())
+        log.insert(i, record)
+        self.seen.add(record.fingerprint)
+        self.fold, self.checkpoints = fold, checkpoints
+        if len(log) > MAX_LOG_EVENTS:
+            self._fold_into_base()
+        return _difference(old_changes, new_changes)
+
+    def _fold_into_base(self) -> None:
+        """Drop the older half of the log into the base (the checkpoint at the cut)."""
+        k = (len(self.log) // 2) // CHECKPOINT_EVENTS
+        cut = k * CHECKPOINT_EVENTS
+        dropped = self.log[:cut]
+        self.base_at = dropped[-1].at
+        fingerprints = [r.fingerprint for r in dropped]
+        self.seen.difference_update(fingerprints)
+        self.base_seen = array("Q", sorted((*self.base_seen, *fingerprints)))
+        del self.log[:cut]
+        self.checkpoints = self.checkpoints[k:]
+
+    # -- the persisted form ----------------------------------------------------------------------
+
+    def pack(self) -> bytes:
+        """The whole conversation as compressed bytes (:meth:`unpack` gives it back)."""
+        base = self.checkpoints[0]
+        state = [_PACK_VERSION, [list(r) for r in self.log], sorted(self.owners),
+                 None if base is None else base.to_state(), self.base_at,
+                 self.base_seen.tobytes()]
+        return zlib.compress(orjson.dumps(state, default=_bytes_as_hex), 1)
+
+    @classmethod
+    def unpack(cls, conversation_id: str, packed: bytes, policy: TeamPolicy,
+               keep_facts: bool = False) -> "Conversation":
+        """A conversation from :meth:`pack`, its fold and checkpoints folded again."""
+        version, log, owners, base, base_at, base_seen = orjson.loads(zlib.decompress(packed))
+        if version != _PACK_VERSION:
+            raise ValueError(f"a packed conversation of version {version}, not "
+                             f"{_PACK_VERSION}")
+        conversation = cls(conversation_id, keep_facts)
+        conversation.owners = frozenset(owners)
+        if base is not None:
+            conversation.checkpoints = [ConversationFold.from_state(base)]
+        conversation.base_at = base_at
+        conversation.base_seen = array("Q", bytes.fromhex(base_seen))
+        conversation.restore([Record(*r) for r in log], policy)
+        return conversation
+
+    def restore(self, log: list[Record], policy: TeamPolicy) -> None:
+        """Take ``log`` (sorted, after the base) as the events, folding them again."""
+        self.log = log
+        self.seen = {r.fingerprint for r in log}
+        fold = self._start(0)
+        checkpoints = self.checkpoints[:1]
+        facts: dict[str, Fact] = {}
+        for n, record in enumerate(log, 1):
+            _apply_changes(facts, fold.apply(record, policy))
+            if n % CHECKPOINT_EVENTS == 0:
+                checkpoints.append(fold.copy())
+        self.fold, self.checkpoints = fold, checkpoints
         if self.current is not None:
             self.current = facts
 
     def to_state(self) -> list[Any]:
-        """[events, owners]: the fold is derived again from the events when loaded."""
+        """[events, owners]: the form of a ``conversations`` table row (the fold is derived
+        again from the events when loaded)."""
         return [[list(r) for r in self.log], sorted(self.owners)]
 
     @classmethod
@@ -564,29 +234,53 @@ class Conversation:
         cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None,
         keep_facts: bool = False,
     ) -> "Conversation":
-        """A saved conversation; with ``policy`` its fold (and kept facts) folded again."""
+        """A conversation saved by :meth:`to_state`; with ``policy`` its fold (and kept facts)
+        folded again."""
         conversation = cls(conversation_id, keep_facts)
-        conversation.log = [Record(*r) for r in state[0]]
+        log = [Record(*r) for r in state[0]]
         conversation.owners = frozenset(state[1])
-        if policy is not None:
-            conversation.fold, facts = _fold_facts(conversation_id, conversation.log, policy)
-            if keep_facts:
-                conversation.current = facts
+        if policy is None:
+            conversation.log = log
+            conversation.seen = {r.fingerprint for r in log}
+        else:
+            conversation.restore(log, policy)
         return conversation
 
 
-def _order(record: Record) -> tuple[int, int]:
-    return record.at, record.seq
+def _bytes_as_hex(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _fold_facts(
-    conversation_id: str, log: list[Record], policy: TeamPolicy
-) -> tuple[ConversationFold, dict[str, Fact]]:
-    fold = ConversationFold(conversation_id)
+def fold_facts(fold: ConversationFold, log: list[Record], policy: TeamPolicy
+               ) -> tuple[ConversationFold, dict[str, Fact]]:
+    """``log`` applied to ``fold``: the fold, and the facts the events emitted (by id)."""
     facts: dict[str, Fact] = {}
     for record in log:
         _apply_changes(facts, fold.apply(record, policy))
     return fold, facts
+
+
+def _difference(old: list[FactChange], new: list[FactChange]) -> list[FactChange]:
+    """The changes that turn the facts after the ``old`` run into those after the ``new`` one,
+    both run from the same fold. A run's first change of a fact carries its value before the
+    run, so the facts neither run touched are not needed."""
+    before: dict[str, Fact | None] = {}
+    old_end: dict[str, Fact | None] = {}
+    new_end: dict[str, Fact | None] = {}
+    for changes, end in ((old, old_end), (new, new_end)):
+        for was, now in changes:
+            fid = (now if now is not None else was).fact_id  # type: ignore[union-attr]
+            before.setdefault(fid, was)
+            end[fid] = now
+    out: list[FactChange] = []
+    for fid, start in before.items():
+        a = old_end.get(fid, start)
+        b = new_end.get(fid, start)
+        if a != b:
+            out.append((a, b))
+    return out
 
 
 def _apply_changes(facts: dict[str, Fact], changes: list[FactChange]) -> None:

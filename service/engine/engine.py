@@ -9,23 +9,15 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from service.engine.conversation import TeamPolicy
+from service.engine.conversations import REVIEW_PREFIX, ConversationStage, closed_retention_ms
 from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
 from service.engine.feedback import feedback_page
-from service.engine.kpis import LIVE_KPIS, LevelValues
 from service.engine.owners import OwnerBook, fact_owners, owner_key
-from service.engine.panes import ceil_to_minute
+from service.engine.panes import HOUR_MS, ceil_to_minute
 from service.engine.queue import queue_listing
-from service.engine.records import K_PRESENCE, Record, format_time, to_record
-from service.engine.stages import (
-    HOUR_MS,
-    REVIEW_PREFIX,
-    ConversationStage,
-    LiveCounts,
-    LiveTotals,
-    closed_retention_ms,
-)
+from service.engine.records import K_PRESENCE, Record, to_record
+from service.engine.sla import TeamPolicy
 from service.engine.watermark import Watermark
 
 __all__ = [
@@ -33,8 +25,6 @@ __all__ = [
     "DEFAULT_RETENTION_MS",
     "CachedPolicy",
     "KpiEngine",
-    "build_report",
-    "format_time",
 ]
 
 DEFAULT_RETENTION_MS = 25 * HOUR_MS
@@ -199,50 +189,3 @@ class KpiEngine:
         return queue_listing(self.conversations.live_folds(), state, as_of,
                              self.conversations.policy, self.config.at_risk_ratio, team, agent,
                              limit)
-
-
-def _live_kpis(row: LiveCounts, level: str, status: str | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for spec in LIVE_KPIS:
-        if level not in spec.levels:
-            continue
-        if spec.key == "status":
-            values[spec.key] = status
-        elif spec.key == "oldest_awaiting_first_response_seconds":
-            oldest = row.oldest_awaiting_ms
-            values[spec.key] = None if oldest is None else oldest / 1000
-        else:
-            values[spec.key] = getattr(row, spec.key)
-    return values
-
-
-def build_report(
-    as_of_ms: int,
-    windows: Mapping[str, LevelValues],
-    live: LiveTotals,
-    agent_status: Mapping[str, str],
-    agent_team: Mapping[str, str],
-) -> dict[str, Any]:
-    """SPEC §6's report from window values and live counts (the keys come from the registry);
-    ``overall`` only where the window values hold it."""
-
-    def agent_entry(agent: str, values: dict[str, Any]) -> dict[str, Any]:
-        return {"team": agent_team.get(agent), **values}
-
-    report: dict[str, Any] = {"as_of": format_time(as_of_ms), "windows": {}}
-    for name, values in windows.items():
-        report["windows"][name] = {
-            **({} if values.overall is None else {"overall": values.overall}),
-            "teams": dict(sorted(values.teams.items())),
-            "agents": {agent: agent_entry(agent, v) for agent, v in sorted(values.agents.items())},
-        }
-    agents = sorted(set(live.agents) | set(agent_status))
-    zero = LiveCounts()
-    report["live"] = {
-        "overall": _live_kpis(live.overall, "overall", None),
-        "teams": {team: _live_kpis(row, "teams", None) for team, row in sorted(live.teams.items())},
-        "agents": {agent: agent_entry(agent, _live_kpis(live.agents.get(agent, zero), "agents",
-                                                         agent_status.get(agent, "offline")))
-                   for agent in agents},
-    }
-    return report

@@ -16,10 +16,10 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from service.engine.conversations import REVIEW_PREFIX
 from service.engine.facts import Rating, Review
 from service.engine.panes import WINDOWS, panes_summed
 from service.engine.records import format_time
-from service.engine.stages import REVIEW_PREFIX
 
 __all__ = ["AGENT_KPIS", "TEAM_KPIS", "agent_token", "feedback_page", "token_opens"]
 

@@ -21,14 +21,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from service.engine.aggregates import Aggregates, Totals
-from service.engine.conversation import LiveSummary, TeamPolicy
 from service.engine.facts import F_BUSY, Busy, Fact, FactChange, Rating, Review
 from service.engine.feeds import SKETCH_BASE, Pane
+from service.engine.fold import LiveSummary
 from service.engine.kpis import LevelValues, window_values
+from service.engine.labels import AgentTeams
+from service.engine.live import LiveRows, LiveTotals, add_live
 from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, clip_segments
 from service.engine.records import Record
-from service.engine.stages import LiveRows, LiveTotals, add_live
+from service.engine.report import build_report
+from service.engine.sla import TeamPolicy
 from service.engine.watermark import Watermark
 
 __all__ = [
@@ -40,11 +43,9 @@ __all__ = [
     "SegmentSync",
     "conversation_update",
     "fact_owners",
-    "merge_reports",
     "owner_key",
     "owner_level",
     "owner_syncs",
-    "report_differences",
 ]
 
 OVERALL = "o"
@@ -209,8 +210,8 @@ class OwnerBook:
         self.retention_ms = retention_ms
         self.aggregates = Aggregates(retention_ms)
         self.timelines: dict[str, AgentTimeline] = {}
-        self.agent_team: dict[str, tuple[int, str]] = {}
-        """Agent → (time, team) of its latest presence event or fact (the agent's ``team``)."""
+        self.agent_teams = AgentTeams()
+        """Each agent's ``team`` label, from its facts and presence events by event time."""
         self.held: dict[str, dict[str, tuple[Fact, ...]]] = {}
         self.live: dict[str, dict[str, LiveSummary]] = {}
         self.segments: dict[str, dict[str, tuple[Segment, ...]]] = {}
@@ -242,13 +243,6 @@ class OwnerBook:
             timeline = self.timelines[agent] = AgentTimeline()
         return timeline
 
-    def _note_team(self, agent: str, team: str | None, at: int) -> None:
-        if team is None:
-            return
-        known = self.agent_team.get(agent)
-        if known is None or (at, team) > known:
-            self.agent_team[agent] = (at, team)
-
     # -- replay: every owner here ----------------------------------------------------------------
 
     def apply_change(self, change: FactChange) -> bool:
@@ -268,12 +262,15 @@ class OwnerBook:
                 for owner in fact_owners(fact):
                     if owner != OVERALL:
                         self._note_feedback(owner_level(owner), fact, sign, cutoff_ms)
+        note = self.agent_teams.note
         if old is not None:
             applied |= self.aggregates.apply(old, -1, cutoff_ms)
+            if old.agent is not None:
+                note(old.agent, old.at, old.team, -1)
         if new is not None:
             applied |= self.aggregates.apply(new, 1, cutoff_ms)
             if new.agent is not None:
-                self._note_team(new.agent, new.team, new.at)
+                note(new.agent, new.at, new.team)
         return applied
 
     def sync_segments(self) -> None:
@@ -403,8 +400,8 @@ class OwnerBook:
         self.aggregates.apply(fact, sign, cutoff, (level,))
         if isinstance(fact, Rating | Review) and level != "overall":
             self._note_feedback((level, key), fact, sign, cutoff)
-        if level == "agent" and sign > 0:
-            self._note_team(key, fact.team, fact.at)
+        if level == "agent":
+            self.agent_teams.note(key, fact.at, fact.team, sign)
 
     def _note_feedback(self, owner_key: tuple[str, str], fact: Rating | Review, sign: int,
                        cutoff: int) -> None:
@@ -442,7 +439,7 @@ class OwnerBook:
         self.watermark.see(record.at)
         if not self.timeline(agent).add_presence(record):
             return False
-        self._note_team(agent, record.team, record.at)
+        self.agent_teams.note(agent, record.at, record.team)
         return True
 
     def apply_segments(self, sync: SegmentSync) -> bool:
@@ -476,6 +473,7 @@ class OwnerBook:
         event time this book has seen)."""
         cutoff = self.cutoff_ms if cutoff_ms is None else cutoff_ms
         self.aggregates.expire(cutoff)
+        self.agent_teams.expire(cutoff)
         for agent in list(self.timelines):
             timeline = self.timelines[agent]
             timeline.expire(cutoff)
@@ -505,7 +503,7 @@ class OwnerBook:
             if level == "agent":
                 self.aggregates.agents.pop(key, None)
                 self.timelines.pop(key, None)
-                self.agent_team.pop(key, None)
+                self.agent_teams.drop(key)
             elif level == "team":
                 self.aggregates.teams.pop(key, None)
             else:
@@ -537,8 +535,6 @@ class OwnerBook:
 
         Window values are kept for the next report (``weights`` must not change between
         reports of one book) and shared with it: read the report, do not modify it."""
-        from service.engine.engine import build_report
-
         owned = set(owned)
         computed: dict[tuple[str, str], _Computed] = {}
         windows = {w.name: self._window_values(w, as_of_ms, owned, weights, computed)
@@ -557,7 +553,7 @@ class OwnerBook:
         status = {a: self.timelines[a].status_at(as_of_ms) for a in agents
                   if a in self.timelines and self.timelines[a].presence}
         report = build_report(as_of_ms, windows, live, status,
-                              {a: team for a, (_, team) in self.agent_team.items()})
+                              dict(self.agent_teams.items()))
         if OVERALL not in owned:
             del report["live"]["overall"]
         return report
@@ -623,41 +619,3 @@ def _values(pane: Pane | None, logged_in_ms: int, busy_ms: int, level: str,
     totals = Totals(pane, sketches=panes_unchanged is None)
     totals.logged_in_ms, totals.busy_ms = logged_in_ms, busy_ms
     return window_values(totals, level, weights, panes_unchanged)
-
-
-def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One report from the workers' reports: each key comes from the worker that owns it."""
-    merged: dict[str, Any] | None = None
-    for report in reports:
-        if merged is None:
-            merged = {"as_of": report["as_of"], "windows": {}, "live": {"teams": {}, "agents": {}}}
-        for name, levels in report["windows"].items():
-            into = merged["windows"].setdefault(name, {"teams": {}, "agents": {}})
-            _merge_levels(into, levels)
-        _merge_levels(merged["live"], report["live"])
-    if merged is None:
-        raise ValueError("no reports to merge")
-    def ordered(levels: dict[str, Any]) -> dict[str, Any]:
-        return {"overall": levels.get("overall"), "teams": dict(sorted(levels["teams"].items())),
-                "agents": dict(sorted(levels["agents"].items()))}
-
-    merged["windows"] = {name: ordered(levels) for name, levels in merged["windows"].items()}
-    merged["live"] = ordered(merged["live"])
-    return merged
-
-
-def _merge_levels(into: dict[str, Any], levels: dict[str, Any]) -> None:
-    if "overall" in levels:
-        into["overall"] = levels["overall"]
-    into["teams"].update(levels["teams"])
-    into["agents"].update(levels["agents"])
-
-
-def report_differences(actual: Any, expected: Any, path: str = "") -> list[str]:
-    """Where two reports differ, one line per differing leaf (``/windows/1h/...: a != b``)."""
-    if isinstance(actual, dict) and isinstance(expected, dict):
-        return [line for key in sorted(set(actual) | set(expected), key=str)
-                for line in (report_differences(actual[key], expected[key], f"{path}/{key}")
-                             if key in actual and key in expected
-                             else [f"{path}/{key} only on one side"])]
-    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]

@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 
-__all__ = ["MINUTE_MS", "QUARTER_MS", "WINDOWS", "WindowSpec", "ceil_to_minute", "pane_start",
-           "panes_summed"]
+__all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "QUARTER_MS", "WINDOWS", "WindowSpec",
+           "ceil_to_minute", "pane_start", "panes_summed"]
 
 MINUTE_MS = 60_000
 QUARTER_MS = 15 * MINUTE_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,11 @@
 Logged in = available, busy or after_work. Busy = busy or after_work, or available while the
 agent is the assignee of a conversation that awaits a human response (the conversation reports
 those stretches as ``F_BUSY`` interval facts). Each presence interval counts for the ``team`` on
-the status event that began it.
+the status event that began it, else the last team named on an earlier presence event of the
+agent: an agent stays in its team until a presence event names another (SPEC §3).
 """
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -52,12 +54,19 @@ def clip_segments(segments: Iterable[Segment], start_ms: int, end_ms: int
 class AgentTimeline:
     """One agent's presence events (sorted by time) and attention intervals."""
 
-    __slots__ = ("_segments", "attention", "earliest_end", "presence", "presence_ids")
+    __slots__ = ("_segments", "attention", "carried", "earliest_end", "horizon", "presence",
+                 "presence_ids")
 
     def __init__(self) -> None:
         self._segments: list[Segment] | None = None
         self.presence: list[Record] = []
         self.presence_ids: set[int] = set()
+        self.horizon: int | None = None
+        """Presence events before this time were expired (the first kept one is in force at
+        the last expiry's cutoff)."""
+        self.carried: tuple[int, str] | None = None
+        """(time, team) of the latest team named by an expired presence event: the team of
+        the first kept event when it names none."""
         self.attention: dict[str, tuple[int, int | None]] = {}
         self.earliest_end: int | None = None
         """A lower bound of the ends of finished attention intervals, so expiry can skip
@@ -74,25 +83,26 @@ class AgentTimeline:
             self._segments = None
 
     def add_presence(self, record: Record) -> bool:
-        """Insert a presence event in time order; False for a repeated id."""
+        """Insert a presence event in (time, arrival) order; False for a repeated id."""
         fp = record.fingerprint
         if fp in self.presence_ids:
             return False
-        self.presence_ids.add(fp)
         self._segments = None
+        if self.horizon is not None and record.at < self.horizon:
+            self._carry(record)
+            return True
+        self.presence_ids.add(fp)
         presence = self.presence
-        presence.append(record)
-        if len(presence) > 1 and (record.at, record.seq) < (presence[-2].at, presence[-2].seq):
-            presence.sort(key=lambda r: (r.at, r.seq))
+        if not presence or _order(record) > _order(presence[-1]):
+            presence.append(record)
+        else:
+            insort(presence, record, key=_order)
         return True
 
     def status_at(self, at_ms: int) -> str:
-        status = "offline"
-        for record in self.presence:
-            if record.at >= at_ms:
-                break
-            status = record.a
-        return status
+        """The status of the latest presence event before ``at_ms`` (offline without one)."""
+        i = bisect_left(self.presence, at_ms, key=_at)
+        return self.presence[i - 1].a if i else "offline"
 
     def segments(self) -> list[Segment]:
         """The logged-in time as non-overlapping segments, each busy or not, with the team of
@@ -108,11 +118,14 @@ class AgentTimeline:
         out: list[Segment] = []
         presence = self.presence
         cursor = 0
+        team = None if self.carried is None else self.carried[1]
         for i, record in enumerate(presence):
+            if record.team is not None:
+                team = record.team
             status = record.a
             if status not in LOGGED_IN:
                 continue
-            begin, team = record.at, record.team
+            begin = record.at
             finish = presence[i + 1].at if i + 1 < len(presence) else _OPEN
             if finish <= begin:
                 continue
@@ -134,19 +147,17 @@ class AgentTimeline:
         return out
 
     def expire(self, cutoff_ms: int) -> None:
-        """Forget what ended before ``cutoff_ms``, keeping the presence in force at the cutoff."""
+        """Forget what ended before ``cutoff_ms``, keeping the presence in force at the cutoff
+        (with the team it carries, should it name none)."""
         presence = self.presence
-        keep_from = 0
-        for i, record in enumerate(presence):
-            if record.at < cutoff_ms:
-                keep_from = i
-            else:
-                break
+        keep_from = max(bisect_left(presence, cutoff_ms, key=_at) - 1, 0)
         if keep_from:
             self._segments = None
             for record in presence[:keep_from]:
                 self.presence_ids.discard(record.fingerprint)
+                self._carry(record)
             del presence[:keep_from]
+            self.horizon = presence[0].at
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
             self._segments = None
             self.attention = {
@@ -157,9 +168,24 @@ class AgentTimeline:
             ends = [end for _, end in self.attention.values() if end is not None]
             self.earliest_end = min(ends) if ends else None
 
+    def _carry(self, record: Record) -> None:
+        """Take in the team of a presence event before the horizon (expired, or arriving after
+        its time was expired): the latest named one is carried."""
+        if record.team is not None and (self.carried is None
+                                        or (record.at, record.team) > self.carried):
+            self.carried = (record.at, record.team)
+
     @property
     def empty(self) -> bool:
         return not self.presence and not self.attention
+
+
+def _order(record: Record) -> tuple[int, int]:
+    return record.at, record.seq
+
+
+def _at(record: Record) -> int:
+    return record.at
 
 
 def _merged(intervals: Any) -> list[tuple[int, int]]:

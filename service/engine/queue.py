@@ -1,6 +1,6 @@
 """The conversations behind the live counts (SPEC §6, "Conversations behind the counts").
 
-A conversation is in a state exactly when its live row (:func:`~service.engine.stages.
+A conversation is in a state exactly when its live row (:func:`~service.engine.live.
 clocked_row`, as the live counts build it) counts it there, so the length of a listing equals
 the live count of the same state, team or agent and as-of. Most urgent first: by seconds left
 on the running response clock (the most overdue first), then conversations without a running
@@ -16,9 +16,11 @@ no deadline until it resumes.
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple, get_args
 
-from service.engine.conversation import ConversationFold, LiveSummary, TeamPolicy, sla_elapsed_ms
+from service.engine.fold import ConversationFold, LiveSummary
+from service.engine.live import ClockState, LiveCounts, clock_state, clocked_row
+from service.engine.panes import DAY_MS
 from service.engine.records import format_time
-from service.engine.stages import DAY_MS, ClockState, LiveCounts, clock_state, clocked_row
+from service.engine.sla import TeamPolicy, sla_elapsed_ms
 
 __all__ = ["DEFAULT_QUEUE_LIMIT", "QUEUE_STATES", "QueueEntry", "QueueState",
            "conversation_queue", "merge_queues", "queue_listing"]

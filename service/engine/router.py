@@ -1,6 +1,6 @@
 """Stage 1 of the streaming service: conversations in, owner syncs out.
 
-The same :class:`~service.engine.stages.ConversationStage` as replay applies the events, each
+The same :class:`~service.engine.conversations.ConversationStage` as replay applies the events, each
 conversation keeping its current facts from the changes its fold returns (no refold per batch);
 then, for every conversation a batch touched, an update goes to its owners (one sync per owner,
 see ``owner_syncs``): the facts the batch changed and those some owner no longer holds (a
@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.engine.conversation import Conversation, TeamPolicy
+from service.engine.conversation import Conversation
+from service.engine.conversations import REVIEW_PREFIX, ConversationStage
 from service.engine.facts import Fact
 from service.engine.owners import ConversationUpdate, conversation_update
 from service.engine.records import K_PRESENCE, Record
-from service.engine.stages import REVIEW_PREFIX, ConversationStage
+from service.engine.sla import TeamPolicy
 from service.engine.watermark import Watermark
 
 __all__ = ["BatchOutput", "ConversationRouter"]
@@ -58,7 +59,7 @@ class ConversationRouter:
                  idle_limit: int | None = None) -> None:
         """``saved``: a conversation's saved state (``Conversation.to_state``) by id, or None;
         with it the stage keeps only ``idle_limit`` idle conversations decoded (see
-        :class:`~service.engine.stages.ConversationStage`)."""
+        :class:`~service.engine.conversations.ConversationStage`)."""
         self.policy = policy
         self._saved = saved
         self.stage = ConversationStage(

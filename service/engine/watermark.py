@@ -7,7 +7,7 @@ event. Replay's engine, stage 1's router and stage 2's owner book each keep one
 :class:`Watermark` of what they see, and all three answer these questions here.
 """
 
-from service.engine.stages import HOUR_MS
+from service.engine.panes import HOUR_MS
 
 __all__ = ["EXPIRY_EVERY_MS", "Watermark"]
 

@@ -7,8 +7,8 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from service.engine.owners import merge_reports
 from service.engine.queue import merge_queues
+from service.engine.report import merge_reports
 
 __all__ = ["fetch_all", "fetch_owner", "fetch_queue", "fetch_reports"]
 

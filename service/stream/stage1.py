@@ -19,10 +19,10 @@ from service.engine.codec import (
     load_router,
     partition_of_value,
 )
-from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_FORGET_AFTER_MS, DEFAULT_RETENTION_MS
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
+from service.engine.sla import TeamPolicy
 from service.ingest import Decoded, decode_message
 from service.settings import Settings
 from service.stream.dead_letters import processing_error

@@ -25,9 +25,9 @@ from service.engine.codec import (
     share_key,
     sync_row,
 )
-from service.engine.conversation import TeamPolicy
 from service.engine.engine import DEFAULT_RETENTION_MS
 from service.engine.owners import OwnerBook, SegmentSync, owner_syncs
+from service.engine.sla import TeamPolicy
 from service.stream.dead_letters import processing_error
 from service.stream.faust_fixes import as_event
 from service.stream.outputs import StageOutputs

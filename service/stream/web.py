@@ -14,10 +14,10 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from service.engine.engine import format_time
 from service.engine.explain import ExplainError, check_request
 from service.engine.feedback import token_opens
 from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
+from service.engine.records import format_time
 from service.metrics.collector import KpiCollector, TeamGoals
 from service.stream.health import Health
 from service.timefmt import parse_as_of

@@ -27,7 +27,7 @@ from selenium.webdriver.common.by import By
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
 from service.engine.feedback import agent_token
-from service.engine.owners import merge_reports
+from service.engine.report import merge_reports
 from service.processes import BoardProcess
 from service.replay import open_lines, replay_lines
 from service.synthetic import TrafficShape, generate_events, iso

@@ -18,7 +18,7 @@ import pytest
 from fixtures.kafka import read_topic
 from fixtures.workers import Namespace, WorkerProcess, wait_until
 
-from service.engine.owners import merge_reports
+from service.engine.report import merge_reports
 from service.stream.crash_loop import CRASH_LIMIT
 
 pytestmark = pytest.mark.integration

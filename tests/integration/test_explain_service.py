@@ -14,7 +14,7 @@ import orjson
 from fixtures.workers import Namespace, WorkerProcess, wait_until
 
 from service.engine.kpis import WINDOW_KPIS
-from service.engine.owners import merge_reports
+from service.engine.report import merge_reports
 from service.stream.client import fetch_owner
 from service.synthetic import TrafficShape, generate_events
 

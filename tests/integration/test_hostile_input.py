@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
 from fixtures.workers import Namespace, WorkerProcess, wait_until
 
-from service.engine.owners import merge_reports, report_differences
+from service.engine.report import merge_reports, report_differences
 from service.partitioning import partition_for
 from service.stream.dead_letters import MAX_VALUE_BYTES
 

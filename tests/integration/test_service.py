@@ -24,8 +24,8 @@ from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_u
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
 from service.engine.feedback import agent_token
-from service.engine.owners import merge_reports, report_differences
 from service.engine.queue import QUEUE_STATES
+from service.engine.report import merge_reports, report_differences
 from service.replay import open_lines, replay_lines
 from service.synthetic import TrafficShape, generate_events
 from service.timefmt import parse_as_of

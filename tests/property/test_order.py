@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from streams import _as_of, _ms, config, report_of, stream
 
 from service.engine.conversation import Conversation
+from service.engine.conversations import ConversationStage
 from service.engine.engine import KpiEngine
 from service.engine.records import to_record
-from service.engine.stages import ConversationStage
 
 seeds = st.integers(0, 3)
 slow = settings(max_examples=25, deadline=None,

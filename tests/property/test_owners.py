@@ -28,10 +28,10 @@ from service.engine.owners import (
     ConversationUpdate,
     OwnerBook,
     SegmentSync,
-    merge_reports,
     owner_syncs,
 )
 from service.engine.records import to_record
+from service.engine.report import merge_reports
 from service.engine.router import ConversationRouter
 from service.partitioning import partition_for
 from service.stream.wire import OwnerMessage, decode_owner_message, encode_owner_message

@@ -10,7 +10,8 @@ import pytest
 
 from service.cli import main
 from service.config import KpiConfig
-from service.engine.engine import KpiEngine, format_time
+from service.engine.engine import KpiEngine
+from service.engine.records import format_time
 from service.replay import replay_lines
 from service.timefmt import parse_as_of
 

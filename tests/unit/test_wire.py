@@ -2,11 +2,12 @@
 
 import pytest
 
-from service.engine.conversation import LiveSummary, Wait
 from service.engine.facts import F_FIRST_RESPONSE, Response
+from service.engine.fold import LiveSummary
 from service.engine.owners import ConversationUpdate, SegmentSync
 from service.engine.presence import Segment
 from service.engine.records import K_PRESENCE, Record
+from service.engine.sla import Wait
 from service.stream.wire import (
     OwnerMessage,
     decode_owner_message,

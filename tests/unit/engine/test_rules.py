@@ -1095,6 +1095,101 @@ def test_occupancy_team_from_the_status_event_that_began_the_interval() -> None:
     assert (t9["logged_in_seconds"], t9["busy_seconds"]) == (0, 0)
 
 
+def test_presence_without_team_stays_in_the_team_last_named() -> None:
+    """SPEC §3: an agent stays in its team until a presence event names another. a1: available
+    08:00 (team billing), busy 09:00, available 09:30, offline 10:00 (none names a team): all
+    two hours count for billing, 1800 s of them busy. In any arrival order."""
+    events = [presence(-120, "a1", "available", team="billing"),
+              presence(-60, "a1", "busy", team=None), presence(-30, "a1", "available", team=None),
+              presence(0, "a1", "offline", team=None)]
+    for arrival in itertools.permutations(events):
+        report = feed(list(arrival)).report(ms(30))
+        for level, name in (("teams", "billing"), ("agents", "a1"), ("overall", None)):
+            values = kpis(report, level, name)
+            assert (values["logged_in_seconds"], values["busy_seconds"]) == (7200, 1800)
+        assert kpis(report, "teams", "billing")["occupancy_ratio"] == exact(0.25)
+
+
+def test_presence_team_carried_past_the_pane_retention() -> None:
+    """The team named on a shift's first event still counts after that event is older than the
+    pane retention (25 h) and expired: a1 available 26 h before with team t2, busy 10:00 without
+    a team, offline 10:30. The 24 h window at 11:00 (from 11:15 the day before) counts
+    23.75 h logged in for t2, 30 min of it busy."""
+    events = [presence(-26 * 60, "a1", "available", team="t2"), created("x", 0),
+              presence(0, "a1", "busy", team=None), presence(30, "a1", "offline", team=None)]
+    values = kpis(feed(events).report(ms(60)), "teams", "t2")
+    logged_in = (23 * 3600 + 45 * 60) - 30 * 60  # 11:15 the day before → 10:30
+    assert (values["logged_in_seconds"], values["busy_seconds"]) == (logged_in, 1800)
+
+
+def test_an_agents_team_follows_event_time_not_arrival() -> None:
+    """An agent's ``team`` is the team of the latest fact credited to it, by event time. h1 is
+    created 08:00 in team bot, assigned to a1 at 08:15 in team billing, and a1 replies 11:10:
+    the reply is credited in billing, so a1 shows in billing whatever arrived first (the reply
+    before the creation gave "bot", a team a1 never worked in)."""
+    events = [reply("h1", 190, "a1"), created("h1", 0, team="bot"),
+              assigned("h1", 15, "a1", team="billing")]
+    for arrival in itertools.permutations(events):
+        report = feed(list(arrival)).report(ms(600))
+        assert report["windows"]["24h"]["agents"]["a1"]["team"] == "billing"
+        assert report["live"]["agents"]["a1"]["team"] == "billing"
+        assert kpis(report, "teams", "billing")["first_response_seconds"]["count"] == 1
+
+
+def test_a_retracted_fact_no_longer_decides_the_team() -> None:
+    """A late transfer moves a reply to another team: the retracted fact's team no longer
+    labels the agent (even where its name would win a tie). c1 in zeta: a1 replies 10:30; a
+    transfer to team alpha at 10:10 arrives last, so the reply is credited in alpha (the
+    conversation's team at the stop)."""
+    events = [created("c1", 0, team="zeta"), assigned("c1", 5, "a1", team="zeta"),
+              reply("c1", 30, "a1"), assigned("c1", 10, "a2", team="alpha"),
+              assigned("c1", 20, "a1", team="alpha")]
+    report = feed(events).report(ms(60))
+    assert report["windows"]["1h"]["agents"]["a1"]["team"] == "alpha"
+    assert kpis(report, "teams", "alpha")["first_response_seconds"]["count"] == 1
+    assert kpis(report, "teams", "zeta")["first_response_seconds"]["count"] == 0
+
+
+def test_a_reply_more_than_a_day_late_still_credits_the_later_rating() -> None:
+    """A closed conversation is packed after the pane retention, but nothing of it is lost: a
+    reply dated before the close that arrives 31 h later still makes a1 the last human
+    responder, whom the next day's rating credits (SPEC §3: the rated agent is the assignee at
+    the rating, else its last human responder)."""
+    events = [created("l1", -60, team="support"), status("l1", 5, "closed", agent_id="a2"),
+              created("o1", 26 * 60, team="other"), reply("o1", 26 * 60 + 5, "a9"),
+              reply("l1", -50, "a1"), rating("l1", 31 * 60, "csat", 5, about="agent")]
+    report = feed(events).report(ms(32 * 60))
+    for level, name in (("agents", "a1"), ("teams", "support"), ("overall", None)):
+        assert kpis(report, level, name)["csat"]["responses"] == 1
+
+
+def test_business_wait_uses_the_calendar_of_the_team_at_the_resolution() -> None:
+    """SPEC §3: a business duration uses one calendar, the team's at the stop, for its whole
+    span. c1 is created in tech (New York, 09:00–17:00) Monday 2026-11-02 21:28:34Z = 16:28
+    local, inside tech's hours; it moves to billing (Dublin, 08:00–18:00) before the
+    resolution at 21:43:34Z = 21:43 in Dublin. Open 21:28:34–21:31:34 and 21:34:34–21:43:34:
+    720 s of wait, none of it inside billing's hours (the first stretch counted 180 s on tech's
+    calendar before)."""
+    config = KpiConfig.model_validate({"teams": {
+        "billing": {"timezone": "Europe/Dublin", "business_hours": {
+            "mon": ["08:00-12:30", "13:30-18:00"]}},
+        "tech": {"timezone": "America/New_York", "business_hours": {"mon": ["09:00-17:00"]}}}})
+    events = [
+        created("c1", "2026-11-02T21:28:34Z", team="tech"),
+        status("c1", "2026-11-02T21:31:34Z", "snoozed", by="bot"),
+        status("c1", "2026-11-02T21:34:34Z", "open", by="customer"),
+        assigned("c1", "2026-11-02T21:37:34Z", "bil-0", team="billing"),
+        reply("c1", "2026-11-02T21:42:34Z", "bil-0"),
+        status("c1", "2026-11-02T21:43:34Z", "resolved", agent_id="bil-0"),
+    ]
+    report = feed(events, config).report(ms("2026-11-02T22:00:00Z"))
+    for level, name in (("teams", "billing"), ("agents", "bil-0")):
+        values = kpis(report, level, name)
+        assert dist(values, "wait_seconds") == (1, 720.0)
+        assert dist(values, "wait_business_seconds") == (1, 0.0)
+        assert dist(values, "resolution_business_seconds") == (1, 0.0)
+
+
 # == live state =================================================================================
 
 

@@ -1,47 +1,26 @@
-"""The conversation stage, and the live state computed from conversations.
+"""Conversations by id (SPEC §2, §5): events in, fact changes out, retention, and the live
+state of the conversations that are not resolved or closed.
 
-:class:`ConversationStage` is keyed by conversation: it turns events into fact changes and
-knows the live state of every conversation. What the changes feed, keyed by agent, team and
+:class:`ConversationStage` is keyed by conversation: replay holds every conversation, a
+worker those of its input partitions. What the fact changes feed, keyed by agent, team and
 overall, is the :class:`~service.engine.owners.OwnerBook`.
 """
 
 import heapq
-import math
-from array import array
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
-from typing import Any, NamedTuple
 
-from service.engine.conversation import (
-    Conversation,
-    ConversationFold,
-    LiveSummary,
-    TeamPolicy,
-    business_ms,
-    sla_elapsed_ms,
-)
+from service.engine.conversation import Conversation
 from service.engine.facts import FactChange
+from service.engine.fold import ConversationFold, LiveSummary
+from service.engine.live import LiveRows, LiveTotals, add_live
+from service.engine.panes import DAY_MS
 from service.engine.records import Record
+from service.engine.sla import TeamPolicy
 
-__all__ = [
-    "DAY_MS",
-    "DEFAULT_CLOSED_RETENTION_MS",
-    "HOUR_MS",
-    "REVIEW_PREFIX",
-    "ClockState",
-    "ConversationStage",
-    "LiveCounts",
-    "LiveRows",
-    "LiveTotals",
-    "clock_state",
-    "clocked_row",
-    "closed_retention_ms",
-]
+__all__ = ["DEFAULT_CLOSED_RETENTION_MS", "REVIEW_PREFIX", "ConversationStage",
+           "closed_retention_ms"]
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 DEFAULT_CLOSED_RETENTION_MS = 35 * DAY_MS
 """SPEC §5's default ``retention.closed_days`` (35 days), in ms, for a policy without one."""
 REVIEW_PREFIX = "review:"
@@ -49,11 +28,6 @@ REVIEW_PREFIX = "review:"
 digest>``, so that it is de-duplicated, attributed and synced like every other fact."""
 _ACTIVE = ("open", "pending", "snoozed")
 _ENDED = ("resolved", "closed")
-
-_LIVE_SPAN_MS = 400 * DAY_MS
-"""A running clock older than this is first measured over its first 400 days only: that is
-enough to see that it is past any target a calendar open at all reaches in 400 days, and keeps
-a live count at a far as-of from walking the calendar day by day."""
 
 
 def closed_retention_ms(policy: object) -> int:
@@ -64,45 +38,6 @@ def closed_retention_ms(policy: object) -> int:
     return DEFAULT_CLOSED_RETENTION_MS if value is None else int(value)
 
 
-@dataclass(slots=True)
-class LiveCounts:
-    """The live state of one level key (SPEC §4): counts of its conversations, and the age of
-    the oldest awaiting a first response (ms). Fields named as the registry's live keys."""
-
-    open: int = 0
-    unassigned: int = 0
-    waiting_on_customer: int = 0
-    awaiting_first_response: int = 0
-    oldest_awaiting_ms: int | None = None
-    sla_breaching: int = 0
-    sla_at_risk: int = 0
-    assigned_open: int = 0
-
-    def add(self, row: "LiveCounts", oldest: int | None = None) -> None:
-        """Sum ``row`` into these counts, the oldest wait by max (``oldest``, else the row's)."""
-        self.open += row.open
-        self.unassigned += row.unassigned
-        self.waiting_on_customer += row.waiting_on_customer
-        self.awaiting_first_response += row.awaiting_first_response
-        if oldest is None:
-            oldest = row.oldest_awaiting_ms
-        if oldest is not None and (self.oldest_awaiting_ms is None
-                                   or oldest > self.oldest_awaiting_ms):
-            self.oldest_awaiting_ms = oldest
-        self.sla_breaching += row.sla_breaching
-        self.sla_at_risk += row.sla_at_risk
-        self.assigned_open += row.assigned_open
-
-
-class LiveTotals:
-    __slots__ = ("agents", "overall", "teams")
-
-    def __init__(self) -> None:
-        self.overall = LiveCounts()
-        self.teams: dict[str, LiveCounts] = {}
-        self.agents: dict[str, LiveCounts] = {}
-
-
 class ConversationStage:
     """Conversations by id: events in, fact changes out, and live state.
 
@@ -111,8 +46,10 @@ class ConversationStage:
     conversation is kept however long it waits. Any other conversation (resolved, closed, or
     without a known creation) is kept until ``closed_ms`` after its last event (the latest
     ``at`` of its events), measured against the watermark (the latest event time seen); a
-    resolved or closed one is compacted after the pane retention (25 h) to its fold and the
-    fingerprints of its event ids. Until then a repeated event id stays a duplicate and a closed
+    resolved or closed one is packed after the pane retention (25 h) into compressed bytes
+    (:meth:`~service.engine.conversation.Conversation.pack`, nothing lost: a late event still
+    finds its place, so a reply that arrives a day late still makes its author the last human
+    responder a later rating credits). Until then a repeated event id stays a duplicate and a closed
     conversation stays closed.
 
     Past that horizon the conversation is *forgotten* (counted in ``forgotten``), and the stage
@@ -163,8 +100,8 @@ class ConversationStage:
         """Decoded conversations that are not live, least recently touched first."""
         self.loads = 0
         """Conversations read back through ``loader``."""
-        self.compacted: dict[str, array[int]] = {}
-        """Sorted fingerprints of the event ids of a compacted conversation (8 bytes each)."""
+        self.packed: dict[str, bytes] = {}
+        """Conversations idle past the pane retention, packed (replay)."""
         self.active: set[str] = set()
         self.forgotten = 0
         """Conversations forgotten so far (conversation-less reviews included)."""
@@ -186,9 +123,9 @@ class ConversationStage:
     def add(self, conversation_id: str, record: Record) -> list[FactChange] | None:
         """Apply an event to its conversation; ``None`` for a repeated event id.
 
-        Should the fold raise, the event is taken back before the exception propagates, so that
-        one event the rules cannot handle never blocks its conversation (the caller
-        dead-letters it); a compacted conversation's fold may keep part of such an event."""
+        Should the fold raise (or the conversation refuse the event, ``KeyTooLarge``), nothing
+        of the event is kept before the exception propagates, so that one event the rules
+        cannot handle never blocks its conversation (the caller dead-letters it)."""
         self._summaries.pop(conversation_id, None)
         conversation = self.get(conversation_id)
         created = conversation is None
@@ -196,24 +133,11 @@ class ConversationStage:
             conversation = self.conversations[conversation_id] = Conversation(
                 conversation_id, self.keep_facts)
             self.last_at[conversation_id] = record.at
-        seen = self.compacted.get(conversation_id)
         try:
-            if seen is None:
-                changes = conversation.add(record, self.policy)
-            else:
-                fp = record.fingerprint
-                i = bisect_left(seen, fp)
-                if i < len(seen) and seen[i] == fp:
-                    return None
-                seen.insert(i, fp)
-                changes = conversation.fold.apply(record, self.policy)
+            changes = conversation.add(record, self.policy)
         except Exception:
             if created:
                 del self.conversations[conversation_id], self.last_at[conversation_id]
-            elif seen is None:
-                conversation.discard(record, self.policy)
-            else:
-                seen.remove(record.fingerprint)
             raise
         if changes is None:
             return None
@@ -247,6 +171,11 @@ class ConversationStage:
         conversation = self.conversations.get(conversation_id)
         if conversation is not None or conversation_id not in self.last_at:
             return conversation
+        packed = self.packed.pop(conversation_id, None)
+        if packed is not None:
+            conversation = self.conversations[conversation_id] = Conversation.unpack(
+                conversation_id, packed, self.policy, self.keep_facts)
+            return conversation
         conversation = None if self.loader is None else self.loader(conversation_id)
         if conversation is None:
             raise LookupError(f"conversation {conversation_id!r} is held but its saved state "
@@ -275,10 +204,9 @@ class ConversationStage:
         return dropped
 
     def expire(self, watermark_ms: int) -> None:
-        """Compact and forget conversations that are not live (see the class docstring): a
-        resolved or closed one (or a conversation-less review) idle for the pane retention
-        keeps only its fold and event-id fingerprints; any of them idle for ``closed_ms`` is
-        forgotten."""
+        """Pack and forget conversations that are not live (see the class docstring): a
+        resolved or closed one (or a conversation-less review) idle for the pane retention is
+        packed; any of them idle for ``closed_ms`` is forgotten."""
         due = self._due
         horizon = watermark_ms - self.closed_ms
         while due and due[0][0] <= watermark_ms:
@@ -294,11 +222,10 @@ class ConversationStage:
                 heapq.heappush(due, (compact_at, cid))
                 continue
             conversation = self.conversations.get(cid)
-            if self.compact and conversation is not None and cid not in self.compacted and (
+            if self.compact and conversation is not None and (
                     conversation.fold.status in _ENDED or cid.startswith(REVIEW_PREFIX)):
-                self.compacted[cid] = array("Q", sorted({r.fingerprint
-                                                         for r in conversation.log}))
-                conversation.log = []
+                self.packed[cid] = conversation.pack()
+                del self.conversations[cid]
             heapq.heappush(due, (idle_since + self.closed_ms, cid))
 
     def _forget(self, conversation_id: str) -> None:
@@ -306,7 +233,7 @@ class ConversationStage:
         self.conversations.pop(conversation_id, None)
         del self.last_at[conversation_id]
         self._idle.pop(conversation_id, None)
-        self.compacted.pop(conversation_id, None)
+        self.packed.pop(conversation_id, None)
         self.active.discard(conversation_id)
         self.forgotten += 1
         if self.forgotten_ids is not None:
@@ -349,149 +276,3 @@ class ConversationStage:
         return totals
 
 
-class _Kept(NamedTuple):
-    row: LiveCounts
-    from_ms: int
-    until_ms: int
-
-
-class LiveRows:
-    """Conversations' live rows (:func:`live_row`), kept from one report to the next while
-    they cannot have changed.
-
-    A row changes with the as-of only where an SLA clock crosses the at-risk share of its
-    target or the target. The time an SLA counts grows by at most one ms per ms of as-of
-    (business hours and pauses only slow it), so a row computed at ``A`` with ``e`` ms
-    counted holds until ``A + (threshold − e)``, and a breaching row holds for good; an
-    earlier as-of computes the row again. Rows are kept by summary (equal summaries, equal
-    rows) for the summaries the last report used."""
-
-    __slots__ = ("_last", "_now", "_ratio", "policy")
-
-    def __init__(self, policy: TeamPolicy) -> None:
-        self.policy = policy
-        self._last: dict[LiveSummary, _Kept] = {}
-        self._now: dict[LiveSummary, _Kept] = {}
-        self._ratio: float | None = None
-
-    def row(self, summary: LiveSummary, as_of_ms: int, at_risk_ratio: float) -> LiveCounts:
-        """The summary's row at ``as_of_ms`` (``oldest_awaiting_ms`` left None: it moves with
-        every as-of, :func:`add_live` takes it from the summary)."""
-        if at_risk_ratio != self._ratio:
-            self._last, self._now, self._ratio = {}, {}, at_risk_ratio
-        kept = self._now.get(summary) or self._last.get(summary)
-        if kept is None or not kept.from_ms <= as_of_ms <= kept.until_ms:
-            row, until = live_row(summary, as_of_ms, self.policy, at_risk_ratio)
-            kept = _Kept(row, as_of_ms, until)
-        self._now[summary] = kept
-        return kept.row
-
-    def end_report(self) -> None:
-        """The report is done: keep the rows it used, forget the others."""
-        self._last, self._now = self._now, {}
-
-
-_FOREVER = 2**62
-
-
-class ClockState(NamedTuple):
-    """A running response clock measured at an as-of (SPEC §3, §4)."""
-
-    kind: str
-    """first_response or next_response."""
-    start: int
-    """Epoch ms the clock started."""
-    target: int
-    """The SLA target, ms (business ms when ``business``)."""
-    business: bool
-    pause_while: frozenset[str]
-    elapsed: int
-    """The ms the SLA counts from ``start`` to the as-of: business ms when ``business``, less
-    the waits in ``pause_while`` (a business-hours clock without pauses running for over 400
-    days: its first 400 days' count when that is already past the target)."""
-
-
-def clock_state(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy) -> ClockState | None:
-    """The summary's running response clock at ``as_of_ms``, or None when none runs."""
-    kind, start = summary.clock, summary.clock_start
-    if kind is None or start is None:
-        return None
-    rules = policy.team(summary.team)
-    target, business = rules.sla_target(kind, summary.priority)
-    pause_while = rules.sla_pause_while(kind, summary.priority)
-    if pause_while:
-        elapsed = sla_elapsed_ms(rules.calendar, business, pause_while, summary.waits, start,
-                                 as_of_ms)
-    elif business:
-        elapsed = _business_elapsed(rules.calendar, start, as_of_ms, target)
-    else:
-        elapsed = as_of_ms - start
-    return ClockState(kind, start, target, business, pause_while, elapsed)
-
-
-def live_row(summary: LiveSummary, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float
-             ) -> tuple[LiveCounts, int]:
-    """One conversation's contribution to the live counts at ``as_of_ms``, without its oldest
-    wait (see :func:`add_live`), and the last as-of (ms, inclusive) it holds for."""
-    return clocked_row(summary, clock_state(summary, as_of_ms, policy), as_of_ms, at_risk_ratio)
-
-
-def clocked_row(summary: LiveSummary, clock: ClockState | None, as_of_ms: int,
-                at_risk_ratio: float) -> tuple[LiveCounts, int]:
-    """:func:`live_row` with the summary's running clock at ``as_of_ms`` already measured
-    (:func:`clock_state`)."""
-    until = _FOREVER
-    row = LiveCounts()
-    if summary.status == "open":
-        row.open = 1
-    else:
-        row.waiting_on_customer = 1
-    if summary.assignee is None:
-        row.unassigned = 1
-    elif summary.status == "open":
-        row.assigned_open = 1
-    if summary.awaiting_since is not None:
-        row.awaiting_first_response = 1
-    if clock is not None:
-        target, elapsed = clock.target, clock.elapsed
-        if elapsed > target:
-            row.sla_breaching = 1
-        elif elapsed > at_risk_ratio * target:
-            row.sla_at_risk = 1
-            until = as_of_ms + (target - elapsed)
-        else:
-            until = as_of_ms + math.floor(at_risk_ratio * target - elapsed)
-    return row, until
-
-
-def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int) -> int:
-    """Business ms of [start_ms, end_ms), or, for a long span, of its first
-    :data:`_LIVE_SPAN_MS` when that alone is past ``target_ms``: either way the comparison with
-    the target (breaching, else at risk) is exact, and its cost is bounded for any as-of."""
-    if end_ms - start_ms > _LIVE_SPAN_MS:
-        head = business_ms(calendar, start_ms, start_ms + _LIVE_SPAN_MS)
-        if head > target_ms:
-            return head
-    return business_ms(calendar, start_ms, end_ms)
-
-
-def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts, as_of_ms: int,
-             levels: tuple[str, ...]) -> None:
-    """Add a conversation's row to its ``levels`` of ``totals``, with its wait for a first
-    response at ``as_of_ms``."""
-    team, assignee = summary.team, summary.assignee
-    since = summary.awaiting_since
-    oldest = None if since is None else as_of_ms - since
-    if "overall" in levels:
-        totals.overall.add(row, oldest)
-    if "teams" in levels and team is not None:
-        _counts(totals.teams, team).add(row, oldest)
-    if "agents" in levels and assignee is not None:
-        _counts(totals.agents, assignee).add(row, oldest)
-
-
-def _counts(table: dict[str, LiveCounts], key: str) -> LiveCounts:
-    counts = table.get(key)
-    if counts is None:
-        counts = table[key] = LiveCounts()
-    return counts
