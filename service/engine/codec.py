@@ -162,6 +162,7 @@ def _load_rows(book: OwnerBook, rows: Rows, active: frozenset[int]) -> dict[str,
                                              decode_live(live)))
         elif kind == "p":
             for record in payload:
+                book.watermark.see(record[0])
                 book.add_presence(owner[2:], Record(*record))
         elif kind == "s":
             book.apply_segments(SegmentSync(owner, rest, decode_segments(payload)))

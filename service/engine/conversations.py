@@ -45,7 +45,7 @@ class ConversationStage:
     *live* while it has a known ``conversation.created`` and is open, pending or snoozed; a live
     conversation is kept however long it waits. Any other conversation (resolved, closed, or
     without a known creation) is kept until ``closed_ms`` after its last event (the latest
-    ``at`` of its events), measured against the watermark (the latest event time seen); a
+    ``at`` of its events), measured against the watermark (:mod:`service.engine.watermark`); a
     resolved or closed one is packed after the pane retention (25 h) into compressed bytes
     (:meth:`~service.engine.conversation.Conversation.pack`, nothing lost: a late event still
     finds its place, so a reply that arrives a day late still makes its author the last human
@@ -109,10 +109,13 @@ class ConversationStage:
         """When a list, the ids of forgotten conversations are appended to it."""
         self._due: list[tuple[int, str]] = []
 
-    def admit(self, conversation_id: str, at_ms: int, watermark_ms: int) -> bool:
+    def admit(self, conversation_id: str, at_ms: int, watermark_ms: int | None) -> bool:
         """False when an event of ``conversation_id`` dated ``at_ms`` is expired: the
         conversation is not held (or is past its horizon, and is forgotten now) and the event is
-        dated ``closed_ms`` or more behind ``watermark_ms``. See the class docstring."""
+        dated ``closed_ms`` or more behind ``watermark_ms`` (None: no watermark yet, nothing
+        is expired). See the class docstring."""
+        if watermark_ms is None:
+            return True
         horizon = watermark_ms - self.closed_ms
         if conversation_id in self.last_at:
             if conversation_id in self.active or self.last_at[conversation_id] > horizon:

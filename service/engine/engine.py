@@ -135,7 +135,7 @@ class KpiEngine:
             counts["expired"] += 1
         elif self.watermark.late(at):
             counts["late"] += 1
-        if self.watermark.expiry_due():
+        if watermark is not None and self.watermark.expiry_due():
             self.conversations.expire(watermark)
             self.book.expire()
         if stage.forgotten != forgotten:
@@ -143,8 +143,11 @@ class KpiEngine:
         return result
 
     def default_as_of(self) -> int:
-        """The latest event time rounded up to the next whole minute (SPEC §4)."""
-        return ceil_to_minute(self.watermark_ms if self.watermark_ms is not None else 0)
+        """The latest event time rounded up to the next whole minute (SPEC §4): the watermark
+        (an event far ahead of all others waits for company, :mod:`service.engine.watermark`),
+        or with fewer than ten events the latest of them."""
+        latest = self.watermark.latest_ms
+        return ceil_to_minute(latest if latest is not None else 0)
 
     def report(self, as_of_ms: int | None = None) -> dict[str, Any]:
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms

@@ -436,7 +436,8 @@ class OwnerBook:
                 yield agent, segment
 
     def add_presence(self, agent: str, record: Record) -> bool:
-        self.watermark.see(record.at)
+        """A presence event into the agent's timeline; False for a repeated id. (The caller
+        gives its time to the watermark: replay's engine sees every event once.)"""
         if not self.timeline(agent).add_presence(record):
             return False
         self.agent_teams.note(agent, record.at, record.team)

@@ -90,6 +90,7 @@ class OwnersStage:
                 for owner, record in message.presence:
                     agent = owner[2:]
                     changed_agents.add(agent)
+                    book.watermark.see(record.at)
                     if book.add_presence(agent, record):
                         self._put(partition, presence_row(partition, book, agent))
                 segment_sync: SegmentSync

@@ -13,6 +13,7 @@ from service.config import KpiConfig
 from service.engine.engine import DEFAULT_RETENTION_MS, CachedPolicy, KpiEngine
 from service.engine.records import to_record
 from service.engine.router import ConversationRouter
+from service.engine.watermark import COMPANY
 
 T0 = datetime(2026, 2, 20, 10, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -39,8 +40,11 @@ def closed(days: float = 10 / 1440, cid: str = "c1") -> Any:
     return ev("e2", "conversation.status_changed", days, cid, status="closed", by="agent")
 
 
-def presence(days: float) -> Any:
-    return ev(f"p{days}", "agent.status_changed", days, None, agent_id="a9", status="available")
+def presence(days: float) -> list[Any]:
+    """Ten presence events at ``days``: the watermark moves with company
+    (:mod:`service.engine.watermark`)."""
+    return [ev(f"p{days}-{i}", "agent.status_changed", days, None, agent_id="a9",
+               status="available") for i in range(COMPANY)]
 
 
 def run(events: list[Any], config: KpiConfig | None = None) -> KpiEngine:
@@ -65,13 +69,13 @@ def _live_subset(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_redelivered_created_within_the_horizon_is_a_duplicate() -> None:
-    engine = run([created(), closed(), presence(10), created()])
+    engine = run([created(), closed(), *presence(10), created()])
     assert _live_subset(live(engine, 10.5)) == NOT_LIVE
     assert engine.counts["duplicate"] == 1 and engine.counts["expired"] == 0
 
 
 def test_closed_stays_terminal_within_the_horizon() -> None:
-    engine = run([created(), closed(), presence(10),
+    engine = run([created(), closed(), *presence(10),
                   ev("m1", "message.created", 10, author="agent", agent_id="a1"),
                   ev("m2", "message.created", 10.01, author="customer"),
                   ev("m3", "message.created", 10.03, author="agent", agent_id="a1")])
@@ -82,13 +86,13 @@ def test_closed_stays_terminal_within_the_horizon() -> None:
 
 def test_resolved_is_kept_for_the_horizon() -> None:
     resolved = ev("e2", "conversation.status_changed", 0.01, status="resolved", by="agent")
-    engine = run([created(), resolved, presence(34), created()])
+    engine = run([created(), resolved, *presence(34), created()])
     assert engine.counts["duplicate"] == 1 and engine.counts["forgotten"] == 0
     assert _live_subset(live(engine, 34.5)) == NOT_LIVE
 
 
 def test_redelivered_created_past_the_horizon_is_expired() -> None:
-    engine = run([created(), closed(), presence(3), presence(3.1), created()], SHORT)
+    engine = run([created(), closed(), *presence(3), *presence(3.1), created()], SHORT)
     assert engine.counts["forgotten"] == 1
     assert engine.counts["expired"] == 1 and engine.counts["duplicate"] == 0
     assert engine.counts["late"] == 0
@@ -99,28 +103,29 @@ def test_redelivered_created_past_the_horizon_is_expired() -> None:
 def test_the_horizon_does_not_depend_on_when_state_is_swept() -> None:
     # No hourly sweep between the close and the redelivery: the redelivery itself finds the
     # conversation past its horizon, forgets it, and is expired all the same.
-    engine = run([created(), closed(), created("e1", 0), presence(2.5)], SHORT)
+    engine = run([created(), closed(), created("e1", 0), *presence(2.5)], SHORT)
     assert engine.counts["duplicate"] == 1
-    late = run([created(), closed(), ev("x", "message.created", 2.5, "other",
-                                        author="customer"), created()], SHORT)
+    others = [ev(f"x{i}", "message.created", 2.5, f"other{i}", author="customer")
+              for i in range(COMPANY)]
+    late = run([created(), closed(), *others, created()], SHORT)
     assert late.counts["expired"] == 1 and late.counts["forgotten"] == 1
 
 
 def test_a_new_event_past_the_horizon_starts_a_state_that_is_not_live() -> None:
-    engine = run([created(), closed(), presence(3),
+    engine = run([created(), closed(), *presence(3),
                   ev("m1", "message.created", 3, author="customer")], SHORT)
     assert engine.counts["forgotten"] == 1 and engine.counts["expired"] == 0
     assert _live_subset(live(engine, 3.1)) == NOT_LIVE
 
 
 def test_an_unknown_conversation_dated_past_the_horizon_is_expired() -> None:
-    engine = run([presence(5), created("old", 2.5, "c2"), created("new", 3.5, "c3")], SHORT)
+    engine = run([*presence(5), created("old", 2.5, "c2"), created("new", 3.5, "c3")], SHORT)
     assert engine.counts["expired"] == 1
     assert live(engine, 5.1)["open"] == 1
 
 
 def test_open_conversations_are_kept_however_long_they_wait() -> None:
-    engine = run([created(), presence(40), created()], SHORT)
+    engine = run([created(), *presence(40), created()], SHORT)
     assert engine.counts["duplicate"] == 1 and engine.counts["expired"] == 0
     assert live(engine, 40.1)["open"] == 1
 
@@ -134,8 +139,8 @@ def test_closed_days_comes_from_the_configuration() -> None:
 
 
 def test_router_agrees_with_replay() -> None:
-    events = [created(), closed(), presence(3), created(), created("n1", 3, "c2"),
-              created("old", 0.5, "c3"), closed(3.2, "c2"), presence(6), created("n1", 3, "c2")]
+    events = [created(), closed(), *presence(3), created(), created("n1", 3, "c2"),
+              created("old", 0.5, "c3"), closed(3.2, "c2"), *presence(6), created("n1", 3, "c2")]
     engine = run(events, SHORT)
     router = ConversationRouter(CachedPolicy(SHORT), DEFAULT_RETENTION_MS)
     totals = {"expired": 0, "duplicate": 0}
@@ -154,8 +159,10 @@ def test_router_agrees_with_replay() -> None:
 
 def test_router_watermark_is_restored_with_its_conversations() -> None:
     router = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
-    router.process([(to_record(e, n), "c1") for n, e in enumerate([created(), closed()], 1)])
-    state = router.stage.conversations["c1"].to_state()
+    events = [created(f"e{n}", n / 1440, f"c{n}") for n in range(COMPANY)]
+    router.process([(to_record(e, n), e.conversation_id) for n, e in enumerate(events, 1)])
+    assert router.watermark.at_ms is not None
     restored = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
-    restored.load("c1", orjson.loads(orjson.dumps(state)))
+    for cid, conversation in router.stage.conversations.items():
+        restored.load(cid, orjson.loads(orjson.dumps(conversation.to_state())))
     assert restored.watermark.at_ms == router.watermark.at_ms

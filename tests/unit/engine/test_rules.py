@@ -1336,6 +1336,25 @@ def test_whole_minute_as_of_excludes_later_facts_already_applied() -> None:
     assert kpis(report)["conversations_created"] == 1
 
 
+def test_one_event_days_ahead_does_not_empty_the_windows() -> None:
+    """A backfill of 12 conversations (created every 4 minutes from 10:00, assigned to a1 five
+    minutes later), and, third in arrival, a stray conversation dated three days later. The
+    stray event waits for company (SPEC §4: no single event moves time for everyone): nothing
+    of the backfill is late, its panes stay, and a1 has 12 assignments in the hour to 11:00,
+    also in the default as-of's report, which follows the backfill, not three days on."""
+    backfill: list[dict[str, Any]] = []
+    for i in range(12):
+        backfill += [created(f"c{i}", i * 4), assigned(f"c{i}", i * 4 + 5, "a1")]
+    stray = created("far", 3 * 24 * 60)
+    engine = feed([*backfill[:2], stray, *backfill[2:]])
+    assert engine.counts["late"] == 0
+    hour = kpis(engine.report(ms(60)), "agents", "a1", window="1h")
+    assert hour["assigned"] == 12  # 10:05, 10:09, … 10:49
+    default = engine.report()
+    assert default["as_of"] == "2024-03-04T10:50:00.000Z"  # the minute after 10:49
+    assert kpis(default, "agents", "a1", window="1h")["assigned"] == 12
+
+
 # == arrival order and duplicates ===============================================================
 
 

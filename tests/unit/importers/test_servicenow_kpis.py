@@ -209,8 +209,9 @@ def test_backfill_must_be_sorted(events: list[Event], backfill: list[Any]) -> No
 
     unsorted = _engine()
     _run(unsorted, (event_adapter.validate_python(e) for e in events))
-    # In file order almost everything is older than 25 h behind some earlier incident's events.
-    assert unsorted.counts["late"] == 4106
+    # In file order (by incident, not by time) most events are more than 25 h behind the
+    # watermark set by earlier incidents' events.
+    assert unsorted.counts["late"] > 0.9 * len(events)
 
 
 def test_fact_counts_match_servicenow_counts(
