@@ -7,8 +7,11 @@ can make decoding raise: a null value, any nesting depth, any size or any text b
 rejection.
 """
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -16,9 +19,12 @@ from pydantic import ValidationError
 
 from schemas import BaseEvent, event_adapter
 from schemas.common import RANGE_ERROR, RFC3339_ERROR
+from service import strict_json
+from service.strict_json import StrictJsonError
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_LISTED_REJECTIONS",
     "REASONS",
     "Decoded",
     "Rejection",
@@ -29,7 +35,7 @@ __all__ = [
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
 REASONS = ("oversized", "invalid_json", "not_an_event", "invalid_event", "future", "unmappable",
-           "processing_error")
+           "key_too_large", "processing_error")
 """Every rejection reason: the values of the dead letters' ``reason`` header."""
 _QUOTED_INPUT_CHARS = 80
 _ERROR_CHARS = 1000
@@ -47,6 +53,9 @@ class Rejection:
     whole message when the element cannot be re-encoded, e.g. nested too deep)."""
     element: int | None = None
     """The element's index in a batch envelope; None for a whole message."""
+    count: int = 1
+    """How many rejected inputs this stands for (more than one for the count of an envelope's
+    elements beyond :data:`MAX_LISTED_REJECTIONS`)."""
 
 
 @dataclass(slots=True)
@@ -88,23 +97,46 @@ def describe_error(error: ValidationError) -> str:
     return shorten("; ".join(parts), _ERROR_CHARS)
 
 
-def _encode_element(element: Any, raw: bytes) -> tuple[bytes, str]:
-    """An element's JSON, or (when orjson cannot write it: more than 255 levels deep) the whole
-    message and a note saying so."""
-    try:
-        return orjson.dumps(element), ""
-    except orjson.JSONEncodeError:
-        return raw, " (the whole message is attached: the element cannot be re-encoded)"
+MAX_LISTED_REJECTIONS = 100
+"""Rejected elements of one batch envelope dead-lettered one by one; beyond, one dead letter
+per reason counts the rest (memory per message stays bounded whatever it holds)."""
+
+
+class _Rejections:
+    """A message's rejections: the first :data:`MAX_LISTED_REJECTIONS` one by one (their
+    text and bytes made only then), the rest counted by reason."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.listed: list[Rejection] = []
+        self.more: Counter[str] = Counter()
+
+    def add(self, reason: str, error: Callable[[], str], index: int, element: Any,
+            piece: bytes | None) -> None:
+        """Reject element ``index`` (its value, and its bytes when known)."""
+        if len(self.listed) < MAX_LISTED_REJECTIONS:
+            data = piece if piece is not None else orjson.dumps(element)
+            self.listed.append(Rejection(reason, error(), data, index))
+        else:
+            self.more[reason] += 1
+
+    def all(self) -> list[Rejection]:
+        return self.listed + [
+            Rejection(reason, f"{count} more elements of this envelope were rejected for "
+                      f"{reason} (the first {MAX_LISTED_REJECTIONS} rejections have dead "
+                      "letters of their own; the envelope is attached)", self.raw, None, count)
+            for reason, count in sorted(self.more.items())]
 
 
 def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                    latest_ms: int | None = None) -> Decoded:
     """Decode one message: an event object, or an array of them (a batch envelope).
 
-    ``max_bytes`` bounds each event, not the envelope: a large envelope of good events is
-    accepted, an element larger than the limit is rejected alone. With ``latest_ms``
-    (the wall clock plus the allowed clock skew, epoch ms), later events are rejected as
-    ``future`` (SPEC §4)."""
+    The JSON must be strict (:mod:`service.strict_json`: UTF-8, no NaN or Infinity, no
+    duplicate names). ``max_bytes`` bounds each event, not the envelope: a large envelope of
+    good events is accepted, an element larger than the limit is rejected alone. With
+    ``latest_ms`` (the wall clock plus the allowed clock skew, epoch ms), later events are
+    rejected as ``future`` (SPEC §4)."""
     if raw is None:
         return Decoded([], [Rejection("not_an_event", "message has no value (null: a "
                                       "tombstone)", b"")])
@@ -115,64 +147,61 @@ def decode_message(raw: bytes | None, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
             return Decoded([], [Rejection("oversized", f"message of {len(raw)} bytes exceeds "
                                           f"the limit of {max_bytes} bytes", raw)])
         try:
-            event = event_adapter.validate_json(raw)
+            document = strict_json.loads(raw)
+        except StrictJsonError as error:
+            return Decoded([], [Rejection("invalid_json", shorten(str(error), _ERROR_CHARS),
+                                          raw)])
+        if not isinstance(document, dict):
+            return Decoded([], [Rejection("not_an_event", "message is not a JSON object", raw)])
+        try:
+            event = event_adapter.validate_python(document)
         except ValidationError as error:
-            first = error.errors()[0]
-            if first["type"] == "json_invalid":
-                return Decoded([], [Rejection("invalid_json", _json_error(raw, first["msg"]),
-                                              raw)])
-            if head != b"{":
-                return Decoded([], [Rejection("not_an_event", "message is not a JSON object",
-                                              raw)])
             return Decoded([], [Rejection("invalid_event", describe_error(error), raw)])
         if latest is not None and event.at > latest:
             return Decoded([], [Rejection("future", _future_error(event, latest), raw)])
         return Decoded([event], [])
     try:
-        batch = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return Decoded([], [Rejection("invalid_json", _json_error(raw), raw)])
+        items: list[tuple[Any, bytes | None]] = [(e, None) for e in strict_json.loads(raw)]
+    except StrictJsonError as error:
+        try:
+            items = list(strict_json.elements(raw))
+        except StrictJsonError:
+            return Decoded([], [Rejection("invalid_json", shorten(str(error), _ERROR_CHARS),
+                                          raw)])
     measure = len(raw) > max_bytes
-    decoded = Decoded([], [])
-    rejections = decoded.rejections
-    for index, element in enumerate(batch):
+    events: list[BaseEvent] = []
+    rejections = _Rejections(raw)
+    for index, (element, piece) in enumerate(items):
+        if isinstance(element, StrictJsonError):
+            rejections.add("invalid_json", partial(shorten, str(element), _ERROR_CHARS),
+                           index, element, piece)
+            continue
         if not isinstance(element, dict):
-            encoded, note = _encode_element(element, raw)
-            rejections.append(Rejection("not_an_event", "batch element is not a JSON object"
-                                        + note, encoded, index))
+            rejections.add("not_an_event", partial(str, "batch element is not a JSON object"),
+                           index, element, piece)
             continue
         if measure:
-            encoded, note = _encode_element(element, raw)
-            if not note and len(encoded) > max_bytes:
-                rejections.append(Rejection(
-                    "oversized", f"event of {len(encoded)} bytes exceeds the limit of "
-                    f"{max_bytes} bytes", encoded, index))
+            data = piece if piece is not None else orjson.dumps(element)
+            if len(data) > max_bytes:
+                rejections.add("oversized", partial(
+                    "event of {} bytes exceeds the limit of {} bytes".format, len(data),
+                    max_bytes), index, element, data)
                 continue
         try:
             event = event_adapter.validate_python(element)
         except ValidationError as error:
-            encoded, note = _encode_element(element, raw)
-            rejections.append(Rejection("invalid_event", describe_error(error) + note,
-                                        encoded, index))
+            rejections.add("invalid_event", partial(describe_error, error), index, element,
+                           piece)
             continue
         if latest is not None and event.at > latest:
-            encoded, note = _encode_element(element, raw)
-            rejections.append(Rejection("future", _future_error(event, latest) + note,
-                                        encoded, index))
+            rejections.add("future", partial(_future_error, event, latest), index, element,
+                           piece)
             continue
-        decoded.events.append(event)
-    return decoded
+        events.append(event)
+    return Decoded(events, rejections.all())
 
 
 def _future_error(event: BaseEvent, latest: datetime) -> str:
     limit = latest.isoformat(timespec="seconds").replace("+00:00", "Z")
     return (f"at: {event.at.isoformat()} is later than the wall clock plus the allowed clock "
             f"skew ({limit}); fix the publisher's clock")
-
-
-def _json_error(raw: bytes, parser_message: str = "not valid JSON") -> str:
-    try:
-        orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        return shorten(f"not valid JSON: {error}", _ERROR_CHARS)
-    return shorten(parser_message, _ERROR_CHARS)

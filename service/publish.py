@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
+from service import strict_json
 from service.partitioning import event_key, partition_for
 from service.synthetic import TrafficShape, generate_events
 
@@ -504,8 +505,8 @@ async def _produce_line(publisher: _Publisher, raw: bytes, number: int, stats: P
     if not line:
         return
     try:
-        parsed = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
+        parsed = strict_json.loads(line)
+    except strict_json.StrictJsonError as error:
         stats.skipped += 1
         print(f"line {number}: not JSON ({error}); skipped", file=errors)
         return

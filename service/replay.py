@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from service.engine.conversation import KeyTooLarge
 from service.engine.engine import KpiEngine
 from service.engine.records import to_epoch_ms
 from service.ingest import decode_message
@@ -33,9 +34,9 @@ class ReplayStats:
     rejected: Counter[str] = field(default_factory=Counter)
     first_errors: list[str] = field(default_factory=list)
 
-    def reject(self, reason: str, line: int, error: str) -> None:
-        """Count one rejection; the first few are quoted in the summary."""
-        self.rejected[reason] += 1
+    def reject(self, reason: str, line: int, error: str, count: int = 1) -> None:
+        """Count a rejection (``count`` inputs); the first few are quoted in the summary."""
+        self.rejected[reason] += count
         if len(self.first_errors) < MAX_LISTED_ERRORS:
             self.first_errors.append(f"line {line}: {error}")
 
@@ -94,7 +95,7 @@ def replay_lines(
             continue
         decoded = decode_message(line.rstrip(b"\r\n"))
         for rejection in decoded.rejections:
-            stats.reject(rejection.reason, number, rejection.error)
+            stats.reject(rejection.reason, number, rejection.error, rejection.count)
         for event in decoded.events:
             if limit is not None:
                 at = to_epoch_ms(event.at)
@@ -106,6 +107,9 @@ def replay_lines(
                     continue
             try:
                 engine.process(event)
+            except KeyTooLarge as error:
+                stats.reject("key_too_large", number, str(error))
+                continue
             except Exception as error:
                 stats.reject("processing_error", number, f"{type(error).__name__}: {error}")
                 continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
+from service import strict_json
 
 __all__ = [
     "ID_NAMESPACE",
@@ -56,10 +56,10 @@ class Mapped:
 
 
 def load_json(body: bytes) -> Any:
-    """The body as JSON, or :class:`Unmappable`."""
+    """The body as strict JSON (:mod:`service.strict_json`), or :class:`Unmappable`."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        return strict_json.loads(body)
+    except strict_json.StrictJsonError as error:
         raise Unmappable(f"body is not JSON: {error}") from None
 
 

@@ -280,7 +280,7 @@ class KpiService:
     def _dead_letter(self, rejection: Rejection, message: Any) -> None:
         """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the
         batch's other outputs."""
-        self.health.rejected(rejection.reason)
+        self.health.rejected(rejection.reason, rejection.count)
         record = dead_letter(rejection, Origin(message.topic, message.partition,
                                                message.offset, message.key))
         self.batches.append(self.settings.dead_letter_topic, message.partition, record.key,

@@ -13,6 +13,7 @@ for its size.
 import logging
 from dataclasses import dataclass
 
+from service.engine.conversation import KeyTooLarge
 from service.ingest import Rejection, shorten
 
 __all__ = ["MAX_ERROR_CHARS", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "DeadLetter", "Origin",
@@ -80,7 +81,10 @@ def _bounded(rejection: Rejection, key: bytes | None,
 
 def processing_error(error: Exception, raw: bytes | None) -> Rejection:
     """SPEC §2: a message that cannot be processed is dead-lettered, naming the failure (the
-    traceback goes to the log)."""
+    traceback goes to the log). An event its conversation cannot take past the documented
+    bounds (:class:`~service.engine.conversation.KeyTooLarge`) is ``key_too_large``."""
+    if isinstance(error, KeyTooLarge):
+        return Rejection("key_too_large", shorten(str(error), MAX_ERROR_CHARS), raw or b"")
     log.warning("a message could not be processed (%s); dead-lettered", type(error).__name__,
                 exc_info=True)
     return Rejection("processing_error", shorten(f"{type(error).__name__}: {error}",

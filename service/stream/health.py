@@ -69,9 +69,9 @@ class Health:
     def observe_offset(self, topic: str, partition: int, offset: int) -> None:
         self.offsets[(topic, partition)] = offset
 
-    def rejected(self, reason: str) -> None:
-        self.rejections.labels(reason).inc()
-        self.rejected_total += 1
+    def rejected(self, reason: str, count: int = 1) -> None:
+        self.rejections.labels(reason).inc(count)
+        self.rejected_total += count
 
     def processed(self, types: Counter[str], duplicates: int, late: int, expired: int = 0,
                   forgotten: int = 0) -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from schemas import EVENT_MODELS, event_adapter
 from schemas.export import SCHEMA_DIR, render_schemas
-from service.ingest import decode_message, describe_error
+from service.ingest import MAX_LISTED_REJECTIONS, decode_message, describe_error
 
 EXAMPLES = Path(__file__).parents[3] / "schemas" / "examples"
 TYPES = [m.model_fields["type"].annotation.__args__[0] for m in EVENT_MODELS]  # type: ignore[union-attr]
@@ -155,11 +155,21 @@ def test_a_tombstone_is_rejected() -> None:
     assert "tombstone" in decoded.rejections[0].error
 
 
-def test_an_element_too_deep_to_re_encode_keeps_the_whole_message() -> None:
-    raw = b'[{"type":"bogus","x":' + b"[" * 300 + b"]" * 300 + b"}]"
-    rejection = decode_message(raw).rejections[0]
-    assert (rejection.reason, rejection.element, rejection.raw) == ("invalid_event", 0, raw)
-    assert "cannot be re-encoded" in rejection.error
+def test_an_element_nested_too_deep_is_rejected_alone_with_its_bytes() -> None:
+    deep = b'{"type":"bogus","x":' + b"[" * 300 + b"]" * 300 + b"}"
+    good = orjson.dumps({**BASE, "type": "conversation.created"})
+    decoded = decode_message(b"[" + deep + b"," + good + b"]")
+    [rejection] = decoded.rejections
+    assert (rejection.reason, rejection.element, rejection.raw) == ("invalid_json", 0, deep)
+    assert "nested deeper than 200 levels" in rejection.error
+    assert [e.id for e in decoded.events] == [BASE["id"]]
+
+
+def test_a_message_nested_past_the_interpreters_limit_is_rejected_whole() -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    [rejection] = decode_message(raw).rejections
+    assert (rejection.reason, rejection.element) == ("invalid_json", None)
+    assert "nested deeper than 200 levels" in rejection.error
 
 
 def test_a_huge_unknown_type_gives_a_short_error() -> None:
@@ -190,3 +200,63 @@ def test_events_after_the_latest_accepted_time_are_future() -> None:
     single = decode_message(orjson.dumps(ahead), latest_ms=latest_ms)
     assert single.rejections[0].reason == "future"
     assert "clock" in single.rejections[0].error
+
+
+# -- strict JSON (RFC 8259): what lenient parsers let through -----------------------------------
+
+RATING = {**BASE, "type": "rating.submitted", "survey": "csat", "score": 5}
+
+
+@pytest.mark.parametrize("word", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(word: str) -> None:
+    """An unknown field holding NaN was accepted and the event counted; NaN is not JSON."""
+    raw = orjson.dumps(RATING)[:-1] + b',"extra":' + word.encode() + b"}"
+    decoded = decode_message(raw)
+    assert decoded.events == []
+    [rejection] = decoded.rejections
+    assert rejection.reason == "invalid_json"
+    assert "is not a JSON number" in rejection.error and "line 1 column" in rejection.error
+
+
+def test_a_duplicate_name_is_rejected_not_last_one_wins() -> None:
+    """``score`` 5 then 1: readers disagree which is meant; the event goes to the dead
+    letters naming the duplicate."""
+    raw = orjson.dumps(RATING)[:-1] + b',"score":1}'
+    [rejection] = decode_message(raw).rejections
+    assert rejection.reason == "invalid_json"
+    assert 'duplicate name "score"' in rejection.error
+
+
+def test_in_an_envelope_a_duplicate_or_nan_rejects_its_element_alone() -> None:
+    good = orjson.dumps({**RATING, "id": "good"})
+    twice = orjson.dumps({**RATING, "id": "twice"})[:-1] + b',"survey":"nps"}'
+    nan = orjson.dumps({**RATING, "id": "nan"})[:-1] + b',"x":NaN}'
+    decoded = decode_message(b"[" + b",".join([twice, good, nan]) + b"]")
+    assert [e.id for e in decoded.events] == ["good"]
+    assert [(r.reason, r.element, r.raw) for r in decoded.rejections] == [
+        ("invalid_json", 0, twice), ("invalid_json", 2, nan)]
+    assert 'duplicate name "survey"' in decoded.rejections[0].error
+
+
+@pytest.mark.parametrize("envelope", [False, True])
+def test_bytes_that_are_not_utf8_are_named_as_such(envelope: bool) -> None:
+    raw = orjson.dumps({**RATING, "id": "x"}).replace(b'"x"', b'"\xff"')
+    [rejection] = decode_message(b"[" + raw + b"]" if envelope else raw).rejections
+    assert rejection.reason == "invalid_json"
+    assert rejection.error.startswith("not UTF-8: byte 0xff at offset")
+    assert "surrogate" not in rejection.error
+
+
+def test_an_envelope_of_many_bad_elements_keeps_a_bounded_number_of_rejections() -> None:
+    """120,000 tiny bad elements: the first 100 have dead letters of their own, the rest are
+    counted by reason in one more, which carries the envelope; the count is every element."""
+    raw = b"[" + b",".join([b"1"] * 60_000 + [b'{"type":"x"}'] * 60_000) + b"]"
+    decoded = decode_message(raw)
+    assert decoded.events == []
+    listed = [r for r in decoded.rejections if r.count == 1]
+    summaries = [r for r in decoded.rejections if r.count > 1]
+    assert len(listed) == MAX_LISTED_REJECTIONS
+    assert [(r.reason, r.count, r.raw) for r in summaries] == [
+        ("invalid_event", 60_000, raw), ("not_an_event", 60_000 - MAX_LISTED_REJECTIONS, raw)]
+    assert sum(r.count for r in decoded.rejections) == 120_000
+    assert "60000 more elements" in summaries[0].error
