@@ -128,13 +128,15 @@ def _worker(args: argparse.Namespace) -> int:
     settings, port_setting = _with_port(_settings("worker"), args.port, "http_port")
     config = _load_config(args.config or (str(settings.config) if settings.config else None))
     try:
-        preflight.check_local(settings, port_setting)
+        warning = preflight.check_local(settings, port_setting)
         asyncio.run(preflight.prepare_topics(settings))
     except preflight.PreflightError as error:
         print(f"support-kpi worker: {error}", file=sys.stderr)
         return 2
     except Exception as error:
         return _kafka_failed("worker", settings.kafka_bootstrap_servers, error)
+    if warning:
+        print(f"support-kpi worker: {warning}", file=sys.stderr)
     tune_gc()
     quiet_startup_noise()
     service = KpiService(settings, config)
@@ -164,9 +166,14 @@ def _gateway(args: argparse.Namespace) -> int:
         config = load_config(settings)
         preflight.check_http(settings.gateway_host, settings.gateway_port, port_setting,
                              prefix="SUPPORT_KPI_GATEWAY")
+        warning = preflight.check_exposure(settings, settings.gateway_host,
+                                           "SUPPORT_KPI_GATEWAY_HOST")
     except (GatewayConfigError, preflight.PreflightError) as error:
         print(f"support-kpi gateway: {error}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"support-kpi gateway: {warning} (/metrics; the webhooks are verified by "
+              "their signatures)", file=sys.stderr)
     if not config.secrets:
         print("support-kpi gateway: no vendor has a secret; set e.g. "
               "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET (see README, Connect your helpdesk)",
@@ -457,9 +464,13 @@ def _board(args: argparse.Namespace) -> int:
     try:
         preflight.check_http(settings.board_host, settings.board_port, port_setting,
                              prefix="SUPPORT_KPI_BOARD")
+        warning = preflight.check_exposure(settings, settings.board_host,
+                                           "SUPPORT_KPI_BOARD_HOST")
     except preflight.PreflightError as error:
         print(f"support-kpi board: {error}", file=sys.stderr)
         return 2
+    if warning:
+        print(f"support-kpi board: {warning}", file=sys.stderr)
     secret = settings.agent_secret.get_secret_value() if settings.agent_secret else None
     board = Board(urls, token, secret, settings.board_refresh_s)
     suffix = "?token=…" if token else ""

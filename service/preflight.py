@@ -19,11 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service.access import exposure_problem
 from service.settings import Settings
 
 __all__ = [
     "PreflightError",
     "check_data_dir",
+    "check_exposure",
     "check_http",
     "check_local",
     "check_partitions",
@@ -151,12 +153,26 @@ def _bind_failure(error: OSError, address: str, port_line: str, host_line: str,
     return f"{host_line}: cannot bind ({error.strerror or error}); {HOST_HINT}"
 
 
-def check_local(settings: Settings, port_setting: str = "SUPPORT_KPI_HTTP_PORT") -> None:
-    """The checks that need no broker, cheapest first: store, data directory, HTTP address.
-    Raises only PreflightError."""
+def check_local(settings: Settings, port_setting: str = "SUPPORT_KPI_HTTP_PORT") -> str | None:
+    """The checks that need no broker, cheapest first: store, data directory, HTTP address
+    and who may read it. Raises only PreflightError; returns a warning to print, if any."""
     check_store(settings.store)
     check_data_dir(settings.data_dir)
     check_http(settings.http_host, settings.http_port, port_setting)
+    return check_exposure(settings, settings.http_host, "SUPPORT_KPI_HTTP_HOST")
+
+
+def check_exposure(settings: Settings, host: str, host_setting: str) -> str | None:
+    """PreflightError when a server on ``host`` would serve per-agent data beyond loopback
+    without the operator token (:func:`service.access.exposure_problem`); with
+    ``SUPPORT_KPI_ALLOW_NO_TOKEN`` it starts and this returns the warning to print instead."""
+    problem = exposure_problem(host, host_setting, settings.token is not None)
+    if problem is None:
+        return None
+    if not settings.allow_no_token:
+        raise PreflightError(problem)
+    return (f"WARNING: {host_setting}={host} serves every agent's data without a token "
+            "(SUPPORT_KPI_ALLOW_NO_TOKEN=true): anyone who reaches this address reads it")
 
 
 def check_partitions(partitions: int, counts: Mapping[str, int]) -> None:

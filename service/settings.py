@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(
         default=None, description="Bearer token required by /kpis, /metrics, /conversations, "
         "/explain and the feedback pages (and for the counts in /readyz) when set")
+    allow_no_token: bool = Field(
+        default=False, description="Serve per-agent data on an address beyond loopback without "
+        "SUPPORT_KPI_TOKEN (a trusted network only; logged at every start). Without it, the "
+        "worker, the board and the gateway refuse to start that way")
     agent_secret: SecretStr | None = Field(
         default=None, description="Server secret of the agent tokens (HMAC-SHA256 of the agent "
         "id, `support-kpi agent-token AGENT`): each opens only its agent's feedback page")
@@ -88,6 +92,15 @@ class Settings(BaseSettings):
         """``SUPPORT_KPI_CONFIG=`` (empty) means the SPEC defaults, as for replay, not the
         current directory."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty token would open everything to anyone who sends an empty one."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("empty; set a long random string (e.g. `openssl rand -hex 32`) or "
+                             "unset it")
+        return value
 
     @field_validator("store")
     @classmethod

@@ -11,7 +11,6 @@ answer leaves its keys out, and the page says so.
 """
 
 import asyncio
-import hmac
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import aiohttp
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from service.access import bearer_token, token_matches
 from service.board.views import ALL_TEAMS, URGENT_STATES, duration, percent, team_rows
 from service.board.views import urgent_conversations as merge_urgent
 from service.engine.feedback import token_opens
@@ -74,7 +74,7 @@ class Board:
         """No token configured, or the operator token given."""
         if self.token is None:
             return True
-        return hmac.compare_digest(_given_token(request).encode(), self.token.encode())
+        return token_matches(_given_token(request), self.token)
 
     def render(self, template: str, **values: Any) -> web.Response:
         html = self.templates.get_template(template).render(refresh_s=self.refresh_s,
@@ -84,8 +84,8 @@ class Board:
 
 
 def _given_token(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    return request.query.get("token", header)
+    """``?token=`` (a wall screen's URL), else the bearer token of the header."""
+    return request.query.get("token") or bearer_token(request.headers.get("Authorization")) or ""
 
 
 def _now() -> str:

@@ -30,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from schemas import event_adapter
+from service.access import bearer_token, token_matches
 from service.gateway.canonical import RECEIVED_AT_HEADER, Mapped, Unmappable, rfc3339
 from service.gateway.publisher import GatewayPublisher, KafkaUnavailable
 from service.gateway.signatures import VENDORS, Verdict, verify
@@ -62,6 +63,8 @@ class GatewayConfig:
     tenants: Mapping[str, str] = field(default_factory=dict)
     max_body_bytes: int = 1_048_576
     max_age_s: float = MAX_SIGNATURE_AGE_S
+    token: str | None = None
+    """The operator token ``/metrics`` needs when set (``SUPPORT_KPI_TOKEN``)."""
 
 
 def load_config(settings: Settings) -> GatewayConfig:
@@ -93,7 +96,8 @@ def load_config(settings: Settings) -> GatewayConfig:
             secrets[vendor] = _usable(secret, where)
             if isinstance(entry, dict) and entry.get("tenant") is not None:
                 tenants[vendor] = str(entry["tenant"])
-    return GatewayConfig(secrets, tenants, settings.gateway_max_body_bytes)
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    return GatewayConfig(secrets, tenants, settings.gateway_max_body_bytes, token=token)
 
 
 def _usable(secret: str, where: str) -> str:
@@ -246,7 +250,11 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
                                       "vendors": sorted(config.secrets)}, status=503)
         return web.json_response({"status": "ok", "vendors": sorted(config.secrets)})
 
-    async def prometheus(_: web.Request) -> web.StreamResponse:
+    async def prometheus(request: web.Request) -> web.StreamResponse:
+        if config.token is not None and not token_matches(
+                bearer_token(request.headers.get("Authorization")), config.token):
+            return web.json_response({"error": "missing or wrong bearer token "
+                                      "(Authorization: Bearer …)"}, status=401)
         return web.Response(body=generate_latest(metrics.registry),
                             content_type=CONTENT_TYPE_LATEST.split(";")[0])
 

@@ -5,7 +5,6 @@ data: with ``SUPPORT_KPI_TOKEN`` set they require ``Authorization: Bearer <token
 that agent's token); the health endpoints stay open for probes, /readyz with its status
 only."""
 
-import hmac
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.access import bearer_token, token_matches
 from service.engine.explain import ExplainError, check_request
 from service.engine.feedback import token_opens
 from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
@@ -84,15 +84,15 @@ def register_routes(app: Any, service: Worker, token: Any,
     def authorized(request: Any) -> bool:
         if token is None:
             return True
-        given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode())
+        return token_matches(bearer_token(request.headers.get("Authorization")),
+                             token.get_secret_value())
 
     def opens_agent(request: Any, agent: str) -> bool:
         """The operator token, or ``agent``'s own token (header or ``?token=``)."""
         if authorized(request):
             return True
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        given = request.query.get("token", given)
+        given = (request.query.get("token")
+                 or bearer_token(request.headers.get("Authorization")) or "")
         secret = None if agent_secret is None else agent_secret.get_secret_value()
         return token_opens(given, agent, secret)
 

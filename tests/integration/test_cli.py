@@ -47,4 +47,8 @@ def test_token_protects_kpis_and_metrics(namespace: Namespace, start_worker: Any
         urllib.request.urlopen(urllib.request.Request(
             worker.url + "/kpis", headers={"Authorization": "Bearer nope"}), timeout=10)
     assert wrong.value.code == 401
+    any_case = urllib.request.Request(worker.url + "/kpis",
+                                      headers={"Authorization": "bearer s3cret"})
+    with urllib.request.urlopen(any_case, timeout=10) as response:
+        assert response.status == 200, "RFC 7235: the scheme is case-insensitive"
     assert b"ok" in worker.get("/healthz")

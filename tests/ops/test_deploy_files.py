@@ -381,6 +381,21 @@ def test_compose_prometheus_scrapes_every_worker_and_loads_the_shared_rules() ->
     assert alertmanager_config["route"]["receiver"] in receivers
 
 
+def test_compose_servers_listening_beyond_loopback_have_the_token() -> None:
+    """Workers and the board listen on every interface inside the compose network, so they
+    refuse to start without the operator token (service.access): compose takes it from the
+    environment, and Prometheus sends it on every scrape."""
+    services = compose()["services"]
+    for name in [*workers(), "board"]:
+        env = env_of(services[name])
+        assert env[TOKEN].startswith("${SUPPORT_KPI_TOKEN?"), name
+        assert "SUPPORT_KPI_ALLOW_NO_TOKEN" not in env, name
+    config = inline_config(container_targets(services["prometheus"])[
+        "/etc/prometheus/prometheus.yml"].removeprefix("config:"))
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "support-kpi"]
+    assert job["authorization"] == {"type": "Bearer", "credentials": "${SUPPORT_KPI_TOKEN}"}
+
+
 def test_compose_grafana_has_no_anonymous_access_and_no_password_in_the_repo() -> None:
     grafana = compose()["services"]["grafana"]
     assert grafana["image"].startswith("grafana/grafana:11.")
