@@ -45,10 +45,15 @@ from service.runtime import release_free_memory
 from service.settings import Settings
 from service.stream.batches import RecordBatches
 from service.stream.dead_letters import Origin, dead_letter
-from service.stream.faust_fixes import bound_recovery_samples, hold_streams_until_resumed
+from service.stream.faust_fixes import (
+    bound_recovery_samples,
+    exit_stalled,
+    hold_streams_until_resumed,
+)
 from service.stream.guarded import GuardedBatches
 from service.stream.health import Health
 from service.stream.outputs import StageOutputs
+from service.stream.progress import Progress, Verdict
 from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
 from service.stream.stage1 import ConversationsStage
 from service.stream.stage2 import OwnersStage
@@ -74,6 +79,8 @@ STREAM_BUFFER_MESSAGES = 1024
 PRODUCER_BATCH_BYTES = 900_000
 REFRESH_INTERVAL_S = 0.5
 RELEASE_MEMORY_INTERVAL_S = 10.0
+PROGRESS_INTERVAL_S = 5.0
+RECOVERY_LOG_INTERVAL_S = 10.0
 """How often a worker checks whether a rebalance left state to load (besides every batch)."""
 
 
@@ -140,10 +147,16 @@ class KpiService:
         self.stage1 = ConversationsStage(self.policy, settings, conversation_table, outputs)
         self.stage2 = OwnersStage(self.policy, owner_table, outputs, settings.conversation_cache)
         self.guarded = GuardedBatches(Path(settings.data_dir), ("conversations", "owners"),
-                                      self._dead_letter, lambda: self.batches.send())
+                                      self._dead_letter, lambda: self.batches.send(),
+                                      lambda: self.kafka.up)
         self._stage1_loaded: tuple[frozenset[int], int] | None = None
         self._stage2_loaded: tuple[frozenset[int], int] | None = None
+        self.progress = Progress()
+        self.stalled_seconds = 0.0
+        """Seconds input has waited with nothing applied, as of the last health update."""
         self.app.task(self._watch_kafka)
+        self.app.task(self._watch_progress)
+        self.app.task(self._report_recovery)
         self.app.task(self._keep_loaded)
         self.app.task(self._release_memory)
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
@@ -159,6 +172,35 @@ class KpiService:
         while True:
             await self.kafka.probe()
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    async def _report_recovery(self) -> None:
+        """While the tables recover for longer than a few seconds, say so in the log with how
+        many changelog records are left (faust logs it at info level, and a busy recovery
+        otherwise looks like a silent worker)."""
+        tables: Any = self.app.tables
+        recovery = tables.recovery
+        started: float | None = None
+        total = 0
+        while True:
+            await asyncio.sleep(RECOVERY_LOG_INTERVAL_S)
+            if not recovery.in_recovery:
+                if started is not None:
+                    log.warning("tables recovered in %.0f s", time.monotonic() - started)
+                started, total = None, 0
+                continue
+            remaining = recovery.active_remaining_total()
+            if started is None:
+                started = time.monotonic() - RECOVERY_LOG_INTERVAL_S
+            total = max(total, remaining)
+            log.warning("recovering the tables from their changelogs (a restart or a "
+                        "rebalance): %d of %d records left to read", remaining, total)
+
+    async def _watch_progress(self) -> None:
+        """Check every few seconds that waiting input is applied (see
+        :mod:`service.stream.progress`), also when nobody scrapes."""
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            self.update_health()
 
     async def _keep_loaded(self) -> None:
         """Load the state of a new assignment once its tables are recovered, also when no
@@ -211,11 +253,13 @@ class KpiService:
         if (active, self._recoveries) != self._stage1_loaded:
             count = self.stage1.load(list(self.stage1.table.items()), active)
             self._stage1_loaded = (active, self._recoveries)
+            self.progress.applied()
             log.info("conversations loaded for partitions %s: %d", sorted(active), count)
         active = self.active_partitions(self.settings.facts_topic)
         if (active, self._recoveries) != self._stage2_loaded:
             count = self.stage2.load(list(self.stage2.table.items()), active)
             self._stage2_loaded = (active, self._recoveries)
+            self.progress.applied()
             log.info("owners loaded for partitions %s: %d", sorted(active), count)
 
     async def _wait_loaded(self, timeout_s: float = 120) -> None:
@@ -276,6 +320,7 @@ class KpiService:
         for partition, group in _by_partition(events).items():
             stage.batch(partition, group, outbox)
         await self._deliver(outbox, key)
+        self.progress.applied()
 
     def _dead_letter(self, rejection: Rejection, message: Any) -> None:
         """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the
@@ -302,16 +347,31 @@ class KpiService:
         return self.kafka.down_since
 
     def update_health(self) -> bool:
-        """Refresh the gauges read at scrape time (readiness, Kafka, lag from the committed
-        offsets, owned keys); True when the worker is ready."""
+        """Refresh the gauges read at scrape time and every few seconds (readiness, Kafka, lag
+        from the committed offsets, progress, owned keys); True when the worker is ready. A
+        worker whose input has waited :data:`~service.stream.progress.STALL_EXIT_S` with
+        nothing applied exits here (its supervisor restarts it)."""
         health = self.health
         kafka_up = self.kafka.up
-        ready = kafka_up and self.recovered and bool(self.app.assignor.assigned_actives())
-        health.ready.set(1 if ready else 0)
         health.kafka_up.set(1 if kafka_up else 0)
-        if not kafka_up:
+        recovered = self.recovered
+        if kafka_up:
+            self._update_lag()
+        else:
             health.lag_unknown()
-            return False
+        waiting = sum(health.lags.values()) if kafka_up else None
+        self.stalled_seconds = self.progress.stalled_seconds(waiting, not recovered)
+        health.stalled.set(self.stalled_seconds)
+        verdict = self.progress.verdict(self.stalled_seconds)
+        ready = (kafka_up and recovered and bool(self.app.assignor.assigned_actives())
+                 and verdict is Verdict.OK)
+        health.ready.set(1 if ready else 0)
+        if verdict is Verdict.EXIT:
+            exit_stalled(self.stalled_seconds, waiting or 0)
+        return ready
+
+    def _update_lag(self) -> None:
+        health = self.health
         consumer: Any = self.app.consumer
         highwaters = {}
         sources = {self.settings.topic, self.settings.facts_topic}
@@ -327,7 +387,6 @@ class KpiService:
                           {tp: committed.get(tp) for tp in highwaters})
         for level, count in self.owner_summary().items():
             health.owned_keys.labels(level).set(count)
-        return ready
 
     def report(self, as_of_ms: int) -> dict[str, Any]:
         return self.stage2.book.report(as_of_ms, self.owned(), self.config.at_risk_ratio,

@@ -10,6 +10,8 @@ revisit when faust is upgraded (every one reaches into faust's private state).
 4. :func:`exit_without_commit` — ``take()`` acknowledges a batch that raised (a graceful stop
    would commit it), and an agent that raised inside ``take()`` is restarted but never consumes
    again: a failed batch must end the process instead.
+5. :func:`exit_stalled` — after a table recovery faust now and then leaves a worker ready with
+   no input ever delivered to its agents; only a new process consumes again.
 
 Two more are settings, applied where the tables are declared
 (:mod:`service.stream.tables`): changelogs are declared ``acks=False`` (with acknowledgements
@@ -30,8 +32,8 @@ from typing import Any, NoReturn
 from faust.streams import _current_event
 from faust.types import EventT
 
-__all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_without_commit",
-           "hold_streams_until_resumed"]
+__all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_stalled",
+           "exit_without_commit", "hold_streams_until_resumed"]
 
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release these workarounds were written against (pyproject pins it)."""
@@ -79,5 +81,14 @@ def exit_without_commit(stage: str) -> NoReturn:
     killing it, :mod:`service.stream.crash_loop`)."""
     log.exception("%s batch failed; exiting without committing its offsets (restart the "
                   "worker: it re-reads the batch)", stage)
+    logging.shutdown()
+    os._exit(70)
+
+
+def exit_stalled(stalled_s: float, waiting: int) -> NoReturn:
+    """End a worker whose consumer stopped delivering (:mod:`service.stream.progress`): only
+    a new process gets faust's fetcher going again, and its supervisor starts one."""
+    log.error("no input applied for %.0f s while %d messages wait; exiting so that the "
+              "supervisor restarts the worker", stalled_s, waiting)
     logging.shutdown()
     os._exit(70)

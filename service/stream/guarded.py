@@ -4,8 +4,10 @@ A batch that raises ends the worker without committing
 (:func:`~service.stream.faust_fixes.exit_without_commit`); a batch on which the worker died
 several times in a row runs one message at a time while no other batch runs, so that the next
 death names its message, and the message named by the last death is dead-lettered instead of
-processed. Bad input does not get here (it is dead-lettered per message); a failure of Kafka is
-not counted against the input.
+processed. Bad input does not get here (it is dead-lettered per message). A failure of Kafka is
+not counted against the input while Kafka does not answer (an outage); while it does, a Kafka
+error counts like any other (a record the broker refuses, again on every start, is the input's
+doing).
 """
 
 import asyncio
@@ -33,8 +35,11 @@ class GuardedBatches:
 
     def __init__(self, data_dir: Path, stages: tuple[str, ...],
                  dead_letter: Callable[[Rejection, Any], None],
-                 flush: Callable[[], Awaitable[None]]) -> None:
+                 flush: Callable[[], Awaitable[None]],
+                 kafka_up: Callable[[], bool] = lambda: False) -> None:
+        """``kafka_up``: whether Kafka answers the worker's probe now."""
         self.guards = {stage: CrashLoopGuard(data_dir, stage) for stage in stages}
+        self._kafka_up = kafka_up
         self._dead_letter = dead_letter
         self._flush = flush
         self._isolation = asyncio.Lock()
@@ -70,7 +75,7 @@ class GuardedBatches:
             guard.clear()
             raise
         except Exception as error:
-            if isinstance(error, KafkaError | TimeoutError | OSError):
+            if isinstance(error, KafkaError | TimeoutError | OSError) and not self._kafka_up():
                 guard.clear()
             exit_without_commit(stage)
         guard.done()

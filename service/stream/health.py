@@ -31,6 +31,9 @@ HEALTH_METRICS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      "1 once the tables are recovered, partitions assigned and Kafka answers", ()),
     ("support_kafka_up", "gauge",
      "1 while the Kafka cluster answers the worker's metadata probe (every 2 s), else 0", ()),
+    ("support_input_stalled_seconds", "gauge",
+     "Seconds input has waited with nothing applied (0 while the worker keeps up); past 60 "
+     "the worker is not ready, past 300 it exits", ()),
 )
 
 
@@ -55,6 +58,7 @@ class Health:
         self.owned_keys = self._metric("support_owned_keys")
         self.ready = self._metric("support_ready")
         self.kafka_up = self._metric("support_kafka_up")
+        self.stalled = self._metric("support_input_stalled_seconds")
         self.offsets: dict[tuple[str, int], int] = {}
         self.lags: dict[tuple[str, int], int] = {}
         self.processed_total = 0

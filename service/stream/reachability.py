@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 3.0
+BUSY_FACTOR = 2
+"""A probe whose timeout came more than this many times its length late is inconclusive."""
 
 
 class KafkaReachability:
@@ -37,10 +39,18 @@ class KafkaReachability:
         return self.down_since is None
 
     async def probe(self) -> bool:
-        """One metadata request, bounded by ``timeout_s``; True when the cluster answered."""
+        """One metadata request, bounded by ``timeout_s``; True when the cluster answered. A
+        timeout that came far later than ``timeout_s`` says the event loop was busy (a table
+        recovery, a long batch), not that Kafka is silent: it changes nothing."""
+        started = self.clock()
         try:
             await asyncio.wait_for(self._fetch(), self.timeout_s)
         except (KafkaError, OSError, TimeoutError) as error:
+            if isinstance(error, TimeoutError) and (
+                    self.clock() - started > BUSY_FACTOR * self.timeout_s):
+                log.debug("Kafka probe timed out after the event loop was busy for %.0f s",
+                          self.clock() - started)
+                return self.down_since is None
             if self.down_since is None:
                 self.down_since = self.clock()
                 log.error("Kafka at %s does not answer (%s); the worker is not ready until "

@@ -20,6 +20,7 @@ from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
 from service.engine.records import format_time
 from service.metrics.collector import KpiCollector, TeamGoals
 from service.stream.health import Health
+from service.stream.progress import STALL_READY_S
 from service.timefmt import parse_as_of
 
 __all__ = ["Worker", "register_routes"]
@@ -33,6 +34,10 @@ class Worker(Protocol):
     def health(self) -> Health: ...
     @property
     def kafka_down_since(self) -> float | None: ...
+    @property
+    def stalled_seconds(self) -> float:
+        """Seconds input has waited with nothing applied (:mod:`service.stream.progress`)."""
+        ...
     def report(self, as_of_ms: int) -> dict[str, Any]: ...
     def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
               limit: int) -> dict[str, Any]:
@@ -196,7 +201,8 @@ def register_routes(app: Any, service: Worker, token: Any,
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        """200 ``{"status": "ready"}``, or 503 with ``kafka_unreachable`` (and ``since``) or
+        """200 ``{"status": "ready"}``, or 503 with ``kafka_unreachable`` (and ``since``),
+        ``stalled`` (input waits and nothing is applied: ``stalled_seconds``, ``waiting``) or
         ``recovering``; with the token (or none configured), also the owned keys, the events
         processed and rejected, and the lag per topic."""
         ready = update_health()
@@ -207,6 +213,9 @@ def register_routes(app: Any, service: Worker, token: Any,
         elif down_since is not None:
             body = {"status": "kafka_unreachable",
                     "since": format_time(int(down_since * 1000))}
+        elif service.stalled_seconds >= STALL_READY_S:
+            body = {"status": "stalled", "stalled_seconds": round(service.stalled_seconds),
+                    "waiting": sum(service.health.lags.values())}
         else:
             body = {"status": "recovering"}
         if authorized(request):

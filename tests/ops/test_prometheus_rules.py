@@ -164,7 +164,8 @@ def test_expected_alerts_present() -> None:
         "SlaErrorBudgetBurnFast", "SlaErrorBudgetBurnSlow", "AbandonmentSpike",
         "CsatPositiveRatioDrop", "OccupancyTooHigh", "OccupancyTooLow",
         "UnassignedBacklogGrowing", "AwaitingFirstResponseBacklogGrowing", "OldestWaitingTooOld",
-        "HandoffFirstResponseOverTarget", "WorkerDown", "KafkaUnreachable", "ConsumerLagGrowing",
+        "HandoffFirstResponseOverTarget", "WorkerDown", "WorkerStalled", "KafkaUnreachable",
+        "ConsumerLagGrowing",
         "DeadLetters",
     }
     assert {rule["alert"] for rule in alerts()} == expected

@@ -1,8 +1,14 @@
 """The crash-loop guard across simulated restarts (a new guard on the same directory is a
 restarted worker)."""
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+
+from service.stream import guarded
 from service.stream.crash_loop import CrashLoopGuard, InputRange, ranges_of
 
 T = "support.events"
@@ -93,3 +99,43 @@ def test_the_culprit_is_kept_until_its_batch_comes_again(tmp_path: Path) -> None
     assert plan.poison == (T, 1, 5)
     guard.done()
     assert not list(tmp_path.iterdir())
+
+
+class _Message:
+    def __init__(self, offset: int) -> None:
+        self.topic, self.partition, self.offset = T, 0, offset
+
+
+class _Event:
+    def __init__(self, offset: int) -> None:
+        self.message = _Message(offset)
+        self.value = b"{}"
+
+
+def _run_failing(tmp: Path, error: Exception, kafka_up: bool) -> CrashLoopGuard:
+    """One batch that raises ``error`` under GuardedBatches; the next worker's guard."""
+
+    async def process(events: list[Any]) -> None:
+        raise error
+
+    def exit_without_commit(stage: str) -> None:
+        raise SystemExit(70)
+
+    batches = guarded.GuardedBatches(tmp, ("s",), lambda *_: None, lambda: asyncio.sleep(0),
+                                     lambda: kafka_up)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(guarded, "exit_without_commit", exit_without_commit)
+        with pytest.raises(SystemExit):
+            asyncio.run(batches.run("s", [_Event(10), _Event(11)], process))
+    return CrashLoopGuard(tmp, "s")
+
+
+def test_a_kafka_error_while_kafka_answers_counts_as_a_death(tmp_path: Path) -> None:
+    """A record the broker refuses (too large) fails again on every start: it counts."""
+    guard = _run_failing(tmp_path, MessageSizeTooLargeError(), kafka_up=True)
+    assert guard.deaths == 1
+
+
+def test_a_kafka_error_during_an_outage_is_not_the_inputs_fault(tmp_path: Path) -> None:
+    guard = _run_failing(tmp_path, KafkaConnectionError(), kafka_up=False)
+    assert guard.deaths == 0
