@@ -103,7 +103,7 @@ def child_memory(conversations: int, traced: bool) -> dict[str, Any]:
     stage.conversations.clear()
     stage.last_at.clear()
     stage.active.clear()
-    stage.compacted.clear()
+    stage.packed.clear()
     gc.collect()
     state = traced_with - tracemalloc.get_traced_memory()[0]
     return {"conversation_state_bytes_per_open_conversation": state / conversations}
