@@ -438,7 +438,7 @@ class OwnerBook:
     def add_presence(self, agent: str, record: Record) -> bool:
         """A presence event into the agent's timeline; False for a repeated id. (The caller
         gives its time to the watermark: replay's engine sees every event once.)"""
-        if not self.timeline(agent).add_presence(record):
+        if self.timeline(agent).add_presence(record) is None:
             return False
         self.agent_teams.note(agent, record.at, record.team)
         return True

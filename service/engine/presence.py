@@ -2,21 +2,31 @@
 
 Logged in = available, busy or after_work. Busy = busy or after_work, or available while the
 agent is the assignee of a conversation that awaits a human response (the conversation reports
-those stretches as ``F_BUSY`` interval facts). Each presence interval counts for the ``team`` on
-the status event that began it, else the last team named on an earlier presence event of the
-agent: an agent stays in its team until a presence event names another (SPEC §3).
+those stretches as ``F_BUSY`` interval facts, the agent's *attention*). Each presence interval
+counts for the ``team`` on the status event that began it, else the last team named on an
+earlier presence event of the agent: an agent stays in its team until a presence event names
+another (SPEC §3).
+
+An :class:`AgentTimeline` keeps its logged-in time as *canonical segments*: the maximal
+stretches of one (team, busy) state, so that any way of computing them gives the same list.
+A change (a presence event, an attention interval set or dropped) recomputes only the segments
+of the stretch it can change and says which segments went and came (:class:`SegmentChange`):
+what an event costs follows what it changes, not the agent's history.
 """
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from service.engine.records import Record
 
-__all__ = ["LOGGED_IN", "AgentTimeline", "Segment", "clip_segments", "clipped"]
+__all__ = ["LOGGED_IN", "NO_CHANGE", "AgentTimeline", "Segment", "SegmentChange",
+           "clip_segments", "clipped"]
 
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
+_OPEN = 2**62
+
 
 class Segment(NamedTuple):
     """A stretch of logged-in time, epoch ms."""
@@ -26,11 +36,36 @@ class Segment(NamedTuple):
     """None while it runs."""
     team: str | None
     busy: bool
-_OPEN = 2**62
+
+
+class SegmentChange(NamedTuple):
+    """What one change of a timeline did to its segments: those that went, those that came."""
+
+    removed: tuple[Segment, ...]
+    added: tuple[Segment, ...]
+
+
+NO_CHANGE = SegmentChange((), ())
 
 
 def _end(at: int) -> int | None:
     return None if at >= _OPEN else at
+
+
+def _segment_end(segment: Segment) -> int:
+    return _OPEN if segment.end is None else segment.end
+
+
+def _segment_start(segment: Segment) -> int:
+    return segment.start
+
+
+def _order(record: Record) -> tuple[int, int]:
+    return record.at, record.seq
+
+
+def _at(record: Record) -> int:
+    return record.at
 
 
 def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
@@ -52,148 +87,228 @@ def clip_segments(segments: Iterable[Segment], start_ms: int, end_ms: int
 
 
 class AgentTimeline:
-    """One agent's presence events (sorted by time) and attention intervals."""
+    """One agent's presence events (in time order, with the team each one carries), attention
+    intervals, and the canonical segments of its logged-in time."""
 
-    __slots__ = ("_segments", "attention", "carried", "earliest_end", "horizon", "presence",
-                 "presence_ids")
+    __slots__ = ("_closed", "_max_len", "_open", "_segments", "attention", "carried",
+                 "earliest_end", "horizon", "presence", "presence_ids", "teams")
 
     def __init__(self) -> None:
-        self._segments: list[Segment] | None = None
         self.presence: list[Record] = []
+        """Presence events after the horizon, in (time, arrival) order."""
+        self.teams: list[str | None] = []
+        """The team each presence event carries: its own, else the last one named before."""
         self.presence_ids: set[int] = set()
         self.horizon: int | None = None
         """Presence events before this time were expired (the first kept one is in force at
         the last expiry's cutoff)."""
         self.carried: tuple[int, str] | None = None
-        """(time, team) of the latest team named by an expired presence event: the team of
-        the first kept event when it names none."""
+        """(time, team) of the latest team named before the horizon."""
         self.attention: dict[str, tuple[int, int | None]] = {}
+        self._closed: list[tuple[int, int, str]] = []
+        """Finished attention intervals (start, end, fact id), sorted."""
+        self._open: dict[str, int] = {}
+        """Attention intervals still running: fact id → start."""
+        self._max_len = 0
+        """The longest finished attention interval (ms): bounds the search for overlaps."""
         self.earliest_end: int | None = None
         """A lower bound of the ends of finished attention intervals, so expiry can skip
         agents with nothing to drop."""
+        self._segments: list[Segment] = []
 
-    def set_attention(self, fid: str, start: int, end: int | None) -> None:
-        self._segments = None
-        self.attention[fid] = (start, end)
-        if end is not None and (self.earliest_end is None or end < self.earliest_end):
-            self.earliest_end = end
+    def segments(self) -> list[Segment]:
+        """The logged-in time as canonical segments, in time order; the last may still run
+        (end ``None``). Do not modify the list."""
+        return self._segments
 
-    def drop_attention(self, fid: str) -> None:
-        if self.attention.pop(fid, None) is not None:
-            self._segments = None
+    # -- changes ---------------------------------------------------------------------------
 
-    def add_presence(self, record: Record) -> bool:
-        """Insert a presence event in (time, arrival) order; False for a repeated id."""
+    def add_presence(self, record: Record) -> SegmentChange | None:
+        """Put a presence event in its place; None for a repeated id. One dated before the
+        horizon only carries its team, if it names the latest one."""
         fp = record.fingerprint
         if fp in self.presence_ids:
-            return False
-        self._segments = None
+            return None
+        presence, teams = self.presence, self.teams
         if self.horizon is not None and record.at < self.horizon:
-            self._carry(record)
-            return True
+            if record.team is None or (self.carried is not None
+                                       and (record.at, record.team) <= self.carried):
+                return NO_CHANGE
+            self.carried = (record.at, record.team)
+            return self._retag(0, record.team)
         self.presence_ids.add(fp)
-        presence = self.presence
         if not presence or _order(record) > _order(presence[-1]):
-            presence.append(record)
+            i = len(presence)
         else:
-            insort(presence, record, key=_order)
-        return True
+            i = bisect_right(presence, _order(record), key=_order)
+        presence.insert(i, record)
+        before = teams[i - 1] if i else self._carried_team()
+        teams.insert(i, before)
+        if record.team is None:
+            return self._refresh(record.at, presence[i + 1].at if i + 1 < len(presence)
+                                 else _OPEN)
+        return self._retag(i, record.team)
+
+    def _carried_team(self) -> str | None:
+        return None if self.carried is None else self.carried[1]
+
+    def _retag(self, i: int, team: str | None) -> SegmentChange:
+        """Presence event ``i`` carries ``team``, and so do the ones after it up to the next
+        that names a team; their stretch is recomputed."""
+        presence, teams = self.presence, self.teams
+        if i >= len(presence) or (i == 0 and presence[0].team is not None
+                                  and teams[0] == presence[0].team):
+            return NO_CHANGE
+        teams[i] = presence[i].team if presence[i].team is not None else team
+        j = i + 1
+        while j < len(presence) and presence[j].team is None:
+            teams[j] = teams[i]
+            j += 1
+        return self._refresh(presence[i].at, presence[j].at if j < len(presence) else _OPEN)
+
+    def set_attention(self, fid: str, start: int, end: int | None) -> SegmentChange:
+        """The agent is assignee of a conversation awaiting a response over [start, end)."""
+        old = self.attention.get(fid)
+        if old == (start, end):
+            return NO_CHANGE
+        if old is not None:
+            self._unindex(fid, old)
+        self.attention[fid] = (start, end)
+        self._index(fid, start, end)
+        if end is not None and (self.earliest_end is None or end < self.earliest_end):
+            self.earliest_end = end
+        low = start if old is None else min(start, old[0])
+        high = _OPEN if end is None else end
+        if old is not None:
+            high = max(high, _OPEN if old[1] is None else old[1])
+        return self._refresh(low, high)
+
+    def drop_attention(self, fid: str) -> SegmentChange:
+        old = self.attention.pop(fid, None)
+        if old is None:
+            return NO_CHANGE
+        self._unindex(fid, old)
+        return self._refresh(old[0], _OPEN if old[1] is None else old[1])
+
+    def _index(self, fid: str, start: int, end: int | None) -> None:
+        if end is None:
+            self._open[fid] = start
+        else:
+            insort(self._closed, (start, end, fid))
+            self._max_len = max(self._max_len, end - start)
+
+    def _unindex(self, fid: str, interval: tuple[int, int | None]) -> None:
+        start, end = interval
+        if end is None:
+            self._open.pop(fid, None)
+            return
+        closed = self._closed
+        i = bisect_left(closed, (start, end, fid))
+        if i < len(closed) and closed[i] == (start, end, fid):
+            del closed[i]
+
+    def _covering(self, low: int, high: int) -> list[tuple[int, int]]:
+        """The attention intervals that overlap [low, high), open ones ending at _OPEN."""
+        closed = self._closed
+        first = bisect_left(closed, (low - self._max_len,))
+        last = bisect_left(closed, (high,))
+        found = [(s, e) for s, e, _ in closed[first:last] if e > low]
+        found += [(s, _OPEN) for s in self._open.values() if s < high]
+        return found
+
+    # -- the segments ------------------------------------------------------------------------
+
+    def _refresh(self, low: int, high: int) -> SegmentChange:
+        """Recompute the segments that [low, high) may have changed (with one neighbour on
+        each side, so that the list stays canonical) and splice them in."""
+        if low >= high:
+            return NO_CHANGE
+        segments = self._segments
+        first = bisect_right(segments, low, key=_segment_end)
+        last = bisect_left(segments, high, key=_segment_start)
+        lo, hi = max(0, first - 1), min(len(segments), last + 1)
+        if lo < hi:
+            low = min(low, segments[lo].start)
+            high = max(high, _segment_end(segments[hi - 1]))
+        old = segments[lo:hi]
+        new = self._build(low, high)
+        if old == new:
+            return NO_CHANGE
+        segments[lo:hi] = new
+        kept = set(old) & set(new)
+        return SegmentChange(tuple(s for s in old if s not in kept),
+                             tuple(s for s in new if s not in kept))
+
+    def _build(self, low: int, high: int) -> list[Segment]:
+        """The canonical segments of [low, high): the state (status and team of the presence
+        event in force, attention coverage) at every change inside it."""
+        presence, teams = self.presence, self.teams
+        k = bisect_right(presence, low, key=_at) - 1
+        stop = bisect_left(presence, high, key=_at)
+        intervals = self._covering(low, high)
+        points = {low}
+        points.update(r.at for r in presence[k + 1:stop])
+        points.update(s for s, _ in intervals if low < s < high)
+        points.update(e for _, e in intervals if low < e < high)
+        starts = sorted(s for s, _ in intervals)
+        ends = sorted(e for _, e in intervals)
+        started = ended = 0
+        out: list[Segment] = []
+        run: tuple[int, str | None, bool] | None = None
+        """(start, team, busy) of the logged-in run in progress."""
+        for point in sorted(points):
+            while k + 1 < len(presence) and presence[k + 1].at <= point:
+                k += 1
+            while started < len(starts) and starts[started] <= point:
+                started += 1
+            while ended < len(ends) and ends[ended] <= point:
+                ended += 1
+            status = presence[k].a if k >= 0 else "offline"
+            state: tuple[str | None, bool] | None = None
+            if status in LOGGED_IN:
+                state = (teams[k], status in _BUSY or started > ended)
+            if run is not None and (run[1], run[2]) == state:
+                continue
+            if run is not None:
+                out.append(Segment(run[0], point, run[1], run[2]))
+            run = None if state is None else (point, state[0], state[1])
+        if run is not None:
+            out.append(Segment(run[0], _end(high), run[1], run[2]))
+        return out
+
+    # -- reads and retention -------------------------------------------------------------------
 
     def status_at(self, at_ms: int) -> str:
         """The status of the latest presence event before ``at_ms`` (offline without one)."""
         i = bisect_left(self.presence, at_ms, key=_at)
         return self.presence[i - 1].a if i else "offline"
 
-    def segments(self) -> list[Segment]:
-        """The logged-in time as non-overlapping segments, each busy or not, with the team of
-        the status event that began it; the last may still run (end ``None``). Kept until the
-        timeline changes: do not modify the list."""
-        if self._segments is None:
-            self._segments = self._build_segments()
-        return self._segments
-
-    def _build_segments(self) -> list[Segment]:
-        attention = _merged((start, _OPEN if end is None else end)
-                            for start, end in self.attention.values())
-        out: list[Segment] = []
-        presence = self.presence
-        cursor = 0
-        team = None if self.carried is None else self.carried[1]
-        for i, record in enumerate(presence):
-            if record.team is not None:
-                team = record.team
-            status = record.a
-            if status not in LOGGED_IN:
-                continue
-            begin = record.at
-            finish = presence[i + 1].at if i + 1 < len(presence) else _OPEN
-            if finish <= begin:
-                continue
-            if status in _BUSY:
-                out.append(Segment(begin, _end(finish), team, True))
-                continue
-            while cursor < len(attention) and attention[cursor][1] <= begin:
-                cursor += 1
-            position, j = begin, cursor
-            while j < len(attention) and attention[j][0] < finish:
-                low, high = max(begin, attention[j][0]), min(finish, attention[j][1])
-                if low > position:
-                    out.append(Segment(position, low, team, False))
-                out.append(Segment(low, _end(high), team, True))
-                position = high
-                j += 1
-            if position < finish:
-                out.append(Segment(position, _end(finish), team, False))
-        return out
-
     def expire(self, cutoff_ms: int) -> None:
-        """Forget what ended before ``cutoff_ms``, keeping the presence in force at the cutoff
-        (with the team it carries, should it name none)."""
+        """Forget what ended before ``cutoff_ms``, keeping the presence event in force at the
+        cutoff (and the team it carries) and the segments that end after it."""
         presence = self.presence
         keep_from = max(bisect_left(presence, cutoff_ms, key=_at) - 1, 0)
         if keep_from:
-            self._segments = None
             for record in presence[:keep_from]:
                 self.presence_ids.discard(record.fingerprint)
-                self._carry(record)
+                if record.team is not None and (self.carried is None
+                                                or (record.at, record.team) > self.carried):
+                    self.carried = (record.at, record.team)
             del presence[:keep_from]
+            del self.teams[:keep_from]
             self.horizon = presence[0].at
+        segments = self._segments
+        gone = bisect_right(segments, cutoff_ms - 1, key=_segment_end)
+        if gone:
+            del segments[:gone]
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
-            self._segments = None
-            self.attention = {
-                fid: (start, end)
-                for fid, (start, end) in self.attention.items()
-                if end is None or end >= cutoff_ms
-            }
+            for fid, (start, end) in list(self.attention.items()):
+                if end is not None and end < cutoff_ms:
+                    del self.attention[fid]
+                    self._unindex(fid, (start, end))
             ends = [end for _, end in self.attention.values() if end is not None]
             self.earliest_end = min(ends) if ends else None
-
-    def _carry(self, record: Record) -> None:
-        """Take in the team of a presence event before the horizon (expired, or arriving after
-        its time was expired): the latest named one is carried."""
-        if record.team is not None and (self.carried is None
-                                        or (record.at, record.team) > self.carried):
-            self.carried = (record.at, record.team)
 
     @property
     def empty(self) -> bool:
         return not self.presence and not self.attention
-
-
-def _order(record: Record) -> tuple[int, int]:
-    return record.at, record.seq
-
-
-def _at(record: Record) -> int:
-    return record.at
-
-
-def _merged(intervals: Any) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged

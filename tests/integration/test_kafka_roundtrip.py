@@ -81,7 +81,7 @@ class Garbage:
 
 
 GARBAGE = [
-    Garbage("not json", None, b"\xff\xfe{not json", "invalid_json", "not valid JSON"),
+    Garbage("not json", None, b"\xff\xfe{not json", "invalid_json", "not UTF-8: byte 0xff"),
     Garbage("missing at", b"conv-3003",
             orjson.dumps({"id": "bad-1", "type": "conversation.created",
                           "conversation_id": "conv-3003"}),

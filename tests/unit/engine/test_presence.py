@@ -1,0 +1,155 @@
+"""An agent's timeline keeps canonical segments up to date by recomputing only what a change can
+touch: the result equals a rebuild from scratch in any order of changes, and an event's cost
+follows what it changes (issue 23 item 2: 50,000 presence events of one agent)."""
+
+import random
+from bisect import bisect_left
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.engine.presence import LOGGED_IN, AgentTimeline, Segment
+from service.engine.records import K_PRESENCE, Record, fingerprint
+
+STATUSES = ("available", "busy", "after_work", "away", "offline")
+OPEN = 2**62
+
+
+def presence(i: int, at: int, status: str, team: str | None) -> Record:
+    return Record(at, i, fingerprint(f"p{i}"), K_PRESENCE, team, "a1", status, None, None)
+
+
+def reference(records: list[Record], attention: dict[str, tuple[int, int | None]],
+              carried: str | None = None) -> list[Segment]:
+    """Canonical segments from scratch: the state at every boundary, equal runs merged."""
+    records = sorted(records, key=lambda r: (r.at, r.seq))
+    points = sorted({r.at for r in records}
+                    | {t for s, e in attention.values() for t in (s, e) if t is not None})
+    segments: list[Segment] = []
+    run: Any = None
+    for k, point in enumerate(points):
+        in_force = [r for r in records if r.at <= point]
+        status = in_force[-1].a if in_force else "offline"
+        team = carried
+        for r in in_force:
+            if r.team is not None:
+                team = r.team
+        covered = any(s <= point < (OPEN if e is None else e) for s, e in attention.values())
+        state = (team, status in ("busy", "after_work") or covered) \
+            if status in LOGGED_IN else None
+        if run is not None and (run[1], run[2]) == state:
+            continue
+        if run is not None:
+            segments.append(Segment(run[0], point, run[1], run[2]))
+        run = None if state is None else (point, *state)
+        del k
+    if run is not None:
+        segments.append(Segment(run[0], None, run[1], run[2]))
+    return segments
+
+
+changes = st.lists(st.one_of(
+    st.tuples(st.just("presence"), st.integers(0, 40), st.sampled_from(STATUSES),
+              st.sampled_from([None, None, "t1", "t2"])),
+    st.tuples(st.just("attention"), st.integers(0, 5), st.integers(0, 40),
+              st.one_of(st.none(), st.integers(1, 15))),
+    st.tuples(st.just("drop"), st.integers(0, 5)),
+), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes, st.randoms(use_true_random=False))
+def test_incremental_segments_equal_a_rebuild_in_any_order(ops: list[Any],
+                                                           rnd: random.Random) -> None:
+    timeline = AgentTimeline()
+    records: list[Record] = []
+    attention: dict[str, tuple[int, int | None]] = {}
+    shown: dict[Any, Segment] = {}
+    for n, op in enumerate(ops):
+        if op[0] == "presence":
+            record = presence(n, op[1] * 60_000, op[2], op[3])
+            records.append(record)
+            change = timeline.add_presence(record)
+        elif op[0] == "attention":
+            fid, start = f"f{op[1]}", op[2] * 60_000
+            end = None if op[3] is None else start + op[3] * 60_000
+            attention[fid] = (start, end)
+            change = timeline.set_attention(fid, start, end)
+        else:
+            attention.pop(f"f{op[1]}", None)
+            change = timeline.drop_attention(f"f{op[1]}")
+        assert change is not None
+        for segment in change.removed:
+            assert shown.pop(segment.start) == segment
+        for segment in change.added:
+            assert segment.start not in shown
+            shown[segment.start] = segment
+        assert timeline.segments() == reference(records, attention)
+    assert sorted(shown.values()) == timeline.segments(), (
+        "the changes, applied in order, give the segments: what another owner holds")
+    if records:
+        shuffled = list(records)
+        rnd.shuffle(shuffled)
+        other = AgentTimeline()
+        for record in shuffled:
+            other.add_presence(record)
+        for fid, (start, end) in attention.items():
+            other.set_attention(fid, start, end)
+        assert other.segments() == timeline.segments()
+
+
+def test_a_repeated_presence_event_changes_nothing() -> None:
+    timeline = AgentTimeline()
+    record = presence(1, 0, "available", "t1")
+    assert timeline.add_presence(record) is not None
+    assert timeline.add_presence(record) is None
+    assert timeline.segments() == [Segment(0, None, "t1", False)]
+
+
+def test_expiry_keeps_the_team_carried_and_a_late_team_before_the_horizon() -> None:
+    """Expired events still carry their team; an event that arrives dated before the horizon
+    can only change the carried team, and does so only if it names a later one."""
+    timeline = AgentTimeline()
+    timeline.add_presence(presence(1, 0, "available", "t1"))
+    timeline.add_presence(presence(2, 600_000, "busy", None))
+    timeline.add_presence(presence(3, 1_200_000, "available", None))
+    timeline.expire(900_000)
+    assert [r.seq for r in timeline.presence] == [2, 3]
+    assert {s.team for s in timeline.segments()} == {"t1"}
+    change = timeline.add_presence(presence(4, 300_000, "away", "t2"))
+    assert change is not None and change.added
+    assert {s.team for s in timeline.segments() if s.end is None or s.end > 600_000} == {"t2"}
+    assert timeline.add_presence(presence(5, 100_000, "away", "t9")).added == ()
+
+
+class Counting:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.points = 0
+        build = AgentTimeline._build
+
+        def counted(timeline: AgentTimeline, low: int, high: int) -> list[Segment]:
+            self.points += (bisect_left(timeline.presence, high, key=lambda r: r.at)
+                            - bisect_left(timeline.presence, low, key=lambda r: r.at))
+            return build(timeline, low, high)
+
+        monkeypatch.setattr(AgentTimeline, "_build", counted)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_fifty_thousand_presence_events_cost_what_they_change(
+        monkeypatch: pytest.MonkeyPatch, shuffled: bool) -> None:
+    """50,000 status changes of one agent: each recomputes the stretch up to the next event
+    (and its neighbouring segments), so the presence events visited are a few per event, in
+    time order or not (was a rebuild of the whole timeline, or a sort, per event)."""
+    rng = random.Random(5)
+    records = [presence(i, i * 1000, rng.choice(STATUSES), "t1" if i == 0 else None)
+               for i in range(50_000)]
+    if shuffled:
+        rng.shuffle(records)
+    counting = Counting(monkeypatch)
+    timeline = AgentTimeline()
+    for record in records:
+        timeline.add_presence(record)
+    assert counting.points <= 10 * len(records)
