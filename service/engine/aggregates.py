@@ -191,37 +191,42 @@ class Aggregates:
             return False
         entries = contributions(fact)
         minute = at - at % MINUTE_MS
-        created = self._created
         for level in levels:
-            key: str | None
             if level == "overall":
-                level_panes, key = self.overall, ""
+                self.add("overall", "", minute, entries, sign)
             else:
                 key = fact.team if level == "team" else fact.agent
-                if key is None:
-                    continue
-                table = self.teams if level == "team" else self.agents
-                level_panes = table.get(key)  # type: ignore[assignment]
-                if level_panes is None:
-                    level_panes = table[key] = LevelPanes()
-            panes = level_panes.minutes
-            pane = panes.get(minute)
-            if pane is None:
-                pane = panes[minute] = {}
-                created.append((minute, level, key))
-            if level_panes.running:
-                level_panes.follow(minute, entries, sign)
-            if sign > 0:
-                for slot, amount in entries:
-                    pane[slot] = pane.get(slot, 0) + amount
-                continue
+                if key is not None:
+                    self.add(level, key, minute, entries, sign)
+        return True
+
+    def add(self, level: str, key: str, minute: int, entries: Iterable[tuple[int, int]],
+            sign: int = 1) -> None:
+        """Add ``sign`` × each (slot, amount) of ``entries`` to the pane of ``level`` and
+        ``key`` at ``minute`` (epoch ms on a whole minute)."""
+        level_panes = self.level_panes(level, key)
+        assert level_panes is not None
+        panes = level_panes.minutes
+        pane = panes.get(minute)
+        if pane is None:
+            pane = panes[minute] = {}
+            self._created.append((minute, level, key))
+        if level_panes.running:
+            level_panes.follow(minute, entries, sign)
+        if sign > 0:
             for slot, amount in entries:
-                value = pane.get(slot, 0) - amount
+                value = pane.get(slot, 0) + amount
                 if value:
                     pane[slot] = value
                 else:
                     del pane[slot]
-        return True
+            return
+        for slot, amount in entries:
+            value = pane.get(slot, 0) - amount
+            if value:
+                pane[slot] = value
+            else:
+                del pane[slot]
 
     def expire(self, cutoff_ms: int) -> None:
         """Drop panes that end before ``cutoff_ms``."""

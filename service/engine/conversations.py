@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterator
 
 from service.engine.conversation import Conversation
 from service.engine.facts import FactChange
-from service.engine.fold import ConversationFold, LiveSummary
+from service.engine.fold import LiveSummary
 from service.engine.live import LiveRows, LiveTotals, add_live
 from service.engine.panes import DAY_MS
 from service.engine.records import Record
@@ -255,11 +255,14 @@ class ConversationStage:
             heapq.heappush(self._due, (self.last_at[conversation_id] + self.retention_ms,
                                        conversation_id))
 
-    def live_folds(self) -> Iterator[ConversationFold]:
-        """The folds of the live conversations held here (all decoded in memory)."""
+    def live_summaries(self) -> Iterator[tuple[str, LiveSummary]]:
+        """(conversation id, live summary) of the live conversations held here (all decoded in
+        memory)."""
         conversations = self.conversations
         for conversation_id in self.active:
-            yield conversations[conversation_id].fold
+            summary = conversations[conversation_id].fold.live_summary()
+            if summary is not None:
+                yield conversation_id, summary
 
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
         """Live counts at ``as_of_ms`` over conversations not resolved or closed."""

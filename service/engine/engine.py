@@ -9,11 +9,12 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from service.engine.book import OwnerBook
 from service.engine.conversations import REVIEW_PREFIX, ConversationStage, closed_retention_ms
 from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
 from service.engine.feedback import feedback_page
-from service.engine.owners import OwnerBook, fact_owners, owner_key
+from service.engine.owner_keys import OVERALL, agent_owner, fact_owners, owner_for, team_owner
 from service.engine.panes import HOUR_MS, ceil_to_minute
 from service.engine.queue import queue_listing
 from service.engine.records import K_PRESENCE, Record, to_record
@@ -116,7 +117,7 @@ class KpiEngine:
         expired = False
         if record.kind == K_PRESENCE:
             assert record.agent is not None
-            result = [] if self.book.add_presence(record.agent, record) else None
+            result = [] if self.book.forward_presence(record.agent, record) else None
         else:
             if conversation_id is None:
                 conversation_id = f"{REVIEW_PREFIX}{record.fingerprint:016x}"
@@ -153,9 +154,8 @@ class KpiEngine:
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
         live = self.conversations.live(as_of, self.config.at_risk_ratio)
         book = self.book
-        book.sync_segments()
-        owned = (book.all_owners() | {f"t:{team}" for team in live.teams}
-                 | {f"a:{agent}" for agent in live.agents})
+        owned = (book.owners() | {OVERALL} | {team_owner(team) for team in live.teams}
+                 | {agent_owner(agent) for agent in live.agents})
         return book.report(as_of, owned, self.config.at_risk_ratio, self.config.weighted_score,
                            live)
 
@@ -164,10 +164,10 @@ class KpiEngine:
         """The feedback page of an agent or team (``level``) at the as-of (default: the last
         event): ``service.engine.feedback.feedback_page``."""
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        kpis = self.book.values_of(owner_key(level, key), "24h", as_of,
-                                   self.config.weighted_score)
-        return feedback_page(level, key, self.book.feedback.get((level, key), {}).values(),
-                             as_of, kpis)
+        owner = owner_for(level, key)
+        kpis = self.book.values_of(owner, "24h", as_of, self.config.weighted_score)
+        return feedback_page(level, key, self.book.feedback.get(owner, {}).values(), as_of,
+                             kpis)
 
     def explain(self, kpi: str, level: str, key: str | None, window: str = "1h",
                 as_of_ms: int | None = None) -> dict[str, Any]:
@@ -176,12 +176,11 @@ class KpiEngine:
         ExplainError naming a wrong parameter."""
         check_request(kpi, level, key, window)
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        owner = owner_key(level, key)
+        owner = owner_for(level, key)
         policy = self.conversations.policy
         shares = ((cid, tuple(f for f in conversation.facts(policy).values()
                               if owner in fact_owners(f)))
                   for cid, conversation in self.conversations.conversations.items())
-        self.book.sync_segments()
         return explain(kpi, level, key, window, as_of, shares, self.book.owner_segments(owner))
 
     def queue(self, state: str, as_of_ms: int | None = None, team: str | None = None,
@@ -189,6 +188,6 @@ class KpiEngine:
         """The conversations in a live state at the as-of (default: the last event), most
         urgent first (``service.engine.queue``); every one unless ``limit``."""
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        return queue_listing(self.conversations.live_folds(), state, as_of,
+        return queue_listing(self.conversations.live_summaries(), state, as_of,
                              self.conversations.policy, self.config.at_risk_ratio, team, agent,
                              limit)

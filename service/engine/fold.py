@@ -69,13 +69,16 @@ class LiveSummary(NamedTuple):
     clock_start: int | None
     waits: tuple[Wait, ...]
     """The waits that overlap the running clock (empty without one)."""
+    created_at: int = 0
+    channel: str = "other"
 
     @classmethod
     def decode(cls, values: Any) -> "LiveSummary":
         """From its JSON form (lists for tuples)."""
-        team, assignee, status, priority, awaiting_since, clock, clock_start, waits = values
+        (team, assignee, status, priority, awaiting_since, clock, clock_start, waits,
+         created_at, channel) = values
         return cls(team, assignee, status, priority, awaiting_since, clock, clock_start,
-                   tuple(Wait(*w) for w in waits))
+                   tuple(Wait(*w) for w in waits), created_at, channel)
 
 
 class ConversationFold:
@@ -226,12 +229,12 @@ class ConversationFold:
         clock = self.running_clock
         if clock is None:
             return LiveSummary(self.team, self.assignee, self.status, self.priority, None, None,
-                               None, ())
+                               None, (), self.created_at, self.channel)
         kind, start = clock
         waits = tuple(w for w in self.waits if w.stop is None or w.stop > start)
         return LiveSummary(self.team, self.assignee, self.status, self.priority,
                            self.created_at if self.first_response_running else None,
-                           kind, start, waits)
+                           kind, start, waits, self.created_at, self.channel)
 
     # -- helpers -----------------------------------------------------------------------------
 

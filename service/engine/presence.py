@@ -285,12 +285,16 @@ class AgentTimeline:
 
     def expire(self, cutoff_ms: int) -> None:
         """Forget what ended before ``cutoff_ms``, keeping the presence event in force at the
-        cutoff (and the team it carries) and the segments that end after it."""
+        cutoff (and the team it carries) and the segments that end after it. The ids of
+        dropped events dated at the horizon itself stay known: a redelivered one must not be
+        taken for a new event that sorts after the one kept."""
         presence = self.presence
         keep_from = max(bisect_left(presence, cutoff_ms, key=_at) - 1, 0)
         if keep_from:
+            horizon = presence[keep_from].at
             for record in presence[:keep_from]:
-                self.presence_ids.discard(record.fingerprint)
+                if record.at < horizon:
+                    self.presence_ids.discard(record.fingerprint)
                 if record.team is not None and (self.carried is None
                                                 or (record.at, record.team) > self.carried):
                     self.carried = (record.at, record.team)

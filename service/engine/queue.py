@@ -16,7 +16,7 @@ no deadline until it resumes.
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple, get_args
 
-from service.engine.fold import ConversationFold, LiveSummary
+from service.engine.fold import LiveSummary
 from service.engine.live import ClockState, LiveCounts, clock_state, clocked_row
 from service.engine.panes import DAY_MS
 from service.engine.records import format_time
@@ -73,22 +73,20 @@ def _urgency(entry: QueueEntry) -> tuple[bool, float, int, str]:
     return left is None, 0.0 if left is None else left, entry.created_at, entry.conversation_id
 
 
-def conversation_queue(folds: Iterable[ConversationFold], state: str, as_of_ms: int,
+def conversation_queue(live: Iterable[tuple[str, LiveSummary]], state: str, as_of_ms: int,
                        policy: TeamPolicy, at_risk_ratio: float, team: str | None = None,
                        agent: str | None = None, limit: int | None = DEFAULT_QUEUE_LIMIT
                        ) -> tuple[list[QueueEntry], int]:
-    """(the ``limit`` most urgent conversations of ``folds`` in ``state`` at ``as_of_ms``,
-    how many are in it), for ``team`` and ``agent`` (the assignee) when given.
+    """(the ``limit`` most urgent of the ``live`` conversations (id, live summary) in
+    ``state`` at ``as_of_ms``, how many are in it), for ``team`` and ``agent`` (the assignee)
+    when given.
 
     Raises ValueError for a state outside :data:`QUEUE_STATES`."""
     field = _ROW_FIELD.get(state)
     if field is None:
         raise ValueError(f"state must be one of {', '.join(QUEUE_STATES)}, not {state!r}")
     found: list[tuple[QueueEntry, LiveSummary, ClockState | None]] = []
-    for fold in folds:
-        summary = fold.live_summary()
-        if summary is None or fold.created_at is None:
-            continue
+    for conversation_id, summary in live:
         if (team is not None and summary.team != team) or (
                 agent is not None and summary.assignee != agent):
             continue
@@ -97,8 +95,8 @@ def conversation_queue(folds: Iterable[ConversationFold], state: str, as_of_ms: 
         if not getattr(row, field):
             continue
         left = None if clock is None else (clock.target - clock.elapsed) / 1000
-        entry = QueueEntry(fold.conversation_id, summary.team, summary.assignee,
-                           summary.priority, fold.channel, summary.status, fold.created_at,
+        entry = QueueEntry(conversation_id, summary.team, summary.assignee,
+                           summary.priority, summary.channel, summary.status, summary.created_at,
                            summary.clock, summary.clock_start, None, left)
         found.append((entry, summary, clock))
     found.sort(key=lambda item: _urgency(item[0]))
@@ -108,13 +106,13 @@ def conversation_queue(folds: Iterable[ConversationFold], state: str, as_of_ms: 
             for entry, summary, clock in chosen], len(found)
 
 
-def queue_listing(folds: Iterable[ConversationFold], state: str, as_of_ms: int,
+def queue_listing(live: Iterable[tuple[str, LiveSummary]], state: str, as_of_ms: int,
                   policy: TeamPolicy, at_risk_ratio: float, team: str | None = None,
                   agent: str | None = None, limit: int | None = DEFAULT_QUEUE_LIMIT
                   ) -> dict[str, Any]:
     """The ``GET /conversations`` answer: ``{"as_of", "state", "total", "conversations"}``
     (see :func:`conversation_queue`; raises ValueError likewise)."""
-    entries, total = conversation_queue(folds, state, as_of_ms, policy, at_risk_ratio, team,
+    entries, total = conversation_queue(live, state, as_of_ms, policy, at_risk_ratio, team,
                                         agent, limit)
     return {"as_of": format_time(as_of_ms), "state": state, "total": total,
             "conversations": [entry.to_json() for entry in entries]}

@@ -394,7 +394,7 @@ class KpiService:
 
     def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
               limit: int) -> dict[str, Any]:
-        return queue_listing(self.stage1.router.stage.live_folds(), state, as_of_ms,
+        return queue_listing(self.stage1.router.stage.live_summaries(), state, as_of_ms,
                              self.policy, self.config.at_risk_ratio, team, agent, limit)
 
     def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
