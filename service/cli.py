@@ -433,7 +433,7 @@ def _explain(args: argparse.Namespace) -> int:
     import time
 
     from service.engine.records import format_time
-    from service.stream.client import fetch_owner
+    from service.stream.client import fetch_explain
 
     urls, token = _workers_and_token(args)
     level, key = (("agent", args.agent) if args.agent else ("team", args.team) if args.team
@@ -441,7 +441,7 @@ def _explain(args: argparse.Namespace) -> int:
     params = {"kpi": args.kpi, "level": level, "key": key, "window": args.window,
               "as_of": args.as_of_text or format_time(int(time.time() * 1000))}
     try:
-        listing = fetch_owner(urls, "/explain", params, token)
+        listing = fetch_explain(urls, params, token)
     except ValueError as error:
         print(f"support-kpi explain: {error}", file=sys.stderr)
         return 2

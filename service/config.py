@@ -441,7 +441,7 @@ _DAY_MS = 86_400_000
 
 class Retention(_Model):
     """The `retention` section (SPEC §2): a closed or resolved conversation's event ids and
-    status are kept `closed_days` after its last event; see ``ConversationStage`` for what
+    status are kept `closed_days` after its last event; see ``Conversations`` for what
     happens past that horizon."""
 
     closed_days: Annotated[int, BeforeValidator(_reject_bool), Field(ge=2)] = (

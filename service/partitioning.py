@@ -1,5 +1,5 @@
 """Which partition a key goes to: Kafka's default partitioner, shared by the publishers (CLI,
-gateway, bench) and the workers (which place owner keys on the facts topic the same way)."""
+gateway, bench) and the workers (which place owner keys on the deltas topic the same way)."""
 
 from typing import Any
 

@@ -186,19 +186,19 @@ def check_partitions(partitions: int, counts: Mapping[str, int]) -> None:
     if len(set(counts.values())) == 1:
         raise PreflightError(
             f"{setting}, but topic {topic} has {count} partitions; set "
-            f"SUPPORT_KPI_PARTITIONS={count} (the input, facts and changelog topics must agree)")
+            f"SUPPORT_KPI_PARTITIONS={count} (the input, deltas and changelog topics must agree)")
     listed = ", ".join(f"{t} has {n}" for t, n in counts.items())
     raise PreflightError(
-        f"{setting}, but the topics disagree ({listed}); the input, facts and changelog topics "
+        f"{setting}, but the topics disagree ({listed}); the input, deltas and changelog topics "
         f"must agree: recreate the ones with other than {partitions} partitions, or use new "
         "topic names and SUPPORT_KPI_APP_ID")
 
 
 def worker_topics(settings: Settings) -> list[str]:
-    """The topics a worker uses: input, facts, dead letters, then the tables' changelogs."""
+    """The topics a worker uses: input, deltas, dead letters, then the tables' changelogs."""
     from service.stream.tables import TABLES, changelog_topic
 
-    return [settings.topic, settings.facts_topic, settings.dead_letter_topic,
+    return [settings.topic, settings.deltas_topic, settings.dead_letter_topic,
             *(changelog_topic(settings.app_id, table) for table in TABLES)]
 
 
@@ -233,7 +233,7 @@ async def prepare_topics(settings: Settings) -> None:
     bootstrap, topics = settings.kafka_bootstrap_servers, worker_topics(settings)
     check_partitions(settings.partitions, await topic_partitions(bootstrap, topics))
     await ensure_topics(
-        bootstrap, [settings.topic, settings.facts_topic, settings.dead_letter_topic],
+        bootstrap, [settings.topic, settings.deltas_topic, settings.dead_letter_topic],
         settings.partitions,
         {changelog_topic(settings.app_id, table): CHANGELOG_TOPIC_CONFIG for table in TABLES})
     check_partitions(settings.partitions, await topic_partitions(bootstrap, topics))

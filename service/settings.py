@@ -19,8 +19,9 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, host:port[,host:port]")
     app_id: str = Field(default="support-kpi", description="Consumer group and topic prefix")
     topic: str = Field(default="support.events", description="Input topic of canonical events")
-    facts_topic: str = Field(default="support.facts",
-                             description="Internal topic: facts keyed by the aggregate owner")
+    deltas_topic: str = Field(default="support.deltas.v1",
+                              description="Internal topic: the owners' deltas, keyed by owner "
+                              "(its name carries the version of its messages)")
     dead_letter_topic: str = Field(default="support.dead-letters",
                                    description="Rejected input, with the reason")
     partitions: int = Field(default=4, ge=1,
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
         "id, `support-kpi agent-token AGENT`): each opens only its agent's feedback page")
     store: str = Field(default="memory://",
                        description="Table store: memory:// or rocksdb:// (needs rocksdict)")
+    standby_replicas: int = Field(
+        default=0, ge=0, description="Standby copies of each table partition kept by other "
+        "workers (faust's table_standby_replicas): a worker that takes a partition over from a "
+        "failed one has its state at once")
     conversation_cache: int = Field(
         default=20_000, ge=0,
         description="Resolved or closed conversations whose state each stage of a worker keeps "

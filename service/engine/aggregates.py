@@ -5,8 +5,8 @@ each level it belongs to: its agent, its team, and overall. Counts and sums are 
 in ms, QA scores in thousandths), so a retraction restores the previous totals exactly.
 """
 
+import heapq
 import itertools
-from collections import deque
 from collections.abc import Iterable
 
 from service.engine.facts import Fact
@@ -171,7 +171,8 @@ class Aggregates:
         self.agents: dict[str, LevelPanes] = {}
         self.teams: dict[str, LevelPanes] = {}
         self.overall = LevelPanes()
-        self._created: deque[tuple[int, str, str]] = deque()
+        self._created: list[tuple[int, str, str]] = []
+        """A heap of (minute, level, key) of the panes made, earliest first."""
 
     def level_panes(self, level: str, key: str, create: bool = True) -> LevelPanes | None:
         if level == "overall":
@@ -210,7 +211,7 @@ class Aggregates:
         pane = panes.get(minute)
         if pane is None:
             pane = panes[minute] = {}
-            self._created.append((minute, level, key))
+            heapq.heappush(self._created, (minute, level, key))
         if level_panes.running:
             level_panes.follow(minute, entries, sign)
         if sign > 0:
@@ -228,14 +229,17 @@ class Aggregates:
             else:
                 del pane[slot]
 
-    def expire(self, cutoff_ms: int) -> None:
-        """Drop panes that end before ``cutoff_ms``."""
+    def expire(self, cutoff_ms: int) -> list[tuple[str, str, int]]:
+        """Drop panes that end before ``cutoff_ms``; (level, key, minute) of each dropped."""
         created = self._created
+        dropped: list[tuple[str, str, int]] = []
         while created and created[0][0] + MINUTE_MS <= cutoff_ms:
-            start, level, key = created.popleft()
+            start, level, key = heapq.heappop(created)
             level_panes = self.level_panes(level, key, create=False)
-            if level_panes is not None:
+            if level_panes is not None and start in level_panes.minutes:
                 level_panes.pop(start)
+                dropped.append((level, key, start))
         for table in (self.agents, self.teams):
             for key in [k for k, v in table.items() if not v.minutes]:
                 del table[key]
+        return dropped

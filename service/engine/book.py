@@ -131,11 +131,7 @@ class OwnerBook:
         """A presence event into the agent's timeline; None for a repeated id. (The caller
         gives its time to the watermark: replay's engine sees every event once.) The segments
         it changed: replay applies them to the team and overall owners here."""
-        change = self.timeline(agent).add_presence(record)
-        if change is None:
-            return None
-        self.agent_teams.note(agent, record.at, record.team)
-        return change
+        return self.timeline(agent).add_presence(record)
 
     def _forward(self, agent: str, change: SegmentChange) -> None:
         for owner, routed in segment_routes(change).items():
@@ -224,6 +220,19 @@ class OwnerBook:
             for segment in segments.values():
                 yield agent, segment
 
+    def team_labels(self) -> dict[str, str]:
+        """Each agent's team label (:mod:`service.engine.labels`): the team of its latest
+        credited fact or presence event naming a team."""
+        labels: dict[str, str] = {}
+        for agent in {*self.agent_teams.agents(), *self.timelines}:
+            timeline = self.timelines.get(agent)
+            marks = [m for m in (self.agent_teams.latest(agent),
+                                 None if timeline is None else timeline.team_mark())
+                     if m is not None]
+            if marks:
+                labels[agent] = max(marks)[1]
+        return labels
+
     def owners(self) -> set[Owner]:
         """The owners with data here: panes, live summaries, segments or a timeline."""
         agg = self.aggregates
@@ -236,14 +245,25 @@ class OwnerBook:
             found.add(OVERALL)
         return found
 
-    def expire(self, cutoff_ms: int | None = None) -> None:
-        """Drop what ended before ``cutoff_ms`` (default: the retention behind the watermark)."""
+    def expire(self, cutoff_ms: int | None = None, forward: bool = True
+               ) -> dict[str, SegmentChange]:
+        """Drop what ended before ``cutoff_ms`` (default: the retention behind the watermark).
+        The agents' timelines cut the segments that began before their horizon
+        (:meth:`~service.engine.presence.AgentTimeline.expire`): with ``forward`` (replay) the
+        team and overall owners here take those changes, else they are returned by agent for
+        the caller to send."""
         cutoff = self.cutoff_ms if cutoff_ms is None else cutoff_ms
         self.aggregates.expire(cutoff)
         self.agent_teams.expire(cutoff)
+        changes: dict[str, SegmentChange] = {}
         for agent in list(self.timelines):
             timeline = self.timelines[agent]
-            timeline.expire(cutoff)
+            change = timeline.expire(cutoff)
+            if change.removed or change.added:
+                if forward:
+                    self._forward(agent, change)
+                else:
+                    changes[agent] = change
             if timeline.empty:
                 del self.timelines[agent]
         for owner in list(self.feedback):
@@ -261,6 +281,7 @@ class OwnerBook:
                     del by_agent[agent]
             if not by_agent:
                 del self.segments[owner]
+        return changes
 
     def drop(self, owners: Iterable[Owner]) -> None:
         """Forget owners whose partition moved to another worker."""
@@ -301,7 +322,7 @@ class OwnerBook:
         status = {o.key: self.timelines[o.key].status_at(as_of_ms) for o in owned
                   if o.level == "agent" and o.key in self.timelines
                   and self.timelines[o.key].presence}
-        report = build_report(as_of_ms, windows, live, status, dict(self.agent_teams.items()))
+        report = build_report(as_of_ms, windows, live, status, self.team_labels())
         if OVERALL not in owned:
             del report["live"]["overall"]
         return report

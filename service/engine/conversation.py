@@ -60,9 +60,10 @@ class Conversation:
     """A conversation's events (sorted), checkpoints of the fold over them, and the fold."""
 
     __slots__ = ("base_at", "base_seen", "checkpoints", "conversation_id", "current", "fold",
-                 "log", "owners", "seen")
+                 "fresh", "log", "owners", "rebased", "saved_chunks", "seen", "tail")
 
-    def __init__(self, conversation_id: str, keep_facts: bool = False) -> None:
+    def __init__(self, conversation_id: str, keep_facts: bool = False,
+                 track: bool = False) -> None:
         self.conversation_id = conversation_id
         self.log: list[Record] = []
         """The events after the base, in (``at``, arrival) order."""
@@ -81,6 +82,15 @@ class Conversation:
         self.current: dict[str, Fact] | None = {} if keep_facts else None
         """The current facts by id, kept up to date from the changes; None when not kept
         (replay needs only the changes)."""
+        self.fresh: list[Record] | None = [] if track else None
+        """With ``track`` (a worker), the events taken since the conversation was last saved,
+        in arrival order; the worker's rows (:mod:`service.stream.rows`) save them."""
+        self.saved_chunks = 0
+        """Saved chunk rows of events (the last one may be partial: :attr:`tail`)."""
+        self.tail: list[Record] = []
+        """The events of the last saved chunk while it is partial."""
+        self.rebased = False
+        """The base moved since the conversation was last saved: every row is written anew."""
 
     @property
     def events(self) -> int:
@@ -139,6 +149,8 @@ class Conversation:
             raise
         log.append(record)
         self.seen.add(record.fingerprint)
+        if self.fresh is not None:
+            self.fresh.append(record)
         if len(log) % CHECKPOINT_EVENTS == 0:
             self.checkpoints.append(self.fold.copy())
         if len(log) > MAX_LOG_EVENTS:
@@ -165,6 +177,8 @@ class Conversation:
                 checkpoints.append(fold.copy())
         log.insert(i, record)
         self.seen.add(record.fingerprint)
+        if self.fresh is not None:
+            self.fresh.append(record)
         self.fold, self.checkpoints = fold, checkpoints
         if len(log) > MAX_LOG_EVENTS:
             self._fold_into_base()
@@ -181,6 +195,7 @@ class Conversation:
         self.base_seen = array("Q", sorted((*self.base_seen, *fingerprints)))
         del self.log[:cut]
         self.checkpoints = self.checkpoints[k:]
+        self.rebased = True
 
     # -- the persisted form ----------------------------------------------------------------------
 

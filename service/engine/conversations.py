@@ -1,9 +1,9 @@
 """Conversations by id (SPEC §2, §5): events in, fact changes out, retention, and the live
 state of the conversations that are not resolved or closed.
 
-:class:`ConversationStage` is keyed by conversation: replay holds every conversation, a
+:class:`Conversations` is keyed by conversation: replay holds every conversation, a
 worker those of its input partitions. What the fact changes feed, keyed by agent, team and
-overall, is the :class:`~service.engine.owners.OwnerBook`.
+overall, is the :class:`~service.engine.book.OwnerBook`.
 """
 
 import heapq
@@ -18,7 +18,7 @@ from service.engine.panes import DAY_MS
 from service.engine.records import Record
 from service.engine.sla import TeamPolicy
 
-__all__ = ["DEFAULT_CLOSED_RETENTION_MS", "REVIEW_PREFIX", "ConversationStage",
+__all__ = ["DEFAULT_CLOSED_RETENTION_MS", "REVIEW_PREFIX", "Conversations",
            "closed_retention_ms"]
 
 DEFAULT_CLOSED_RETENTION_MS = 35 * DAY_MS
@@ -38,7 +38,7 @@ def closed_retention_ms(policy: object) -> int:
     return DEFAULT_CLOSED_RETENTION_MS if value is None else int(value)
 
 
-class ConversationStage:
+class Conversations:
     """Conversations by id: events in, fact changes out, and live state.
 
     Retention (SPEC §2, §5 ``retention.closed_days``; ``closed_ms`` below). A conversation is
@@ -76,7 +76,7 @@ class ConversationStage:
                  forget_after_ms: int | None = None, compact: bool = True,
                  keep_facts: bool = False,
                  loader: Callable[[str], "Conversation | None"] | None = None,
-                 idle_limit: int | None = None) -> None:
+                 idle_limit: int | None = None, track: bool = False) -> None:
         self.policy = policy
         self.live_rows = LiveRows(policy)
         self._summaries: dict[str, LiveSummary] = {}
@@ -84,6 +84,8 @@ class ConversationStage:
         comes to the conversation."""
         self.compact = compact
         self.keep_facts = keep_facts
+        self.track = track
+        """New conversations keep the events taken since they were saved (a worker)."""
         """Each conversation keeps its current facts (stage 1 sends them every batch)."""
         self.retention_ms = retention_ms
         self.closed_ms = (closed_retention_ms(policy) if forget_after_ms is None
@@ -134,7 +136,7 @@ class ConversationStage:
         created = conversation is None
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(
-                conversation_id, self.keep_facts)
+                conversation_id, self.keep_facts, self.track)
             self.last_at[conversation_id] = record.at
         try:
             changes = conversation.add(record, self.policy)
@@ -241,6 +243,15 @@ class ConversationStage:
         self.forgotten += 1
         if self.forgotten_ids is not None:
             self.forgotten_ids.append(conversation_id)
+
+    def hold(self, conversation_id: str, last_at: int, live: bool) -> None:
+        """Know a conversation whose state stays in the loader's table until an event comes
+        (a worker's partition after a restart): its last event time and whether it is live."""
+        self.last_at[conversation_id] = last_at
+        if live:
+            self.active.add(conversation_id)
+        else:
+            heapq.heappush(self._due, (last_at + self.retention_ms, conversation_id))
 
     def restore(self, conversation_id: str, conversation: Conversation) -> None:
         """Adopt a conversation recovered from saved state."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from service.engine.book import OwnerBook
-from service.engine.conversations import REVIEW_PREFIX, ConversationStage, closed_retention_ms
+from service.engine.conversations import REVIEW_PREFIX, Conversations, closed_retention_ms
 from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
 from service.engine.feedback import feedback_page
@@ -31,7 +31,7 @@ __all__ = [
 DEFAULT_RETENTION_MS = 25 * HOUR_MS
 DEFAULT_FORGET_AFTER_MS: int | None = None
 """How long a conversation that is not live is kept after its last event (ms); None takes the
-configuration's ``retention.closed_days`` (SPEC §5, default 35 days). See ``ConversationStage``
+configuration's ``retention.closed_days`` (SPEC §5, default 35 days). See ``Conversations``
 for what happens past that horizon."""
 
 
@@ -70,7 +70,7 @@ class KpiEngine:
     ``late`` (applied to the conversation but dated more than ``retention_ms`` behind the
     latest event time, so its facts miss the dropped panes), ``expired`` (not applied at all:
     dated ``retention.closed_days`` or more behind the latest event time, for a conversation
-    not held; see ``ConversationStage``) and ``forgotten`` (conversations dropped after that
+    not held; see ``Conversations``) and ``forgotten`` (conversations dropped after that
     horizon)."""
 
     def __init__(
@@ -82,7 +82,7 @@ class KpiEngine:
         self.config = config
         self.retention_ms = retention_ms
         policy = CachedPolicy(config)
-        self.conversations = ConversationStage(policy, retention_ms, forget_after_ms)
+        self.conversations = Conversations(policy, retention_ms, forget_after_ms)
         self.watermark = Watermark(retention_ms)
         self.book = OwnerBook(policy, retention_ms, self.watermark)
         """Every owner's panes and presence (the streaming workers' book, all owners here)."""

@@ -12,7 +12,6 @@ Pure: the caller passes what the owner holds (its conversations' facts, its pres
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from service.engine.aggregates import Totals
@@ -28,14 +27,15 @@ from service.engine.facts import (
     Response,
     Review,
 )
-from service.engine.feeds import Count, Pane
-from service.engine.kpis import PANES, WINDOW_KPIS, KpiSpec
+from service.engine.feeds import Count, Pane, sketch_key
+from service.engine.kpis import WINDOW_KPIS, KpiSpec
 from service.engine.panes import WINDOWS, WindowSpec, pane_start, panes_summed
 from service.engine.presence import Segment, clipped
 from service.engine.records import format_time
+from service.engine.sketch import packed
 
 __all__ = ["EXPLAIN_LEVELS", "ExplainError", "check_request", "explain",
-           "explainable", "window_named"]
+           "explainable", "merge_explains", "window_named"]
 
 EXPLAIN_LEVELS = ("agent", "team", "overall")
 
@@ -88,12 +88,6 @@ def window_named(name: str) -> WindowSpec:
                        f"{', '.join(w.name for w in WINDOWS)}")
 
 
-@dataclass(frozen=True)
-class _Listing:
-    rows: list[dict[str, Any]]
-    pane: Pane
-
-
 def explain(kpi: str, level: str, key: str | None, window_name: str, as_of_ms: int,
             shares: Iterable[tuple[str, Iterable[Fact]]],
             segments: Iterable[tuple[str, Segment]]) -> dict[str, Any]:
@@ -111,22 +105,61 @@ def explain(kpi: str, level: str, key: str | None, window_name: str, as_of_ms: i
     Raises ExplainError naming the parameter (kpi, level, key, window)."""
     spec, window = check_request(kpi, level, key, window_name)
     start, end = window.span(as_of_ms)
-    listing = _facts(spec, window, as_of_ms, shares)
-    totals = Totals(listing.pane)
+    rows = _facts(spec, window, as_of_ms, shares)
     presence: list[dict[str, Any]] = []
     if spec.presence:
         for agent, segment, low, high in _clipped(segments, start, end):
             if level == "team" and segment.team != key:
                 continue
-            totals.logged_in_ms += high - low
-            totals.busy_ms += (high - low) if segment.busy else 0
             presence.append({"agent": agent, "team": segment.team, "start": format_time(low),
                              "stop": format_time(high), "busy": segment.busy,
                              "logged_in_seconds": (high - low) / 1000,
                              "busy_seconds": (high - low) / 1000 if segment.busy else 0.0})
+    return _listing(spec, {"kpi": kpi, "level": level,
+                           "key": key if level != "overall" else None, "window": window.name,
+                           "as_of": format_time(as_of_ms), "from": format_time(start)},
+                    rows, presence)
+
+
+def merge_explains(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One explanation from the workers' parts (:func:`explain` of each one's conversations and
+    segments): their facts (each once: during a rebalance two workers may list a conversation)
+    and presence stretches together, the totals and the value counted again from them."""
+    if not parts:
+        raise ValueError("no parts to merge")
+    first = parts[0]
+    spec = explainable(first["kpi"])
+    rows = {row["fact_id"]: row for part in parts for row in part["facts"]}
+    presence = [stretch for part in parts for stretch in part["presence"]]
+    presence.sort(key=lambda s: (s["start"], s["agent"]))
+    head = {k: first[k] for k in ("kpi", "level", "key", "window", "as_of", "from")}
+    return _listing(spec, head, sorted(rows.values(), key=lambda r: (r["at"], r["fact_id"])),
+                    presence)
+
+
+def _listing(spec: KpiSpec, head: dict[str, Any], rows: list[dict[str, Any]],
+             presence: list[dict[str, Any]]) -> dict[str, Any]:
+    """The explanation of ``rows`` (and ``presence``): each feed's count and sum, and the value
+    computed from them alone, as the report computes it."""
+    pane: Pane = {}
+    for row in rows:
+        for feed in spec.feeds:
+            amount = row["adds"].get(feed.name)
+            if amount is None:
+                continue
+            if isinstance(feed, Count):
+                pane[feed.slot] = pane.get(feed.slot, 0) + amount
+            else:
+                value_ms = round(amount * 1000)
+                slot = sketch_key(feed.index, value_ms)
+                pane[slot] = pane.get(slot, 0) + packed(value_ms)
+    totals = Totals(pane)
+    for stretch in presence:
+        totals.logged_in_ms += round(stretch["logged_in_seconds"] * 1000)
+        totals.busy_ms += round(stretch["busy_seconds"] * 1000)
     feed_totals: dict[str, Any] = {}
     for feed in spec.feeds:
-        added = [row["adds"][feed.name] for row in listing.rows if feed.name in row["adds"]]
+        added = [row["adds"][feed.name] for row in rows if feed.name in row["adds"]]
         if isinstance(feed, Count):
             feed_totals[feed.name] = {"count": len(added), "sum": sum(added)}
         else:
@@ -136,19 +169,16 @@ def explain(kpi: str, level: str, key: str | None, window_name: str, as_of_ms: i
         feed_totals["logged_in_seconds"] = totals.logged_in_ms / 1000
         feed_totals["busy_seconds"] = totals.busy_ms / 1000
     assert spec.compute is not None
-    return {"kpi": kpi, "level": level, "key": key if level != "overall" else None,
-            "window": window.name, "as_of": format_time(as_of_ms), "from": format_time(start),
-            "value": spec.compute(totals), "totals": feed_totals, "facts": listing.rows,
+    return {**head, "value": spec.compute(totals), "totals": feed_totals, "facts": rows,
             "presence": presence}
 
 
 def _facts(spec: KpiSpec, window: WindowSpec, as_of_ms: int,
-           shares: Iterable[tuple[str, Iterable[Fact]]]) -> _Listing:
-    """The facts in the window's panes that add to ``spec``'s feeds, and the pane they make."""
+           shares: Iterable[tuple[str, Iterable[Fact]]]) -> list[dict[str, Any]]:
+    """The facts in the window's panes that add to ``spec``'s feeds, oldest first."""
     kinds = {kind for feed in spec.feeds for kind in feed.kinds}
     first, last = panes_summed(window, as_of_ms)
     rows: list[tuple[int, str, dict[str, Any]]] = []
-    pane: Pane = {}
     for conversation_id, facts in shares:
         for fact in facts:
             if fact.kind not in kinds or isinstance(fact, Busy):
@@ -169,15 +199,13 @@ def _facts(spec: KpiSpec, window: WindowSpec, as_of_ms: int,
                         adds[feed.name] = value / 1000
             if not adds:
                 continue
-            for slot, amount in PANES.entries(fact):
-                pane[slot] = pane.get(slot, 0) + amount
             row = {"conversation_id": conversation_id, "fact": KIND_NAMES[fact.kind],
                    "fact_id": fact.fact_id, "at": format_time(fact.at),
                    "pane": format_time(pane_start(fact.at, window.pane_ms)),
                    "agent": fact.agent, "team": fact.team, **_details(fact), "adds": adds}
             rows.append((fact.at, fact.fact_id, row))
     rows.sort(key=lambda r: (r[0], r[1]))
-    return _Listing([row for _, _, row in rows], pane)
+    return [row for _, _, row in rows]
 
 
 def _details(fact: Fact) -> dict[str, Any]:

@@ -278,16 +278,29 @@ class AgentTimeline:
 
     # -- reads and retention -------------------------------------------------------------------
 
+    def team_mark(self) -> tuple[int, str] | None:
+        """(time, team) of the latest presence event that names a team (the carried one when
+        none of those kept does)."""
+        for record in reversed(self.presence):
+            if record.team is not None:
+                return record.at, record.team
+        return self.carried
+
     def status_at(self, at_ms: int) -> str:
         """The status of the latest presence event before ``at_ms`` (offline without one)."""
         i = bisect_left(self.presence, at_ms, key=_at)
         return self.presence[i - 1].a if i else "offline"
 
-    def expire(self, cutoff_ms: int) -> None:
+    def expire(self, cutoff_ms: int) -> SegmentChange:
         """Forget what ended before ``cutoff_ms``, keeping the presence event in force at the
         cutoff (and the team it carries) and the segments that end after it. The ids of
         dropped events dated at the horizon itself stay known: a redelivered one must not be
-        taken for a new event that sorts after the one kept."""
+        taken for a new event that sorts after the one kept.
+
+        A kept segment that began before the horizon is cut there, so that the segments stay
+        those of the events kept (what a timeline loaded from them has); that cut is the
+        change returned (the segments that merely ended before the cutoff are not in it:
+        whoever holds them drops them at the same cutoff)."""
         presence = self.presence
         keep_from = max(bisect_left(presence, cutoff_ms, key=_at) - 1, 0)
         if keep_from:
@@ -305,6 +318,9 @@ class AgentTimeline:
         gone = bisect_right(segments, cutoff_ms - 1, key=_segment_end)
         if gone:
             del segments[:gone]
+        change = NO_CHANGE
+        if self.horizon is not None and segments and segments[0].start < self.horizon:
+            change = self._refresh(segments[0].start, self.horizon)
         if self.earliest_end is not None and self.earliest_end < cutoff_ms:
             for fid, (start, end) in list(self.attention.items()):
                 if end is not None and end < cutoff_ms:
@@ -312,6 +328,7 @@ class AgentTimeline:
                     self._unindex(fid, (start, end))
             ends = [end for _, end in self.attention.values() if end is not None]
             self.earliest_end = min(ends) if ends else None
+        return change
 
     @property
     def empty(self) -> bool:

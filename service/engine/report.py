@@ -2,7 +2,7 @@
 compared.
 
 Both drivers build it here: replay's engine (:mod:`service.engine.engine`) and a worker's owner
-book (:mod:`service.engine.owners`); the CLI, the board and the tests merge the workers'
+book (:mod:`service.engine.book`); the CLI, the board and the tests merge the workers'
 reports with :func:`merge_reports`.
 """
 
@@ -75,6 +75,7 @@ def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
         _merge_levels(merged["live"], report["live"])
     if merged is None:
         raise ValueError("no reports to merge")
+
     def ordered(levels: dict[str, Any]) -> dict[str, Any]:
         return {"overall": levels.get("overall"), "teams": dict(sorted(levels["teams"].items())),
                 "agents": dict(sorted(levels["agents"].items()))}
@@ -85,7 +86,7 @@ def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _merge_levels(into: dict[str, Any], levels: dict[str, Any]) -> None:
-    if "overall" in levels:
+    if levels.get("overall") is not None:
         into["overall"] = levels["overall"]
     into["teams"].update(levels["teams"])
     into["agents"].update(levels["agents"])

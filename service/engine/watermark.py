@@ -73,6 +73,26 @@ class Watermark:
             self.at_ms = candidate
         return self.at_ms
 
+    def state(self) -> list[int | None]:
+        """What :meth:`restore` takes: the latest times seen, the watermark, the next expiry
+        and the latest event time (JSON-ready)."""
+        return [*sorted(self._top), self.at_ms, self.next_expiry_ms, self._latest]
+
+    def restore(self, state: list[int | None]) -> None:
+        """Take back a :meth:`state` (a worker's partition after a restart)."""
+        *top, at_ms, next_expiry_ms, latest = state
+        self._top = [t for t in top if t is not None]
+        heapq.heapify(self._top)
+        self.at_ms, self.next_expiry_ms, self._latest = at_ms, next_expiry_ms, latest
+
+    def follow(self, at_ms: int | None) -> None:
+        """Move to ``at_ms`` if it is later: an owner stage takes its sources' watermarks,
+        each of them already the rule's."""
+        if at_ms is not None and (self.at_ms is None or at_ms > self.at_ms):
+            self.at_ms = at_ms
+            if self._latest is None or at_ms > self._latest:
+                self._latest = at_ms
+
     @property
     def latest_ms(self) -> int | None:
         """Replay's default as-of (rounded up to a minute): the watermark, or while fewer than

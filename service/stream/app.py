@@ -1,30 +1,24 @@
-"""A worker: the faust app, its topics and tables, the two agents, recovery and reports.
+"""A worker: the faust app, its topics and tables, the two agents and their timers.
 
-* ``conversations`` agent — input topic, keyed by conversation: stage 1
-  (:mod:`service.stream.stage1`) decodes each message once (bad input to the dead letters),
-  applies the events to the conversations it holds, writes their rows to the
-  ``conversations`` table and sends conversation updates to the facts topic, one message
-  (split when large) per destination partition per batch.
-* ``owners`` agent — facts topic, keyed by owner: stage 2 (:mod:`service.stream.stage2`)
-  applies each update's owner syncs to the :class:`~service.engine.owners.OwnerBook`, writes
-  the ``owners`` table, and sends agents' occupancy segments back through the facts topic to
-  the team and overall owners.
+* ``conversations`` agent — input topic, keyed by conversation: the conversation stage
+  (:mod:`service.stream.conversations`) applies a batch's events as replay does and sends the
+  owners' deltas on the deltas topic.
+* ``owners`` agent — deltas topic, keyed by owner: the owner stage
+  (:mod:`service.stream.owners`) adds them into the owners' books and sends occupancy segments
+  on to the owners that count them.
 
-At-least-once: a batch's outputs (syncs, changelog records, dead letters) are acknowledged by
-the broker before its input is, and every output is idempotent (by fact id), so a
-re-delivered batch changes nothing. In-memory state is loaded from the tables
-(:mod:`service.stream.tables`) whenever the assignment changes, by the batches and a
-background task, never by a read (/kpis, /metrics). Outputs bypass faust's per-record send path
-(:class:`~service.stream.batches.RecordBatches`); faust's quirks are handled in
-:mod:`service.stream.faust_fixes`, the crash-loop guard in :mod:`service.stream.guarded`, HTTP
-in :mod:`service.stream.web`.
+A batch runs the stages' protocol (:meth:`KpiService._deliver`): the rows that must come first
+(an intent), then the messages and dead letters, then the rows, each acknowledged by the broker
+before the next and before the input is; exactly once, see the stages' docstrings. Loading
+partitions after a rebalance is :mod:`service.stream.recovery`, what HTTP reads is
+:mod:`service.stream.reads` and :mod:`service.stream.web`, health :mod:`service.stream.health`
+and :mod:`service.stream.progress`, faust's quirks :mod:`service.stream.faust_fixes`, the
+crash-loop guard :mod:`service.stream.guarded`.
 """
 
 import asyncio
 import logging
 import time
-from collections import Counter
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +26,17 @@ import faust
 from faust.types import EventT
 
 from service.config import KpiConfig
-from service.engine.codec import owner_shares
-from service.engine.engine import CachedPolicy
-from service.engine.explain import explain
-from service.engine.feedback import feedback_page
-from service.engine.owners import OVERALL, owner_key, owner_level
-from service.engine.queue import queue_listing
+from service.engine.deltas import OwnerDeltas
+from service.engine.engine import DEFAULT_RETENTION_MS, CachedPolicy
+from service.engine.owner_keys import Owner
 from service.ingest import Rejection
 from service.logs import install_repeat_filter
 from service.partitioning import partition_for
 from service.runtime import release_free_memory
 from service.settings import Settings
+from service.stream import reads
 from service.stream.batches import RecordBatches
+from service.stream.conversations import ConversationStage, Message, StageResult
 from service.stream.dead_letters import Origin, dead_letter
 from service.stream.faust_fixes import (
     bound_recovery_samples,
@@ -52,47 +45,52 @@ from service.stream.faust_fixes import (
 )
 from service.stream.guarded import GuardedBatches
 from service.stream.health import Health
-from service.stream.outputs import StageOutputs
+from service.stream.messages import encode_deltas
+from service.stream.owners import OwnerStage
 from service.stream.progress import Progress, Verdict
 from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
-from service.stream.stage1 import ConversationsStage
-from service.stream.stage2 import OwnersStage
-from service.stream.tables import TABLES, TableWriter, declare_table
+from service.stream.recovery import Assignment
+from service.stream.tables import TABLES, TableRows, changelog_topic, declare_table
 from service.stream.web import register_routes
-from service.stream.wire import Outbox, encode_owner_messages
 
 __all__ = ["KpiService"]
 
 log = logging.getLogger(__name__)
 
 INPUT_BATCH_MESSAGES = 1000
-"""Input messages per stage-1 batch: the larger the batch, the more events of a conversation
-share one update (a backlog of batch envelopes fills it at once; live traffic waits at most
-``BATCH_WITHIN_S``)."""
-FACTS_BATCH_MESSAGES = 500
+"""Input messages per batch: the larger the batch, the more of a conversation's events and an
+owner's deltas coalesce (a backlog of batch envelopes fills it at once; live traffic waits at
+most ``BATCH_WITHIN_S``)."""
+DELTA_BATCH_MESSAGES = 500
 BATCH_WITHIN_S = 0.05
-MAX_OWNER_MESSAGE_BYTES = 100_000
-"""Owner messages are split below this (Kafka's default limit is 1 MB per record batch; smaller
-messages keep the prefetched backlog small)."""
+MAX_DELTA_MESSAGE_BYTES = 100_000
+"""Deltas messages are split below this (Kafka's default limit is 1 MB per record batch;
+smaller messages keep the prefetched backlog small)."""
 STREAM_BUFFER_MESSAGES = 1024
 """Messages prefetched per partition (faust's default, 4,096, holds gigabytes of a backlog)."""
 PRODUCER_BATCH_BYTES = 900_000
 REFRESH_INTERVAL_S = 0.5
+"""How often a worker checks whether a rebalance left partitions to load (besides every
+batch)."""
 RELEASE_MEMORY_INTERVAL_S = 10.0
 PROGRESS_INTERVAL_S = 5.0
 RECOVERY_LOG_INTERVAL_S = 10.0
-"""How often a worker checks whether a rebalance left state to load (besides every batch)."""
 
 
-def _by_partition(events: list[EventT]) -> dict[int, list[EventT]]:
-    groups: dict[int, list[EventT]] = {}
+def _message(event: EventT) -> Message:
+    m = event.message
+    return Message(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
+
+
+def _by_partition(events: list[EventT]) -> dict[int, list[Message]]:
+    groups: dict[int, list[Message]] = {}
     for event in events:
-        groups.setdefault(event.message.partition, []).append(event)
+        groups.setdefault(event.message.partition, []).append(_message(event))
     return groups
 
 
 class KpiService:
-    """One worker: the faust app, its topics and tables, both stages, recovery and reports."""
+    """One worker: the faust app, its topics and tables, both stages and their timers."""
 
     def __init__(self, settings: Settings, config: KpiConfig) -> None:
         self.settings = settings
@@ -106,7 +104,7 @@ class KpiService:
             datadir=str(settings.data_dir),
             topic_partitions=settings.partitions,
             processing_guarantee="at_least_once",
-            table_standby_replicas=0,
+            table_standby_replicas=settings.standby_replicas,
             web_host=settings.http_host,
             web_bind=settings.http_host,
             web_port=settings.http_port,
@@ -129,28 +127,32 @@ class KpiService:
         )
         raw: Any = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.topic, partitions=self.partitions, **raw)
-        self.facts_topic = self.app.topic(settings.facts_topic, partitions=self.partitions,
-                                          internal=True, **raw)
+        self.deltas_topic = self.app.topic(settings.deltas_topic, partitions=self.partitions,
+                                           internal=True, **raw)
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
         conversation_table, owner_table = (
             declare_table(self.app, settings.app_id, name, self.partitions, self._recovered)
             for name in TABLES)
-        tables = TableWriter(settings.app_id, lambda: self.batches)
+        self.conversation_rows = TableRows(
+            conversation_table, changelog_topic(settings.app_id, "conversations"))
+        self.owner_rows = TableRows(owner_table, changelog_topic(settings.app_id, "owners"))
         bound_recovery_samples(self.app)
         self._recoveries = 0
+        self._owner_partitions: dict[Owner, int] = {}
+        self.conversations = ConversationStage(
+            self.policy, DEFAULT_RETENTION_MS, self.partition_of, settings.conversation_cache,
+            settings.max_message_bytes)
+        self.owners = OwnerStage(self.policy, DEFAULT_RETENTION_MS, self.partition_of)
+        self.assignment = Assignment(
+            self.conversations, self.owners, self.conversation_rows, self.owner_rows,
+            self.active_partitions, lambda: self.recovered, settings.topic,
+            settings.deltas_topic, self._send_resync)
         self.health = Health()
         self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
         self._batches: RecordBatches | None = None
-        self._owner_partitions: dict[str, int] = {}
-        outputs = StageOutputs(self.health, tables, self._dead_letter, self.partition_of)
-        self.stage1 = ConversationsStage(self.policy, settings, conversation_table, outputs)
-        self.stage2 = OwnersStage(self.policy, owner_table, outputs, settings.conversation_cache)
         self.guarded = GuardedBatches(Path(settings.data_dir), ("conversations", "owners"),
-                                      self._dead_letter, lambda: self.batches.send(),
-                                      lambda: self.kafka.up)
-        self._stage1_loaded: tuple[frozenset[int], int] | None = None
-        self._stage2_loaded: tuple[frozenset[int], int] | None = None
+                                      self._dead_letter, self._flush, lambda: self.kafka.up)
         self.progress = Progress()
         self.stalled_seconds = 0.0
         """Seconds input has waited with nothing applied, as of the last health update."""
@@ -160,10 +162,12 @@ class KpiService:
         self.app.task(self._keep_loaded)
         self.app.task(self._release_memory)
         self.app.agent(self.events_topic, name="conversations")(self._conversations_agent)
-        self.app.agent(self.facts_topic, name="owners")(self._owners_agent)
+        self.app.agent(self.deltas_topic, name="owners")(self._owners_agent)
         hold_streams_until_resumed(self.app)
         register_routes(self.app, self, settings.token, config.metrics.agent_kpis,
                         config.team, settings.agent_secret)
+
+    # -- timers ----------------------------------------------------------------------------------
 
     async def _watch_kafka(self) -> None:
         """Probe Kafka every few seconds for the health endpoints; started with the app, after
@@ -203,10 +207,11 @@ class KpiService:
             self.update_health()
 
     async def _keep_loaded(self) -> None:
-        """Load the state of a new assignment once its tables are recovered, also when no
+        """Load the partitions of a new assignment once its tables are recovered, also when no
         batch comes (the read paths never load state)."""
         while True:
-            self.refresh()
+            if await self.assignment.refresh(self._recoveries):
+                self.progress.applied()
             await asyncio.sleep(REFRESH_INTERVAL_S)
 
     async def _release_memory(self) -> None:
@@ -239,63 +244,28 @@ class KpiService:
     def recovered(self) -> bool:
         """Tables recovered at least once and not recovering now. (``app.rebalancing`` is not
         consulted: it is still set when the streams resume, and a batch must never be processed
-        before the state of its partitions is loaded. A rebuild started early is redone when
-        the next recovery completes, since the recovery count is part of what is loaded.)"""
+        before the state of its partitions is loaded. A load started early is redone when the
+        next recovery completes, since the recovery count is part of what is loaded.)"""
         app: Any = self.app
         return bool(app.tables.recovery.completed.is_set() and not app.in_recovery
                     and self._recoveries)
-
-    def refresh(self) -> None:
-        """Rebuild in-memory state from the tables after each rebalance's recovery."""
-        if not self.recovered:
-            return
-        active = self.active_partitions(self.settings.topic)
-        if (active, self._recoveries) != self._stage1_loaded:
-            count = self.stage1.load(list(self.stage1.table.items()), active)
-            self._stage1_loaded = (active, self._recoveries)
-            self.progress.applied()
-            log.info("conversations loaded for partitions %s: %d", sorted(active), count)
-        active = self.active_partitions(self.settings.facts_topic)
-        if (active, self._recoveries) != self._stage2_loaded:
-            count = self.stage2.load(list(self.stage2.table.items()), active)
-            self._stage2_loaded = (active, self._recoveries)
-            self.progress.applied()
-            log.info("owners loaded for partitions %s: %d", sorted(active), count)
 
     async def _wait_loaded(self, timeout_s: float = 120) -> None:
         """Hold a batch until the state of the current assignment is loaded from the recovered
         tables: faust can hand a batch to an agent a moment before its recovery callbacks ran,
         and a batch processed on empty state would overwrite the real one."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            self.refresh()
-            current = (self.active_partitions(self.settings.topic), self._recoveries)
-            owners = (self.active_partitions(self.settings.facts_topic), self._recoveries)
-            if self._recoveries and self._stage1_loaded == current \
-                    and self._stage2_loaded == owners:
-                return
+        while not await self.assignment.refresh(self._recoveries):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"tables not recovered after {timeout_s:.0f} s")
             await asyncio.sleep(0.05)
 
-    def _loaded_owner_partitions(self) -> frozenset[int]:
-        """The facts-topic partitions assigned here whose state is loaded."""
-        loaded = self._stage2_loaded[0] if self._stage2_loaded else frozenset()
-        return loaded & self.active_partitions(self.settings.facts_topic)
-
-    def owned(self) -> set[str]:
-        """The owner keys this worker exports (``o`` only on the worker that owns it). A read:
-        state is loaded by the batches and :meth:`_keep_loaded`, never here."""
-        active = self._loaded_owner_partitions()
-        owners = {o for o in self.stage2.book.owners() if self.partition_of(o) in active}
-        if self.partition_of(OVERALL) in active:
-            owners.add(OVERALL)
-        return owners
-
-    def partition_of(self, owner: str) -> int:
+    def partition_of(self, owner: Owner) -> int:
+        """The deltas-topic partition that holds ``owner`` (Kafka's default partitioner on its
+        code)."""
         partition = self._owner_partitions.get(owner)
         if partition is None:
-            partition = self._owner_partitions[owner] = partition_for(owner.encode(),
+            partition = self._owner_partitions[owner] = partition_for(owner.code.encode(),
                                                                       self.partitions)
         return partition
 
@@ -303,24 +273,66 @@ class KpiService:
 
     async def _conversations_agent(self, stream: Any) -> None:
         async for events in stream.take_events(INPUT_BATCH_MESSAGES, BATCH_WITHIN_S):
-            await self.guarded.run("conversations", events,
-                                   partial(self._batch, self.stage1, b"batch"))
+            await self.guarded.run("conversations", events, self._conversation_batch)
 
     async def _owners_agent(self, stream: Any) -> None:
-        async for events in stream.take_events(FACTS_BATCH_MESSAGES, BATCH_WITHIN_S):
-            await self.guarded.run("owners", events,
-                                   partial(self._batch, self.stage2, b"segments"))
+        async for events in stream.take_events(DELTA_BATCH_MESSAGES, BATCH_WITHIN_S):
+            await self.guarded.run("owners", events, self._owner_batch)
 
-    async def _batch(self, stage: ConversationsStage | OwnersStage, key: bytes,
-                     events: list[EventT]) -> None:
-        """One batch of a stage, partition by partition, once the state is loaded; its owner
-        messages delivered with ``key``."""
+    async def _conversation_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
-        outbox = Outbox()
-        for partition, group in _by_partition(events).items():
-            stage.batch(partition, group, outbox)
-        await self._deliver(outbox, key)
+        latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
+        async with self.assignment.conversations_lock:
+            results = [(partition, self.conversations.process(partition, messages, latest_ms))
+                       for partition, messages in _by_partition(events).items()]
+            await self._deliver(results, self.conversation_rows)
+        for _, result in results:
+            self.health.processed(result.types, result.duplicates, result.late, result.expired,
+                                  result.forgotten)
         self.progress.applied()
+
+    async def _owner_batch(self, events: list[EventT]) -> None:
+        await self._wait_loaded()
+        now = time.time()
+        async with self.assignment.owners_lock:
+            results = [(partition, self.owners.process(partition, messages))
+                       for partition, messages in _by_partition(events).items()]
+            await self._deliver(results, self.owner_rows)
+        for _, result in results:
+            if result.origin_ms is not None:
+                self.health.latency(now - result.origin_ms / 1000)
+        self.progress.applied()
+
+    async def _deliver(self, results: list[tuple[int, StageResult]], rows: TableRows) -> None:
+        """A batch's outputs in the stages' order, each acknowledged before the next: the rows
+        that come first, the messages and dead letters, the rows. A failed send raises: the
+        worker exits and the batch is delivered again."""
+        batches = self.batches
+        if any(result.first for _, result in results):
+            for partition, result in results:
+                rows.append(partition, result.first, batches)
+            rows.store(await batches.send())
+        for _, result in results:
+            for rejection, message in result.dead_letters:
+                self._dead_letter(rejection, message)
+            self._append_deltas(result.deltas)
+        await batches.send()
+        for partition, result in results:
+            rows.append(partition, result.writes, batches)
+        rows.store(await batches.send())
+
+    def _append_deltas(self, deltas: list[tuple[int, OwnerDeltas]]) -> None:
+        topic = self.settings.deltas_topic
+        for destination, message in deltas:
+            for raw in encode_deltas(message, MAX_DELTA_MESSAGE_BYTES):
+                self.batches.append(topic, destination, None, raw)
+
+    async def _send_resync(self, deltas: list[tuple[int, OwnerDeltas]]) -> None:
+        self._append_deltas(deltas)
+        await self.batches.send()
+
+    async def _flush(self) -> None:
+        await self.batches.send()
 
     def _dead_letter(self, rejection: Rejection, message: Any) -> None:
         """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the
@@ -331,20 +343,16 @@ class KpiService:
         self.batches.append(self.settings.dead_letter_topic, message.partition, record.key,
                             record.value, record.headers)
 
-    async def _deliver(self, outbox: Outbox, key: bytes) -> None:
-        """Send the batch's messages and wait until Kafka has them (changelog records and dead
-        letters included): only then may the input be acknowledged. A failed send raises, the
-        worker exits and the batch is delivered again."""
-        for partition, message in outbox.messages.items():
-            for value in encode_owner_messages(message, MAX_OWNER_MESSAGE_BYTES):
-                self.batches.append(self.settings.facts_topic, partition, key, value)
-        await self.batches.send()
-
-    # -- reports -------------------------------------------------------------------------------
+    # -- health and reads ----------------------------------------------------------------------
 
     @property
     def kafka_down_since(self) -> float | None:
         return self.kafka.down_since
+
+    @property
+    def undecodable_deltas(self) -> int:
+        """Messages of the deltas topic dead-lettered because they did not decode."""
+        return self.owners.undecodable
 
     def update_health(self) -> bool:
         """Refresh the gauges read at scrape time and every few seconds (readiness, Kafka, lag
@@ -374,7 +382,7 @@ class KpiService:
         health = self.health
         consumer: Any = self.app.consumer
         highwaters = {}
-        sources = {self.settings.topic, self.settings.facts_topic}
+        sources = {self.settings.topic, self.settings.deltas_topic}
         for tp in self.app.assignor.assigned_actives():
             if tp.topic not in sources:
                 continue
@@ -389,32 +397,21 @@ class KpiService:
             health.owned_keys.labels(level).set(count)
 
     def report(self, as_of_ms: int) -> dict[str, Any]:
-        return self.stage2.book.report(as_of_ms, self.owned(), self.config.at_risk_ratio,
-                                self.config.weighted_score)
+        return reads.report_of(self.owners, as_of_ms, self.policy, self.config.at_risk_ratio,
+                               self.config.weighted_score, DEFAULT_RETENTION_MS)
 
     def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
               limit: int) -> dict[str, Any]:
-        return queue_listing(self.stage1.router.stage.live_summaries(), state, as_of_ms,
-                             self.policy, self.config.at_risk_ratio, team, agent, limit)
+        return reads.queue_of(self.owners, state, as_of_ms, self.policy,
+                              self.config.at_risk_ratio, team, agent, limit)
 
     def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
-        owner = owner_key(level, key)
-        if self.partition_of(owner) not in self._loaded_owner_partitions():
-            return None
-        kpis = self.stage2.book.values_of(owner, "24h", as_of_ms, self.config.weighted_score)
-        facts = self.stage2.book.feedback.get((level, key), {}).values()
-        return feedback_page(level, key, facts, as_of_ms, kpis)
+        return reads.feedback_of(self.owners, level, key, as_of_ms, self.config.weighted_score)
 
     def explain(self, kpi: str, level: str, key: str | None, window: str,
-                as_of_ms: int) -> dict[str, Any] | None:
-        owner = owner_key(level, key)
-        if self.partition_of(owner) not in self._loaded_owner_partitions():
-            return None
-        book = self.stage2.book
-        saved = owner_shares(self.stage2.table.items(), owner) if book.trimmed else ()
-        return explain(kpi, level, key, window, as_of_ms, book.shares(owner, saved),
-                       book.owner_segments(owner))
+                as_of_ms: int) -> dict[str, Any]:
+        return reads.explain_part(self.conversations, self.owners, kpi, level, key, window,
+                                  as_of_ms)
 
     def owner_summary(self) -> dict[str, int]:
-        levels = Counter(owner_level(o)[0] for o in self.owned())
-        return dict(levels)
+        return reads.owner_summary(self.owners)

@@ -45,9 +45,10 @@ class RecordBatches:
                 raise ValueError(f"a record of {len(value or b'')} bytes for {topic} does not "
                                  "fit in an empty batch (producer max_batch_size)")
 
-    async def send(self) -> None:
-        """Send every batch and wait until the broker acknowledged all of them; a failure
-        raises (the caller must not acknowledge its input then)."""
+    async def send(self) -> dict[tuple[str, int], int]:
+        """Send every batch and wait until the broker acknowledged all of them; the last offset
+        written to each (topic, partition). A failure raises (the caller must not acknowledge
+        its input then)."""
         for (topic, partition), batch in self.open.items():
             self.full.append((topic, partition, batch))
         self.open = {}
@@ -55,5 +56,11 @@ class RecordBatches:
         futures = []
         for topic, partition, batch in batches:
             futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        last: dict[tuple[str, int], int] = {}
         if futures:
-            await asyncio.gather(*futures)
+            for (topic, partition, batch), metadata in zip(
+                    batches, await asyncio.gather(*futures), strict=True):
+                offset = metadata.offset + batch.record_count() - 1
+                if offset > last.get((topic, partition), -1):
+                    last[(topic, partition)] = offset
+        return last

@@ -1,5 +1,6 @@
-"""The commands that ask every worker: ``support-kpi report`` (/kpis) and ``support-kpi queue``
-(/conversations) merge the answers; ``support-kpi explain`` (/explain) takes the owner's."""
+"""The commands that ask every worker and merge the answers: ``support-kpi report`` (/kpis),
+``support-kpi queue`` (/conversations) and ``support-kpi explain`` (/explain: each worker lists
+the facts of its own conversations, the one that holds the owner its presence too)."""
 
 import json
 import urllib.error
@@ -7,10 +8,11 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from service.engine.explain import merge_explains
 from service.engine.queue import merge_queues
 from service.engine.report import merge_reports
 
-__all__ = ["fetch_all", "fetch_owner", "fetch_queue", "fetch_reports"]
+__all__ = ["fetch_all", "fetch_explain", "fetch_queue", "fetch_reports"]
 
 
 def _get_json(url: str, path: str, query: str, token: str | None, timeout_s: float) -> Any:
@@ -34,24 +36,26 @@ def fetch_all(urls: list[str], path: str, params: dict[str, Any], token: str | N
     return [_get_json(url, path, query, token, timeout_s) for url in urls]
 
 
-def fetch_owner(urls: list[str], path: str, params: dict[str, Any], token: str | None,
-                timeout_s: float = 30.0) -> Any:
-    """The answer of the worker that owns the key asked for: the others answer 404.
+def fetch_explain(urls: list[str], params: dict[str, Any], token: str | None,
+                  timeout_s: float = 30.0) -> Any:
+    """Every worker's part of ``/explain``, merged
+    (:func:`~service.engine.explain.merge_explains`).
 
     Raises ValueError with the workers' message for a request they refuse (400), LookupError
-    when every worker answers 404, OSError when one cannot be reached or fails."""
+    when no worker holds the owner, OSError when one cannot be reached or fails."""
     query = _query(params)
+    parts = []
     for url in urls:
         try:
-            return _get_json(url, path, query, token, timeout_s)
+            parts.append(_get_json(url, "/explain", query, token, timeout_s))
         except urllib.error.HTTPError as error:
-            if error.code == 404:
-                continue
             if error.code == 400:
                 raise ValueError(json.loads(error.read()).get("error", str(error))) from error
             raise
-    raise LookupError(f"none of {', '.join(urls)} holds it (is the name right, and the "
-                      "worker that owns it running?)")
+    if not any(part.get("holder") for part in parts):
+        raise LookupError(f"none of {', '.join(urls)} holds it (is the worker that owns it "
+                          "running?)")
+    return merge_explains(parts)
 
 
 def fetch_reports(urls: list[str], as_of: str | None, token: str | None,

@@ -12,6 +12,13 @@ revisit when faust is upgraded (every one reaches into faust's private state).
    again: a failed batch must end the process instead.
 5. :func:`exit_stalled` — after a table recovery faust now and then leaves a worker ready with
    no input ever delivered to its agents; only a new process consumes again.
+6. :func:`partition_db` and :func:`persist_offset` — the stages read and write a table's rows
+   themselves (:mod:`service.stream.tables`): one partition's RocksDB database (faust's
+   private ``_db_for_partition``; its ``memory://`` store is one dict), and the rows of a batch
+   in one RocksDB write batch with the changelog offset they reach, under faust's own offset
+   key, so that its recovery reads the changelog from there (faust persists an offset only
+   through its own table writes, which the worker bypasses: every restart re-read the whole
+   changelog since the first restore).
 
 Two more are settings, applied where the tables are declared
 (:mod:`service.stream.tables`): changelogs are declared ``acks=False`` (with acknowledgements
@@ -26,14 +33,15 @@ import logging
 import os
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
 from faust.streams import _current_event
 from faust.types import EventT
 
 __all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_stalled",
-           "exit_without_commit", "hold_streams_until_resumed"]
+           "exit_without_commit", "hold_streams_until_resumed", "partition_db",
+           "persist_offset"]
 
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release these workarounds were written against (pyproject pins it)."""
@@ -92,3 +100,38 @@ def exit_stalled(stalled_s: float, waiting: int) -> NoReturn:
               "supervisor restarts the worker", stalled_s, waiting)
     logging.shutdown()
     os._exit(70)
+
+
+def partition_db(table: Any, partition: int) -> Any:
+    """The storage of one partition of ``table``: a RocksDB database (``rocksdict.Rdict``,
+    raw bytes), or the ``memory://`` store's dict of every partition."""
+    store = table.data
+    db_for = getattr(store, "_db_for_partition", None)
+    return store.data if db_for is None else db_for(partition)
+
+
+def persist_offset(table: Any, partition: int, writes: Mapping[bytes, bytes | None],
+                   offset: int | None) -> None:
+    """``writes`` (None deletes) into the partition's storage, with ``offset`` (the changelog
+    offset they reach) as faust's persisted offset, in one RocksDB write batch."""
+    store = table.data
+    db_for = getattr(store, "_db_for_partition", None)
+    if db_for is None:
+        data = store.data
+        for key, value in writes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        return
+    import rocksdict
+
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in writes.items():
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    if offset is not None:
+        batch.put(store.offset_key, str(offset).encode())
+    db_for(partition).write(batch)

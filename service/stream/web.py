@@ -48,9 +48,13 @@ class Worker(Protocol):
         key belongs to another worker."""
         ...
     def explain(self, kpi: str, level: str, key: str | None, window: str,
-                as_of_ms: int) -> dict[str, Any] | None:
-        """The facts behind one windowed value (``service.engine.explain``), or None when the
-        key belongs to another worker."""
+                as_of_ms: int) -> dict[str, Any]:
+        """This worker's part of the facts behind one windowed value
+        (``service.stream.reads.explain_part``)."""
+        ...
+    @property
+    def undecodable_deltas(self) -> int:
+        """Messages of the deltas topic dead-lettered because they did not decode."""
         ...
     def owner_summary(self) -> dict[str, int]: ...
     def update_health(self) -> bool:
@@ -174,9 +178,10 @@ def register_routes(app: Any, service: Worker, token: Any,
 
     @app.page("/explain")
     async def explain(web: Any, request: Any) -> Any:
-        """The facts behind one windowed value (SPEC §6): ``kpi``, ``level`` (agent, team,
-        overall), ``key`` (the agent's or team's name), ``window`` (default 1h), ``as_of``;
-        404 when another worker owns the key."""
+        """This worker's part of the facts behind one windowed value (SPEC §6): ``kpi``,
+        ``level`` (agent, team, overall), ``key`` (the agent's or team's name), ``window``
+        (default 1h), ``as_of``; ``holder`` says whether it holds the owner (its presence
+        stretches). ``support-kpi explain`` merges every worker's part."""
         if not authorized(request):
             return denied(web)
         query = request.query
@@ -190,9 +195,6 @@ def register_routes(app: Any, service: Worker, token: Any,
         if isinstance(as_of_ms, str):
             return web.json({"error": as_of_ms}, status=400)
         listing = service.explain(kpi, level, key, window, as_of_ms)
-        if listing is None:
-            return web.json({"error": f"{level} {key or ''} belongs to another worker: ask "
-                             "every worker (support-kpi explain finds it)"}, status=404)
         return web.bytes(orjson.dumps(listing), content_type="application/json")
 
     @app.page("/healthz")
@@ -218,6 +220,8 @@ def register_routes(app: Any, service: Worker, token: Any,
                     "waiting": sum(service.health.lags.values())}
         else:
             body = {"status": "recovering"}
+        if service.undecodable_deltas:
+            body["undecodable_deltas"] = service.undecodable_deltas
         if authorized(request):
             health = service.health
             body.update({"owned": service.owner_summary(), "events": health.processed_total,

@@ -29,13 +29,13 @@ START_TO_DEATH_S = 150
 timeout, 10 s) and the worker has recovered: well within this."""
 WRAPPER = """
 import os, sys
-import service.stream.stage1 as stage1
-original = stage1.to_record
+import service.stream.conversations as conversations
+original = conversations.to_record
 def to_record(event, seq):
     if event.id == "poison":
         os._exit(99)
     return original(event, seq)
-stage1.to_record = to_record
+conversations.to_record = to_record
 from service.cli import main
 sys.exit(main(sys.argv[1:]))
 """

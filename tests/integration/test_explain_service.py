@@ -1,9 +1,10 @@
 """Explain a number, through Kafka and two workers (issue 14): for every windowed KPI, at every
-level and in both windows, the listing of the worker that owns the key adds up — by SPEC §3's
-formulas, computed here from the listed contributions — to the value the merged report shows.
+level and in both windows, the workers' merged listing (each lists the facts of its own
+conversations, the one that holds the owner its presence) adds up — by SPEC §3's formulas,
+computed here from the listed contributions — to the value the merged report shows.
 
 A simulated day (the 24 h window full), and a conversation cache of 50 so that most resolved
-conversations' facts have left memory and are read back from the owners table.
+conversations have left memory and are read back from the conversations table.
 """
 
 import json
@@ -15,7 +16,7 @@ from fixtures.workers import Namespace, WorkerProcess, wait_until
 
 from service.engine.kpis import WINDOW_KPIS
 from service.engine.report import merge_reports
-from service.stream.client import fetch_owner
+from service.stream.client import fetch_explain
 from service.synthetic import TrafficShape, generate_events
 
 AS_OF = "2024-03-05T09:00:00Z"
@@ -123,7 +124,7 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def test_every_windowed_kpi_is_explained_by_the_worker_that_owns_it(
+def test_every_windowed_kpi_is_explained_by_the_workers_merged_listing(
         namespace: Namespace, start_worker: Any, tmp_path: Path) -> None:
     path = day_of_events(tmp_path)
     expected = json.loads(namespace.cli("replay", str(path), "--as-of", AS_OF, "--no-pretty"))
@@ -160,7 +161,7 @@ def test_every_windowed_kpi_is_explained_by_the_worker_that_owns_it(
             for spec in WINDOW_KPIS:
                 if spec.key not in explained or spec.key not in reported:
                     continue
-                listing = fetch_owner(urls, "/explain", {
+                listing = fetch_explain(urls, {
                     "kpi": spec.key, "level": level, "key": key, "window": window,
                     "as_of": AS_OF}, None)
                 what = f"{spec.key} of {level} {key} in {window}"

@@ -74,7 +74,7 @@ def test_rocksdb_store_without_rocksdict(namespace: Namespace, tmp_path: Path) -
 
 
 def _partitions(namespace: Namespace) -> dict[str, int]:
-    topics = [namespace.topic, namespace.facts_topic, namespace.dead_letter_topic]
+    topics = [namespace.topic, namespace.deltas_topic, namespace.dead_letter_topic]
     return asyncio.run(topic_partitions(namespace.bootstrap, topics))
 
 
@@ -83,16 +83,16 @@ def test_fewer_partitions_than_the_existing_topics(namespace: Namespace) -> None
     line = _refused(_worker(namespace, "--port", "0", SUPPORT_KPI_PARTITIONS="2"),
                     "SUPPORT_KPI_PARTITIONS=2")
     assert line == (f"support-kpi worker: SUPPORT_KPI_PARTITIONS=2, but topic {namespace.topic} "
-                    "has 4 partitions; set SUPPORT_KPI_PARTITIONS=4 (the input, facts and "
+                    "has 4 partitions; set SUPPORT_KPI_PARTITIONS=4 (the input, deltas and "
                     "changelog topics must agree)")
     assert _partitions(namespace) == {namespace.topic: 4}, "missing topics were created"
 
 
 def test_topics_that_disagree(namespace: Namespace) -> None:
     asyncio.run(ensure_topics(namespace.bootstrap, [namespace.topic], 4))
-    asyncio.run(ensure_topics(namespace.bootstrap, [namespace.facts_topic], 2))
+    asyncio.run(ensure_topics(namespace.bootstrap, [namespace.deltas_topic], 2))
     line = _refused(_worker(namespace, "--port", "0"), "SUPPORT_KPI_PARTITIONS=4")
-    assert f"{namespace.facts_topic} has 2" in line
+    assert f"{namespace.deltas_topic} has 2" in line
 
 
 def test_unreachable_broker_keeps_its_message(namespace: Namespace) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streams import _as_of, _ms, config, report_of, stream
 
 from service.engine.conversation import Conversation
-from service.engine.conversations import ConversationStage
+from service.engine.conversations import Conversations
 from service.engine.engine import KpiEngine
 from service.engine.records import to_record
 
@@ -88,7 +88,7 @@ def test_kept_facts_equal_a_fold_of_the_log(seed: int, rnd: random.Random) -> No
     events = list(stream(seed))
     noisy = events + rnd.sample(events, len(events) // 5)
     rnd.shuffle(noisy)
-    stage = ConversationStage(config(), 25 * 3_600_000, compact=False, keep_facts=True)
+    stage = Conversations(config(), 25 * 3_600_000, compact=False, keep_facts=True)
     for seq, event in enumerate(noisy, 1):
         cid = getattr(event, "conversation_id", None)
         if cid is not None:

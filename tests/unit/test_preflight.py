@@ -155,32 +155,32 @@ def test_env_names() -> None:
 # -- partitions ---------------------------------------------------------------------------------
 
 def test_agreeing_partitions_pass() -> None:
-    preflight.check_partitions(4, {"support.events": 4, "support.facts": 4})
+    preflight.check_partitions(4, {"support.events": 4, "support.deltas.v1": 4})
     preflight.check_partitions(4, {})
 
 
 def test_existing_topics_with_another_count() -> None:
     with pytest.raises(PreflightError) as error:
-        preflight.check_partitions(2, {"support.events": 4, "support.facts": 4})
+        preflight.check_partitions(2, {"support.events": 4, "support.deltas.v1": 4})
     assert str(error.value) == (
         "SUPPORT_KPI_PARTITIONS=2, but topic support.events has 4 partitions; set "
-        "SUPPORT_KPI_PARTITIONS=4 (the input, facts and changelog topics must agree)")
+        "SUPPORT_KPI_PARTITIONS=4 (the input, deltas and changelog topics must agree)")
 
 
 def test_topics_that_disagree_among_themselves() -> None:
     with pytest.raises(PreflightError) as error:
-        preflight.check_partitions(4, {"support.events": 4, "support.facts": 2})
+        preflight.check_partitions(4, {"support.events": 4, "support.deltas.v1": 2})
     line = str(error.value)
     assert line.startswith("SUPPORT_KPI_PARTITIONS=4, but the topics disagree (support.events "
-                           "has 4, support.facts has 2); ")
+                           "has 4, support.deltas.v1 has 2); ")
     assert "recreate the ones with other than 4 partitions" in line
 
 
 def test_worker_topics() -> None:
-    settings = Settings(app_id="kpi", topic="in", facts_topic="facts",
+    settings = Settings(app_id="kpi", topic="in", deltas_topic="deltas",
                         dead_letter_topic="dead")
     assert preflight.worker_topics(settings) == [
-        "in", "facts", "dead", "kpi-conversations-changelog", "kpi-owners-changelog"]
+        "in", "deltas", "dead", "kpi-conversations-changelog", "kpi-owners-changelog"]
 
 
 @pytest.mark.parametrize("value", ["", "  "])

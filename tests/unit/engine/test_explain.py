@@ -10,10 +10,8 @@ import pytest
 from test_rules import assigned, at, created, feed, ms, presence, rating, reply, status
 
 from service.config import KpiConfig
-from service.engine.codec import owner_shares, sync_row
-from service.engine.explain import ExplainError
-from service.engine.facts import F_FIRST_RESPONSE, Response
-from service.engine.owners import ConversationSync, OwnerBook
+from service.engine.explain import ExplainError, explain, merge_explains
+from service.engine.owner_keys import fact_owners, owner_for
 
 AS_OF = ms(101)
 PAUSING = KpiConfig.model_validate(
@@ -130,20 +128,29 @@ def test_a_wrong_request_names_its_field(kpi: str, level: str, key: str | None, 
     assert raised.value.field == field and str(raised.value).startswith(f"{field}: ")
 
 
-def test_a_worker_lists_the_shares_in_memory_and_those_trimmed_to_its_table() -> None:
-    book = OwnerBook(KpiConfig(), 25 * 3_600_000)
-    fast = Response("c1:fr", F_FIRST_RESPONSE, 1000, "t1", "a1", 60_000, 60_000, 1)
-    slow = Response("c2:fr", F_FIRST_RESPONSE, 2000, "t1", "a1", 90_000, 90_000, 0)
-    rows = []
-    for cid, fact in (("c1", fast), ("c2", slow)):
-        sync = ConversationSync("a:a1", cid, (fact,), None)
-        book.apply_sync(sync)
-        rows.append(sync_row(0, book, sync))
-    assert dict(owner_shares(rows, "a:a1")) == {"c1": (fast,), "c2": (slow,)}
-    assert list(owner_shares(rows, "a:a")) == []
-    del book.held["a:a1"]["c2"]
-    assert dict(book.shares("a:a1", owner_shares(rows, "a:a1"))) == {"c1": (fast,),
-                                                                      "c2": (slow,)}
+@pytest.mark.parametrize(("kpi", "level", "key", "window"), [
+    ("first_response_seconds", "agent", "a1", "24h"), ("csat_all", "team", "t1", "24h"),
+    ("busy_seconds", "overall", None, "1h"), ("sla", "team", "t1", "24h"),
+])
+def test_the_workers_parts_merge_into_the_whole(kpi: str, level: str, key: str | None,
+                                                window: str) -> None:
+    """Each worker lists the facts of its own conversations and, where it holds the owner, the
+    presence stretches; merged (one listing twice, as during a rebalance), the parts give the
+    listing, totals and value of the whole."""
+    engine = desk()
+    whole = engine.explain(kpi, level, key, window, AS_OF)
+    owner = owner_for(level, key)
+    facts = {cid: tuple(f for f in c.facts(engine.conversations.policy).values()
+                        if owner in fact_owners(f))
+             for cid, c in engine.conversations.conversations.items()}
+    segments = list(engine.book.owner_segments(owner))
+    first = explain(kpi, level, key, window, AS_OF, [(c, facts[c]) for c in ("c1", "c3")],
+                    segments)
+    second = explain(kpi, level, key, window, AS_OF, [(c, facts[c]) for c in ("c2", "c3")],
+                     ())
+    merged = merge_explains([first, second])
+    assert merged == whole
+    assert (merged["facts"] or merged["presence"]) and merged["value"] is not None
 
 
 def test_the_command_prints_the_value_the_totals_and_one_line_per_fact() -> None:

@@ -1,7 +1,7 @@
 """SPEC §2 retention: a repeated id stays a duplicate and a closed conversation stays closed for
 at least ``retention.closed_days`` after its last event; past that horizon an event of a
 conversation no longer held, dated that far behind the latest event time, is *expired* (not
-applied, counted). Replay (``KpiEngine``) and stage 1 (``ConversationRouter``) agree."""
+applied, counted). Replay (``KpiEngine``) and a worker's conversation stage agree."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +11,9 @@ import orjson
 from schemas import event_adapter
 from service.config import KpiConfig
 from service.engine.engine import DEFAULT_RETENTION_MS, CachedPolicy, KpiEngine
-from service.engine.records import to_record
-from service.engine.router import ConversationRouter
 from service.engine.watermark import COMPANY
+from service.stream.conversations import ConversationStage, Message
+from service.stream.store import MemoryStore
 
 T0 = datetime(2026, 2, 20, 10, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -130,39 +130,54 @@ def test_open_conversations_are_kept_however_long_they_wait() -> None:
     assert live(engine, 40.1)["open"] == 1
 
 
+def stage_of(config: KpiConfig) -> tuple[ConversationStage, MemoryStore]:
+    stage = ConversationStage(CachedPolicy(config), DEFAULT_RETENTION_MS, lambda owner: 0)
+    store = MemoryStore()
+    stage.load(0, store)
+    return stage, store
+
+
+def message(offset: int, event: Any) -> Message:
+    body = event.model_dump(mode="json", exclude_none=True)
+    return Message("in", 0, offset, None, orjson.dumps(body), 0)
+
+
 def test_closed_days_comes_from_the_configuration() -> None:
     assert KpiEngine(SHORT).conversations.closed_ms == 2 * DAY_MS
     assert KpiEngine(KpiConfig()).conversations.closed_ms == 35 * DAY_MS
-    router = ConversationRouter(CachedPolicy(SHORT), DEFAULT_RETENTION_MS)
-    assert router.stage.closed_ms == 2 * DAY_MS
-    assert ConversationRouter(SHORT, DEFAULT_RETENTION_MS).stage.closed_ms == 2 * DAY_MS
+    stage, _ = stage_of(SHORT)
+    assert stage.partitions[0].conversations.closed_ms == 2 * DAY_MS
 
 
-def test_router_agrees_with_replay() -> None:
+def test_the_conversation_stage_agrees_with_replay() -> None:
+    """A worker's conversation stage, one message a batch with its rows written and its
+    partition loaded again from them now and then, expires and forgets as replay does."""
     events = [created(), closed(), *presence(3), created(), created("n1", 3, "c2"),
               created("old", 0.5, "c3"), closed(3.2, "c2"), *presence(6), created("n1", 3, "c2")]
     engine = run(events, SHORT)
-    router = ConversationRouter(CachedPolicy(SHORT), DEFAULT_RETENTION_MS)
-    totals = {"expired": 0, "duplicate": 0}
-    forgotten: list[str] = []
-    for seq, event in enumerate(events, 1):
-        out = router.process([(to_record(event, seq), getattr(event, "conversation_id", None))])
+    stage, store = stage_of(SHORT)
+    totals = {"expired": 0, "duplicate": 0, "forgotten": 0}
+    for offset, event in enumerate(events):
+        out = stage.process(0, [message(offset, event)])
+        out.writes.apply_to(store)
         totals["expired"] += out.expired
         totals["duplicate"] += out.duplicates
-        forgotten += out.forgotten
+        totals["forgotten"] += out.forgotten
+        if offset % 4 == 3:
+            stage.load(0, store)
     assert totals == {"expired": engine.counts["expired"],
-                      "duplicate": engine.counts["duplicate"]} == {"expired": 3, "duplicate": 0}
-    assert router.stage.forgotten == engine.counts["forgotten"] == 2
-    assert set(router.stage.conversations) == set(engine.conversations.conversations) == set()
-    assert "c2" in forgotten
+                      "duplicate": engine.counts["duplicate"],
+                      "forgotten": engine.counts["forgotten"]} == {"expired": 3, "duplicate": 0,
+                                                                   "forgotten": 2}
+    assert not list(store.scan(b"0\x1fh\x1f")), "forgotten conversations leave no rows"
 
 
-def test_router_watermark_is_restored_with_its_conversations() -> None:
-    router = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
+def test_the_watermark_is_restored_with_the_partition() -> None:
+    stage, store = stage_of(SHORT)
     events = [created(f"e{n}", n / 1440, f"c{n}") for n in range(COMPANY)]
-    router.process([(to_record(e, n), e.conversation_id) for n, e in enumerate(events, 1)])
-    assert router.watermark.at_ms is not None
-    restored = ConversationRouter(SHORT, DEFAULT_RETENTION_MS)
-    for cid, conversation in router.stage.conversations.items():
-        restored.load(cid, orjson.loads(orjson.dumps(conversation.to_state())))
-    assert restored.watermark.at_ms == router.watermark.at_ms
+    out = stage.process(0, [message(n, e) for n, e in enumerate(events)])
+    out.writes.apply_to(store)
+    before = stage.partitions[0].watermark
+    assert before.at_ms is not None
+    stage.load(0, store)
+    assert stage.partitions[0].watermark.state() == before.state()

@@ -1,0 +1,100 @@
+"""What a worker answers over HTTP, read from its stages: the report of the owners it holds,
+the queue, the feedback pages and its part of an explanation. A read never changes the
+stages' state (a conversation read back from the store for an explanation is not kept)."""
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from service.engine.book import OwnerBook
+from service.engine.explain import explain
+from service.engine.facts import Fact
+from service.engine.feedback import feedback_page
+from service.engine.owner_keys import (
+    OVERALL,
+    Owner,
+    agent_owner,
+    fact_owners,
+    owner_for,
+    team_owner,
+)
+from service.engine.panes import WINDOWS
+from service.engine.queue import queue_listing
+from service.engine.report import merge_reports
+from service.engine.sla import TeamPolicy
+from service.stream.conversations import ConversationStage
+from service.stream.owners import OwnerStage
+
+__all__ = ["explain_part", "feedback_of", "owner_summary", "queue_of", "report_of"]
+
+
+def report_of(owners: OwnerStage, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float,
+              weights: Mapping[str, Any], retention_ms: int) -> dict[str, Any]:
+    """SPEC §6's report of the owners held here (overall only on its own partition)."""
+    owned = owners.owned()
+    reports = [book.report(as_of_ms, {o for p, o in owned if p == partition}, at_risk_ratio,
+                           weights)
+               for partition, book in owners.books()]
+    if not reports:
+        return OwnerBook(policy, retention_ms).report(as_of_ms, set(), at_risk_ratio, weights)
+    return merge_reports(reports)
+
+
+def queue_of(owners: OwnerStage, state: str, as_of_ms: int, policy: TeamPolicy,
+             at_risk_ratio: float, team: str | None, agent: str | None,
+             limit: int) -> dict[str, Any]:
+    """The ``/conversations`` answer from the live summaries of the narrowest owner asked for
+    (the agent's, else the team's, else overall), when it is held here; else empty."""
+    owner = agent_owner(agent) if agent else team_owner(team) if team else OVERALL
+    book = owners.book_of(owner)
+    live = {} if book is None else book.live.get(owner, {})
+    return queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team, agent,
+                         limit)
+
+
+def feedback_of(owners: OwnerStage, level: str, key: str, as_of_ms: int,
+                weights: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An agent's or team's feedback page, or None when its owner is not held here."""
+    owner = owner_for(level, key)
+    book = owners.book_of(owner)
+    if book is None:
+        return None
+    kpis = book.values_of(owner, "24h", as_of_ms, weights)
+    return feedback_page(level, key, book.feedback.get(owner, {}).values(), as_of_ms, kpis)
+
+
+def explain_part(conversations: ConversationStage, owners: OwnerStage, kpi: str, level: str,
+                 key: str | None, window_name: str, as_of_ms: int) -> dict[str, Any]:
+    """This worker's part of the facts behind one windowed value: those of the conversations
+    of its input partitions, and the presence segments when it holds the owner
+    (``holder``). ``service.engine.explain.merge_explains`` joins the workers' parts."""
+    owner = owner_for(level, key)
+    (window,) = [w for w in WINDOWS if w.name == window_name]
+    start = window.span(as_of_ms)[0] - window.pane_ms
+    book = owners.book_of(owner)
+    segments = () if book is None else book.owner_segments(owner)
+    listing = explain(kpi, level, key, window_name, as_of_ms,
+                      _shares(conversations, owner, start), segments)
+    listing["holder"] = book is not None
+    return listing
+
+
+def _shares(stage: ConversationStage, owner: Owner, since_ms: int
+            ) -> Iterator[tuple[str, tuple[Fact, ...]]]:
+    """(conversation id, its facts that count for ``owner``) of every conversation with an
+    event since ``since_ms``."""
+    for partition, part in stage.partitions.items():
+        conversations = part.conversations
+        for cid, last_at in list(conversations.last_at.items()):
+            if last_at < since_ms:
+                continue
+            conversation = conversations.conversations.get(cid) or stage.read(partition, cid)
+            if conversation is None:
+                continue
+            facts = conversation.facts(stage.policy).values()
+            yield cid, tuple(f for f in facts if owner in fact_owners(f))
+
+
+def owner_summary(owners: OwnerStage) -> dict[str, int]:
+    """Owner keys held here, by level."""
+    return dict(Counter(owner.level for _, owner in owners.owned()))
