@@ -45,7 +45,7 @@ class Namespace:
     def env(self) -> dict[str, str]:
         return dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap,
                     SUPPORT_KPI_APP_ID=f"bench-{self.tag}", SUPPORT_KPI_TOPIC=self.topic,
-                    SUPPORT_KPI_FACTS_TOPIC=f"bench-{self.tag}-facts",
+                    SUPPORT_KPI_DELTAS_TOPIC=f"bench-{self.tag}-deltas",
                     SUPPORT_KPI_DEAD_LETTER_TOPIC=f"bench-{self.tag}-dead",
                     SUPPORT_KPI_PARTITIONS=str(PARTITIONS))
 

@@ -76,7 +76,7 @@ def render_settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         variable = field.validation_alias or f"SUPPORT_KPI_{name.upper()}"
-        default = "–" if field.default is None else f"`{field.default}`"
+        default = "–" if field.default in (None, "") else f"`{field.default}`"
         rows.append(f"| `{variable}` | {default} | {field.description} |")
     return "\n".join(rows)
 

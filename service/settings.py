@@ -3,7 +3,7 @@ environment; the KPI configuration is the YAML file named by ``SUPPORT_KPI_CONFI
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -19,9 +19,11 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, host:port[,host:port]")
     app_id: str = Field(default="support-kpi", description="Consumer group and topic prefix")
     topic: str = Field(default="support.events", description="Input topic of canonical events")
-    deltas_topic: str = Field(default="support.deltas.v1",
-                              description="Internal topic: the owners' deltas, keyed by owner "
-                              "(its name carries the version of its messages)")
+    deltas_topic: str = Field(
+        default="", validate_default=True,
+        description="Internal topic: the owners' deltas, keyed by owner; by default "
+        "`<SUPPORT_KPI_APP_ID>-deltas-v1`, so two deployments never share it (the name "
+        "carries the version of its messages)")
     dead_letter_topic: str = Field(default="support.dead-letters",
                                    description="Rejected input, with the reason")
     partitions: int = Field(default=4, ge=1,
@@ -90,6 +92,11 @@ class Settings(BaseSettings):
         "X-Webhook-Secret)")
     gateway_chatwoot_secret: SecretStr | None = Field(
         default=None, description="Chatwoot webhook secret (X-Chatwoot-Signature)")
+
+    @field_validator("deltas_topic")
+    @classmethod
+    def _deltas_of_the_app(cls, value: str, info: ValidationInfo) -> str:
+        return value or f"{info.data['app_id']}-deltas-v1"
 
     @field_validator("config", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from service.engine.feeds import SKETCH_BASE, Pane
 from service.engine.fold import LiveSummary
 from service.engine.kpis import LevelValues, window_values
 from service.engine.labels import AgentTeams
-from service.engine.live import LiveRows, LiveTotals, add_live
+from service.engine.live import LiveRows, LiveTotals, add_live, live_at
 from service.engine.owner_keys import OVERALL, Owner, agent_owner, fact_owners, team_owner
 from service.engine.panes import WINDOWS, WindowSpec
 from service.engine.presence import AgentTimeline, Segment, SegmentChange, clip_segments
@@ -316,6 +316,8 @@ class OwnerBook:
             for owner in owned:
                 levels = (owner.report_level,)
                 for summary in self.live.get(owner, {}).values():
+                    if not live_at(summary, as_of_ms):
+                        continue
                     add_live(live, summary, rows.row(summary, as_of_ms, at_risk_ratio),
                              as_of_ms, levels)
             rows.end_report()

@@ -59,11 +59,10 @@ def _order(record: Record) -> tuple[int, int]:
 class Conversation:
     """A conversation's events (sorted), checkpoints of the fold over them, and the fold."""
 
-    __slots__ = ("base_at", "base_seen", "checkpoints", "conversation_id", "current", "fold",
-                 "fresh", "log", "owners", "rebased", "saved_chunks", "seen", "tail")
+    __slots__ = ("base_at", "base_seen", "checkpoints", "conversation_id", "fold", "fresh",
+                 "log", "rebased", "saved_chunks", "seen", "tail")
 
-    def __init__(self, conversation_id: str, keep_facts: bool = False,
-                 track: bool = False) -> None:
+    def __init__(self, conversation_id: str, track: bool = False) -> None:
         self.conversation_id = conversation_id
         self.log: list[Record] = []
         """The events after the base, in (``at``, arrival) order."""
@@ -77,11 +76,6 @@ class Conversation:
         """``checkpoints[k]``: the fold after the base and the first ``k × CHECKPOINT_EVENTS``
         events of the log; ``[0]`` is the base (None: a fresh fold). Never applied to."""
         self.fold = ConversationFold(conversation_id)
-        self.owners: frozenset[str] = frozenset()
-        """The aggregate owners ever sent something of this conversation (streaming service)."""
-        self.current: dict[str, Fact] | None = {} if keep_facts else None
-        """The current facts by id, kept up to date from the changes; None when not kept
-        (replay needs only the changes)."""
         self.fresh: list[Record] | None = [] if track else None
         """With ``track`` (a worker), the events taken since the conversation was last saved,
         in arrival order; the worker's rows (:mod:`service.stream.rows`) save them."""
@@ -98,10 +92,8 @@ class Conversation:
         return len(self.log) + len(self.base_seen)
 
     def facts(self, policy: TeamPolicy) -> dict[str, Fact]:
-        """The conversation's current facts by id: kept, or folded again from the base (the
-        facts of events folded into the base are left out)."""
-        if self.current is not None:
-            return self.current
+        """The conversation's current facts by id, folded again from the base (the facts of
+        events folded into the base are left out)."""
         return fold_facts(self._start(0), self.log, policy)[1]
 
     def _start(self, k: int) -> ConversationFold:
@@ -135,8 +127,6 @@ class Conversation:
             changes = self._append(record, policy)
         else:
             changes = self._insert(record, policy)
-        if self.current is not None:
-            _apply_changes(self.current, changes)
         return changes
 
     def _append(self, record: Record, policy: TeamPolicy) -> list[FactChange]:
@@ -202,21 +192,19 @@ class Conversation:
     def pack(self) -> bytes:
         """The whole conversation as compressed bytes (:meth:`unpack` gives it back)."""
         base = self.checkpoints[0]
-        state = [_PACK_VERSION, [list(r) for r in self.log], sorted(self.owners),
+        state = [_PACK_VERSION, [list(r) for r in self.log],
                  None if base is None else base.to_state(), self.base_at,
                  self.base_seen.tobytes()]
         return zlib.compress(orjson.dumps(state, default=_bytes_as_hex), 1)
 
     @classmethod
-    def unpack(cls, conversation_id: str, packed: bytes, policy: TeamPolicy,
-               keep_facts: bool = False) -> "Conversation":
+    def unpack(cls, conversation_id: str, packed: bytes, policy: TeamPolicy) -> "Conversation":
         """A conversation from :meth:`pack`, its fold and checkpoints folded again."""
-        version, log, owners, base, base_at, base_seen = orjson.loads(zlib.decompress(packed))
+        version, log, base, base_at, base_seen = orjson.loads(zlib.decompress(packed))
         if version != _PACK_VERSION:
             raise ValueError(f"a packed conversation of version {version}, not "
                              f"{_PACK_VERSION}")
-        conversation = cls(conversation_id, keep_facts)
-        conversation.owners = frozenset(owners)
+        conversation = cls(conversation_id)
         if base is not None:
             conversation.checkpoints = [ConversationFold.from_state(base)]
         conversation.base_at = base_at
@@ -230,36 +218,11 @@ class Conversation:
         self.seen = {r.fingerprint for r in log}
         fold = self._start(0)
         checkpoints = self.checkpoints[:1]
-        facts: dict[str, Fact] = {}
         for n, record in enumerate(log, 1):
-            _apply_changes(facts, fold.apply(record, policy))
+            fold.apply(record, policy)
             if n % CHECKPOINT_EVENTS == 0:
                 checkpoints.append(fold.copy())
         self.fold, self.checkpoints = fold, checkpoints
-        if self.current is not None:
-            self.current = facts
-
-    def to_state(self) -> list[Any]:
-        """[events, owners]: the form of a ``conversations`` table row (the fold is derived
-        again from the events when loaded)."""
-        return [[list(r) for r in self.log], sorted(self.owners)]
-
-    @classmethod
-    def from_state(
-        cls, conversation_id: str, state: list[Any], policy: TeamPolicy | None = None,
-        keep_facts: bool = False,
-    ) -> "Conversation":
-        """A conversation saved by :meth:`to_state`; with ``policy`` its fold (and kept facts)
-        folded again."""
-        conversation = cls(conversation_id, keep_facts)
-        log = [Record(*r) for r in state[0]]
-        conversation.owners = frozenset(state[1])
-        if policy is None:
-            conversation.log = log
-            conversation.seen = {r.fingerprint for r in log}
-        else:
-            conversation.restore(log, policy)
-        return conversation
 
 
 def _bytes_as_hex(value: Any) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterator
 from service.engine.conversation import Conversation
 from service.engine.facts import FactChange
 from service.engine.fold import LiveSummary
-from service.engine.live import LiveRows, LiveTotals, add_live
+from service.engine.live import LiveRows, LiveTotals, add_live, live_at
 from service.engine.panes import DAY_MS
 from service.engine.records import Record
 from service.engine.sla import TeamPolicy
@@ -74,7 +74,6 @@ class Conversations:
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
                  forget_after_ms: int | None = None, compact: bool = True,
-                 keep_facts: bool = False,
                  loader: Callable[[str], "Conversation | None"] | None = None,
                  idle_limit: int | None = None, track: bool = False) -> None:
         self.policy = policy
@@ -83,10 +82,8 @@ class Conversations:
         """Live conversations' summaries as the last report built them, dropped when an event
         comes to the conversation."""
         self.compact = compact
-        self.keep_facts = keep_facts
         self.track = track
         """New conversations keep the events taken since they were saved (a worker)."""
-        """Each conversation keeps its current facts (stage 1 sends them every batch)."""
         self.retention_ms = retention_ms
         self.closed_ms = (closed_retention_ms(policy) if forget_after_ms is None
                           else forget_after_ms)
@@ -136,7 +133,7 @@ class Conversations:
         created = conversation is None
         if conversation is None:
             conversation = self.conversations[conversation_id] = Conversation(
-                conversation_id, self.keep_facts, self.track)
+                conversation_id, self.track)
             self.last_at[conversation_id] = record.at
         try:
             changes = conversation.add(record, self.policy)
@@ -179,7 +176,7 @@ class Conversations:
         packed = self.packed.pop(conversation_id, None)
         if packed is not None:
             conversation = self.conversations[conversation_id] = Conversation.unpack(
-                conversation_id, packed, self.policy, self.keep_facts)
+                conversation_id, packed, self.policy)
             return conversation
         conversation = None if self.loader is None else self.loader(conversation_id)
         if conversation is None:
@@ -286,7 +283,7 @@ class Conversations:
                 summary = self.conversations[cid].fold.live_summary()
                 if summary is not None:
                     summaries[cid] = summary
-            if summary is not None:
+            if summary is not None and live_at(summary, as_of_ms):
                 row = rows.row(summary, as_of_ms, at_risk_ratio)
                 add_live(totals, summary, row, as_of_ms, ("overall", "teams", "agents"))
         rows.end_report()

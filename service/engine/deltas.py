@@ -97,12 +97,16 @@ class DeltaBuilder:
         self.partition_of = partition_of
         self.cutoff_ms = cutoff_ms
         self.out: dict[int, OwnerDeltas] = {}
+        self._owners: dict[Owner, OwnerDeltas] = {}
 
     def _to(self, owner: Owner) -> OwnerDeltas:
-        partition = self.partition_of(owner)
-        deltas = self.out.get(partition)
+        deltas = self._owners.get(owner)
         if deltas is None:
-            deltas = self.out[partition] = OwnerDeltas(self.source)
+            partition = self.partition_of(owner)
+            deltas = self.out.get(partition)
+            if deltas is None:
+                deltas = self.out[partition] = OwnerDeltas(self.source)
+            self._owners[owner] = deltas
         return deltas
 
     def change(self, change: FactChange) -> None:

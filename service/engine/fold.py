@@ -72,9 +72,15 @@ class LiveSummary(NamedTuple):
     created_at: int = 0
     channel: str = "other"
 
+    def values(self) -> list[Any]:
+        """Its JSON form: its fields, the waits as lists (:meth:`decode` reads it)."""
+        values: list[Any] = list(self)
+        values[7] = [list(w) for w in self.waits]
+        return values
+
     @classmethod
     def decode(cls, values: Any) -> "LiveSummary":
-        """From its JSON form (lists for tuples)."""
+        """From its JSON form (:meth:`values`)."""
         (team, assignee, status, priority, awaiting_since, clock, clock_start, waits,
          created_at, channel) = values
         return cls(team, assignee, status, priority, awaiting_since, clock, clock_start,

@@ -16,7 +16,7 @@ from service.engine.panes import DAY_MS
 from service.engine.sla import TeamPolicy, business_ms, sla_elapsed_ms
 
 __all__ = ["ClockState", "LiveCounts", "LiveRows", "LiveTotals", "add_live", "clock_state",
-           "clocked_row", "live_row"]
+           "clocked_row", "live_at", "live_row"]
 
 _LIVE_SPAN_MS = 400 * DAY_MS
 """A running clock older than this is first measured over its first 400 days only: that is
@@ -187,6 +187,12 @@ def _business_elapsed(calendar: Any, start_ms: int, end_ms: int, target_ms: int)
         if head > target_ms:
             return head
     return business_ms(calendar, start_ms, end_ms)
+
+
+def live_at(summary: LiveSummary, as_of_ms: int) -> bool:
+    """Whether a conversation live now was live at ``as_of_ms``: not when it was created after
+    it (a report of an earlier time, while a backfill or a clock ahead brings later events)."""
+    return summary.created_at <= as_of_ms
 
 
 def add_live(totals: LiveTotals, summary: LiveSummary, row: LiveCounts, as_of_ms: int,

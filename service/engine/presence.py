@@ -219,22 +219,36 @@ class AgentTimeline:
     # -- the segments ------------------------------------------------------------------------
 
     def _refresh(self, low: int, high: int) -> SegmentChange:
-        """Recompute the segments that [low, high) may have changed (with one neighbour on
-        each side, so that the list stays canonical) and splice them in."""
+        """Recompute the segments of [low, high) and splice them in: the segments that overlap
+        or touch the span are cut at its ends, the span's own put between, and neighbours of
+        one state merged, so that the list stays canonical. The work follows the events and
+        attention intervals inside the span, never the length of the segments around it (an
+        agent available all day with a status event every second)."""
         if low >= high:
             return NO_CHANGE
         segments = self._segments
-        first = bisect_right(segments, low, key=_segment_end)
-        last = bisect_left(segments, high, key=_segment_start)
-        lo, hi = max(0, first - 1), min(len(segments), last + 1)
-        if lo < hi:
-            low = min(low, segments[lo].start)
-            high = max(high, _segment_end(segments[hi - 1]))
-        old = segments[lo:hi]
-        new = self._build(low, high)
+        first = bisect_right(segments, low - 1, key=_segment_end)
+        last = bisect_right(segments, high, key=_segment_start)
+        old = segments[first:last]
+        pieces: list[Segment] = []
+        if old and old[0].start < low:
+            head = old[0]
+            pieces.append(Segment(head.start, min(_segment_end(head), low), head.team,
+                                  head.busy))
+        pieces += self._build(low, high)
+        if old and _segment_end(old[-1]) > high:
+            tail = old[-1]
+            pieces.append(Segment(max(tail.start, high), tail.end, tail.team, tail.busy))
+        new: list[Segment] = []
+        for piece in pieces:
+            if new and new[-1].end == piece.start and (new[-1].team, new[-1].busy) == (
+                    piece.team, piece.busy):
+                new[-1] = Segment(new[-1].start, piece.end, piece.team, piece.busy)
+            else:
+                new.append(piece)
         if old == new:
             return NO_CHANGE
-        segments[lo:hi] = new
+        segments[first:last] = new
         kept = set(old) & set(new)
         return SegmentChange(tuple(s for s in old if s not in kept),
                              tuple(s for s in new if s not in kept))

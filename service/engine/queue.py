@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple, get_args
 
 from service.engine.fold import LiveSummary
-from service.engine.live import ClockState, LiveCounts, clock_state, clocked_row
+from service.engine.live import ClockState, LiveCounts, clock_state, clocked_row, live_at
 from service.engine.panes import DAY_MS
 from service.engine.records import format_time
 from service.engine.sla import TeamPolicy, sla_elapsed_ms
@@ -79,7 +79,7 @@ def conversation_queue(live: Iterable[tuple[str, LiveSummary]], state: str, as_o
                        ) -> tuple[list[QueueEntry], int]:
     """(the ``limit`` most urgent of the ``live`` conversations (id, live summary) in
     ``state`` at ``as_of_ms``, how many are in it), for ``team`` and ``agent`` (the assignee)
-    when given.
+    when given; one created after ``as_of_ms`` is not live then (:func:`live_at`).
 
     Raises ValueError for a state outside :data:`QUEUE_STATES`."""
     field = _ROW_FIELD.get(state)
@@ -88,7 +88,8 @@ def conversation_queue(live: Iterable[tuple[str, LiveSummary]], state: str, as_o
     found: list[tuple[QueueEntry, LiveSummary, ClockState | None]] = []
     for conversation_id, summary in live:
         if (team is not None and summary.team != team) or (
-                agent is not None and summary.assignee != agent):
+                agent is not None and summary.assignee != agent) or not live_at(summary,
+                                                                              as_of_ms):
             continue
         clock = clock_state(summary, as_of_ms, policy)
         row: LiveCounts = clocked_row(summary, clock, as_of_ms, at_risk_ratio)[0]

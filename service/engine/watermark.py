@@ -13,9 +13,10 @@ their order, so replay and the workers agree; it never moves back.
 
 Everything dated more than the pane retention (25 h) behind the watermark is *late*: still
 applied to its conversation, but its panes may already be gone, so it is counted. State is
-retired once per hour of event time, not per event. Replay's engine, stage 1's router and
-stage 2's owner book each keep one :class:`Watermark` of what they see, and all three answer
-these questions here.
+retired once per hour of event time, not per event. Replay's engine and each partition of a
+worker's conversation stage keep one :class:`Watermark` of what they see; an owner stage's
+follows the watermarks its deltas carry (:meth:`Watermark.follow`). All answer these
+questions here.
 """
 
 import heapq

@@ -1,2 +1,3 @@
-"""The streaming service: Faust workers around the pure engine (stage 1 by conversation,
-stage 2 by aggregate owner), with HTTP endpoints for Prometheus, reports and health."""
+"""The streaming service: Faust workers around the pure engine (a conversation stage keyed
+like the input, an owner stage keyed by agent, team and overall), with HTTP endpoints for
+Prometheus, reports and health."""

@@ -63,6 +63,11 @@ owner's deltas coalesce (a backlog of batch envelopes fills it at once; live tra
 most ``BATCH_WITHIN_S``)."""
 DELTA_BATCH_MESSAGES = 500
 BATCH_WITHIN_S = 0.05
+SLICE_BYTES = 2_000_000
+"""A batch is processed and delivered in slices of at most this many bytes of input (one
+message at the least): what a slice holds in memory — decoded events, deltas, rows — stays
+bounded however large the backlog's batches (1,000 envelopes of 200 events once made one
+message of deltas larger than the broker takes)."""
 MAX_DELTA_MESSAGE_BYTES = 100_000
 """Deltas messages are split below this (Kafka's default limit is 1 MB per record batch;
 smaller messages keep the prefetched backlog small)."""
@@ -80,6 +85,21 @@ RECOVERY_LOG_INTERVAL_S = 10.0
 def _message(event: EventT) -> Message:
     m = event.message
     return Message(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
+
+
+def _slices(events: list[EventT], max_bytes: int) -> list[list[EventT]]:
+    """``events`` in order, cut where their values pass ``max_bytes`` (:data:`SLICE_BYTES`)."""
+    out: list[list[EventT]] = [[]]
+    size = 0
+    for event in events:
+        value = event.message.value
+        length = len(value) if value else 0
+        if out[-1] and size + length > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(event)
+        size += length
+    return out
 
 
 def _by_partition(events: list[EventT]) -> dict[int, list[Message]]:
@@ -132,7 +152,8 @@ class KpiService:
         self.dead_letters = self.app.topic(settings.dead_letter_topic, partitions=self.partitions,
                                            **raw)
         conversation_table, owner_table = (
-            declare_table(self.app, settings.app_id, name, self.partitions, self._recovered)
+            declare_table(self.app, settings.app_id, name, self.partitions, self._recovered,
+                          self._restored)
             for name in TABLES)
         self.conversation_rows = TableRows(
             conversation_table, changelog_topic(settings.app_id, "conversations"))
@@ -240,6 +261,10 @@ class KpiService:
         """A table finished recovering after a rebalance (faust's on_recover callback)."""
         self._recoveries += 1
 
+    def _restored(self, records: int) -> None:
+        self.health.restored.inc(records)
+        self.health.restored_total += records
+
     @property
     def recovered(self) -> bool:
         """Tables recovered at least once and not recovering now. (``app.rebalancing`` is not
@@ -281,27 +306,30 @@ class KpiService:
 
     async def _conversation_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
-        latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
-        async with self.assignment.conversations_lock:
-            results = [(partition, self.conversations.process(partition, messages, latest_ms))
-                       for partition, messages in _by_partition(events).items()]
-            await self._deliver(results, self.conversation_rows)
-        for _, result in results:
-            self.health.processed(result.types, result.duplicates, result.late, result.expired,
-                                  result.forgotten)
-        self.progress.applied()
+        for piece in _slices(events, SLICE_BYTES):
+            latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
+            async with self.assignment.conversations_lock:
+                results = [(partition, self.conversations.process(partition, messages,
+                                                                  latest_ms))
+                           for partition, messages in _by_partition(piece).items()]
+                await self._deliver(results, self.conversation_rows)
+            for _, result in results:
+                self.health.processed(result.types, result.duplicates, result.late,
+                                      result.expired, result.forgotten)
+            self.progress.applied()
 
     async def _owner_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
-        now = time.time()
-        async with self.assignment.owners_lock:
-            results = [(partition, self.owners.process(partition, messages))
-                       for partition, messages in _by_partition(events).items()]
-            await self._deliver(results, self.owner_rows)
-        for _, result in results:
-            if result.origin_ms is not None:
-                self.health.latency(now - result.origin_ms / 1000)
-        self.progress.applied()
+        for piece in _slices(events, SLICE_BYTES):
+            async with self.assignment.owners_lock:
+                results = [(partition, self.owners.process(partition, messages))
+                           for partition, messages in _by_partition(piece).items()]
+                await self._deliver(results, self.owner_rows)
+            now = time.time()
+            for _, result in results:
+                if result.origin_ms is not None:
+                    self.health.latency(now - result.origin_ms / 1000)
+            self.progress.applied()
 
     async def _deliver(self, results: list[tuple[int, StageResult]], rows: TableRows) -> None:
         """A batch's outputs in the stages' order, each acknowledged before the next: the rows

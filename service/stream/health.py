@@ -31,6 +31,10 @@ HEALTH_METRICS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      "1 once the tables are recovered, partitions assigned and Kafka answers", ()),
     ("support_kafka_up", "gauge",
      "1 while the Kafka cluster answers the worker's metadata probe (every 2 s), else 0", ()),
+    ("support_changelog_records_restored_total", "counter",
+     "Changelog records read into this worker's tables: a restore after a start or a "
+     "rebalance (with its data directory kept, only the records after the offset its store "
+     "holds), and standby copies", ()),
     ("support_input_stalled_seconds", "gauge",
      "Seconds input has waited with nothing applied (0 while the worker keeps up); past 60 "
      "the worker is not ready, past 300 it exits", ()),
@@ -59,6 +63,8 @@ class Health:
         self.ready = self._metric("support_ready")
         self.kafka_up = self._metric("support_kafka_up")
         self.stalled = self._metric("support_input_stalled_seconds")
+        self.restored = self._metric("support_changelog_records_restored_total")
+        self.restored_total = 0
         self.offsets: dict[tuple[str, int], int] = {}
         self.lags: dict[tuple[str, int], int] = {}
         self.processed_total = 0

@@ -47,17 +47,27 @@ def changelog_topic(app_id: str, table: str) -> str:
 
 
 def declare_table(app: Any, app_id: str, name: str, partitions: int,
-                  on_recover: Callable[[], Any]) -> Any:
+                  on_recover: Callable[[], Any], on_restored: Callable[[int], None]) -> Any:
     """A bytes table whose changelog records :class:`TableRows` writes (acknowledged by the
     broker before the input is); ``acks=False`` is faust's consumer-side changelog setting
-    (see :mod:`service.stream.faust_fixes`)."""
+    (see :mod:`service.stream.faust_fixes`). ``on_restored`` is told how many changelog
+    records each batch faust reads into the store holds (a restore or a standby copy)."""
     changelog = app.topic(
         changelog_topic(app_id, name), partitions=partitions, key_type=bytes,
         value_type=bytes, key_serializer="raw", value_serializer="raw", compacting=True,
         internal=True, acks=False, config=CHANGELOG_TOPIC_CONFIG)
-    return app.Table(name, default=None, partitions=partitions, key_type=bytes,
-                     value_type=bytes, changelog_topic=changelog, on_recover=on_recover,
-                     options=rocksdb_options())
+    table = app.Table(name, default=None, partitions=partitions, key_type=bytes,
+                      value_type=bytes, changelog_topic=changelog, on_recover=on_recover,
+                      options=rocksdb_options())
+    apply = table.apply_changelog_batch
+
+    def counted(batch: Any) -> None:
+        records = batch if isinstance(batch, list) else list(batch)
+        on_restored(len(records))
+        apply(records)
+
+    table.apply_changelog_batch = counted
+    return table
 
 
 class PartitionStore:

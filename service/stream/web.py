@@ -206,7 +206,7 @@ def register_routes(app: Any, service: Worker, token: Any,
         """200 ``{"status": "ready"}``, or 503 with ``kafka_unreachable`` (and ``since``),
         ``stalled`` (input waits and nothing is applied: ``stalled_seconds``, ``waiting``) or
         ``recovering``; with the token (or none configured), also the owned keys, the events
-        processed and rejected, and the lag per topic."""
+        processed and rejected, the changelog records restored, and the lag per topic."""
         ready = update_health()
         down_since = service.kafka_down_since
         body: dict[str, Any]
@@ -226,5 +226,6 @@ def register_routes(app: Any, service: Worker, token: Any,
             health = service.health
             body.update({"owned": service.owner_summary(), "events": health.processed_total,
                          "rejected": health.rejected_total,
+                         "restored": health.restored_total,
                          "lag": health.total_lag() if down_since is None else None})
         return web.json(body, status=200 if ready else 503)

@@ -15,12 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
-from fixtures.workers import Namespace, WorkerProcess, wait_until
+from fixtures.traffic import Message, good_conversations, message_key, publish, wait_merged
+from fixtures.workers import Namespace
 
-from service.engine.report import merge_reports, report_differences
-from service.partitioning import partition_for
 from service.stream.dead_letters import MAX_VALUE_BYTES
 
 pytestmark = pytest.mark.integration
@@ -29,55 +27,6 @@ AS_OF = "2024-03-04T12:00:00Z"
 LIMIT = 1_048_576
 """The workers here keep the default per-event limit (1 MB), so a large envelope is legal."""
 BIG_ENVELOPE_EVENTS = 50_000
-
-
-def _at(minute: float) -> str:
-    moment = datetime(2024, 3, 4, 9, tzinfo=UTC) + timedelta(minutes=minute)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def good_conversations(count: int, prefix: str, partition: int | None = None) -> list[dict]:
-    """Five events a conversation (created, customer message, human reply, resolution, CSAT),
-    all between 09:00 and 11:30 on the report's day; with ``partition``, only conversations
-    whose key maps to it (SPEC §2: an envelope's keys map to its partition)."""
-    events: list[dict] = []
-    number = 0
-    made = 0
-    while made < count:
-        cid = f"{prefix}-{number}"
-        number += 1
-        if partition is not None and partition_for(cid.encode(), 4) != partition:
-            continue
-        made += 1
-        start = (number * 7) % 120
-        base = {"conversation_id": cid, "team": f"team-{number % 3}"}
-        agent = f"agent-{number % 5}"
-        events += [
-            {**base, "id": f"{cid}-c", "type": "conversation.created", "at": _at(start),
-             "channel": "chat"},
-            {**base, "id": f"{cid}-m", "type": "message.created", "at": _at(start + 1),
-             "author": "customer"},
-            {**base, "id": f"{cid}-r", "type": "message.created", "at": _at(start + 3),
-             "author": "agent", "agent_id": agent},
-            {**base, "id": f"{cid}-s", "type": "conversation.status_changed",
-             "at": _at(start + 9), "status": "resolved", "by": "agent", "agent_id": agent},
-            {**base, "id": f"{cid}-q", "type": "rating.submitted", "at": _at(start + 20),
-             "survey": "csat", "score": 1 + number % 5},
-        ]
-    return events
-
-
-def _key(raw: bytes | None) -> bytes | None:
-    try:
-        value = orjson.loads(raw or b"null")
-    except orjson.JSONDecodeError:
-        return b"garbage"
-    if isinstance(value, list):
-        value = value[0] if value and isinstance(value[0], dict) else {}
-    if not isinstance(value, dict):
-        return b"garbage"
-    key = value.get("conversation_id") or value.get("agent_id")
-    return key.encode() if isinstance(key, str) else b"garbage"
 
 
 def hostile_inputs(now: datetime) -> list[tuple[str, bytes | None, str]]:
@@ -115,37 +64,6 @@ def hostile_inputs(now: datetime) -> list[tuple[str, bytes | None, str]]:
     ]
 
 
-async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None,
-                                                                    int | None]]) -> None:
-    """Each (key, value, partition) with gzip compression (the broker takes 1 MB after it)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, compression_type="gzip",
-                                max_request_size=16 << 20, max_batch_size=1 << 20,
-                                enable_idempotence=True)
-    await producer.start()
-    try:
-        for key, value, partition in messages:
-            await producer.send_and_wait(topic, value, key=key, partition=partition)
-    finally:
-        await producer.stop()
-
-
-def _wait_equal(workers: list[WorkerProcess], expected: dict[str, Any]) -> None:
-    last: list[dict[str, Any]] = []
-
-    def equal() -> bool:
-        for worker in workers:
-            worker.check_running()
-        last[:] = [merge_reports([w.kpis(AS_OF) for w in workers])]
-        return last[0] == expected
-
-    try:
-        wait_until(equal, 180, "the merged report to equal replay of the good events")
-    except BaseException:
-        if last:
-            print("differences:", *report_differences(last[0], expected)[:20], sep="\n  ")
-        raise
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_hostile_input_is_dead_lettered_and_changes_nothing(
         namespace: Namespace, start_worker: Any, tmp_path: Path, workers: int) -> None:
@@ -166,19 +84,19 @@ def test_hostile_input_is_dead_lettered_and_changes_nothing(
     assert overall["conversations_created"] == 300 + BIG_ENVELOPE_EVENTS // 5
 
     hostile = hostile_inputs(now)
-    messages: list[tuple[bytes | None, bytes | None, int | None]] = [
-        (_key(orjson.dumps(e)), orjson.dumps(e), None) for e in small]
+    messages: list[Message] = [(message_key(orjson.dumps(e)), orjson.dumps(e), None)
+                               for e in small]
     rnd = random.Random(10)
     for _, value, _ in hostile:
-        messages.insert(rnd.randrange(len(messages)), (_key(value), value, None))
+        messages.insert(rnd.randrange(len(messages)), (message_key(value), value, None))
     messages.insert(rnd.randrange(len(messages)), (b"e-0", envelope, 1))
 
     env = {"SUPPORT_KPI_MAX_MESSAGE_BYTES": str(LIMIT)}
     started = [start_worker(f"w{i}", **env) for i in range(workers)]
     for worker in started:
         worker.wait_ready()
-    asyncio.run(_publish(namespace.bootstrap, namespace.topic, messages))
-    _wait_equal(started, expected)
+    asyncio.run(publish(namespace.bootstrap, namespace.topic, messages))
+    wait_merged(started, expected, AS_OF)
 
     letters = read_topic(namespace.bootstrap, namespace.dead_letter_topic, len(hostile) + 1, 60)
     headers = [{k: v.decode() for k, v in m.headers} for m in letters]

@@ -19,13 +19,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
+from fixtures.traffic import wait_merged
 from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
 
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
 from service.engine.feedback import agent_token
 from service.engine.queue import QUEUE_STATES
-from service.engine.report import merge_reports, report_differences
 from service.replay import open_lines, replay_lines
 from service.synthetic import TrafficShape, generate_events
 from service.timefmt import parse_as_of
@@ -51,24 +51,9 @@ def replay(namespace: Namespace, path: Path) -> dict[str, Any]:
     return json.loads(namespace.cli("replay", str(path), "--as-of", AS_OF, "--no-pretty"))
 
 
-def merged(workers: list[WorkerProcess]) -> dict[str, Any]:
-    return merge_reports([w.kpis(AS_OF) for w in workers])
-
-
 def wait_equal(workers: list[WorkerProcess], expected: dict[str, Any], what: str,
                timeout_s: float = 120) -> None:
-    last: list[dict[str, Any]] = []
-
-    def equal() -> bool:
-        last[:] = [merged(workers)]
-        return last[0] == expected
-
-    try:
-        wait_until(equal, timeout_s, what)
-    except BaseException:
-        if last:
-            print("differences:", *report_differences(last[0], expected)[:20], sep="\n  ")
-        raise
+    wait_merged(workers, expected, AS_OF, timeout_s, what)
 
 
 async def _group_members(namespace: Namespace) -> int:
@@ -224,6 +209,41 @@ def test_sigkill_mid_stream_then_restart(namespace: Namespace, start_worker: Any
                "the killed worker's group membership to expire")
     restarted = start_worker("w1b").wait_ready()
     wait_equal([restarted], expected, "the restarted worker to equal replay", timeout_s=150)
+
+
+def restored(worker: WorkerProcess) -> int:
+    """Changelog records the worker has read into its tables since it started."""
+    body = worker.readiness()
+    assert body is not None, f"worker {worker.name} is not ready"
+    return int(body["restored"])
+
+
+def test_restart_with_kept_data_reads_no_changelog(namespace: Namespace, start_worker: Any,
+                                                   tmp_path: Path) -> None:
+    """A worker stopped and started again on its data directory (RocksDB) holds its state at
+    once: it reads none of the changelogs again, applies the new events and equals replay; a
+    worker on an empty directory restores the same state from the changelogs."""
+    path = events_file(tmp_path, conversations=200, seed=13)
+    lines = path.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    (tmp_path / "first.jsonl").write_bytes(b"".join(lines[:half]))
+    (tmp_path / "second.jsonl").write_bytes(b"".join(lines[half:]))
+    rocksdb = {"SUPPORT_KPI_STORE": "rocksdb://"}
+    namespace.cli("produce", str(tmp_path / "first.jsonl"), "--batch", "20")
+    worker = start_worker("kept", **rocksdb).wait_ready()
+    wait_equal([worker], replay(namespace, tmp_path / "first.jsonl"),
+               "the worker to equal replay of the first half")
+    worker.stop(signal.SIGTERM)
+    again = start_worker("kept", **rocksdb).wait_ready()
+    assert restored(again) == 0, "a kept data directory must not read the changelogs again"
+    namespace.cli("produce", str(tmp_path / "second.jsonl"), "--batch", "20")
+    expected = replay(namespace, path)
+    wait_equal([again], expected, "the restarted worker to apply the new events")
+    assert restored(again) == 0
+    again.stop(signal.SIGTERM)
+    fresh = start_worker("empty", **rocksdb).wait_ready()
+    assert restored(fresh) > 0
+    wait_equal([fresh], expected, "a worker on an empty directory to restore the state")
 
 
 def test_garbage_goes_to_dead_letters(namespace: Namespace, start_worker: Any,

@@ -10,10 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streams import _as_of, _ms, config, report_of, stream
 
-from service.engine.conversation import Conversation
-from service.engine.conversations import Conversations
 from service.engine.engine import KpiEngine
-from service.engine.records import to_record
 
 seeds = st.integers(0, 3)
 slow = settings(max_examples=25, deadline=None,
@@ -78,22 +75,3 @@ def test_reports_along_the_way_change_no_report(seed: int, rnd: random.Random,
     for event in events[done:]:
         engine.process(event)
     assert engine.report(end_ms) == expected
-
-
-@slow
-@given(seeds, st.randoms(use_true_random=False))
-def test_kept_facts_equal_a_fold_of_the_log(seed: int, rnd: random.Random) -> None:
-    """Stage 1 keeps each conversation's facts from the changes its fold returns (issue 12):
-    after any arrival order with duplicates they are the facts of folding the sorted log."""
-    events = list(stream(seed))
-    noisy = events + rnd.sample(events, len(events) // 5)
-    rnd.shuffle(noisy)
-    stage = Conversations(config(), 25 * 3_600_000, compact=False, keep_facts=True)
-    for seq, event in enumerate(noisy, 1):
-        cid = getattr(event, "conversation_id", None)
-        if cid is not None:
-            stage.add(cid, to_record(event, seq))
-    assert stage.conversations
-    for cid, conversation in stage.conversations.items():
-        refolded = Conversation.from_state(cid, conversation.to_state(), config())
-        assert conversation.current == refolded.facts(config()), cid

@@ -66,7 +66,7 @@ def test_in_order_events_are_applied_once_each(monkeypatch: pytest.MonkeyPatch) 
     the duplicate check (a repeated id finds its twin without a scan)."""
     records = busy_conversation(20_000)
     counting = Counting(monkeypatch)
-    conversation = Conversation("c1", keep_facts=True)
+    conversation = Conversation("c1")
     for record in records:
         conversation.add(record, POLICY)
     assert counting.calls == 20_000
@@ -80,14 +80,14 @@ def test_a_late_event_refolds_from_the_checkpoint_before_it(
     256 events): twice the 208 events after the checkpoint plus itself, not the 2,000."""
     records = busy_conversation(2_001)
     late = records.pop(1_900)
-    conversation = Conversation("c1", keep_facts=True)
+    conversation = Conversation("c1")
     for record in records:
         conversation.add(record, POLICY)
     counting = Counting(monkeypatch)
     changes = conversation.add(late, POLICY)
     assert counting.calls == 2 * (2_000 - 1_792) + 1
     assert changes
-    assert conversation.current == facts_of([*records, late])
+    assert conversation.facts(POLICY) == facts_of([*records, late])
 
 
 @settings(max_examples=60, deadline=None)
@@ -96,14 +96,15 @@ def test_any_arrival_order_gives_the_facts_of_the_sorted_log(
         n: int, rnd: random.Random, pack: bool) -> None:
     """With checkpoints every 4 events and a log of at most 40 (so that the base takes the
     older events), the kept facts after any order of the events that may still be placed are
-    those of folding the sorted events; the changes, applied to an empty set, give them too."""
+    those of folding the sorted events: the changes, applied to an empty set, give them, and
+    so does folding the conversation again while nothing went into the base."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(conversation_module, "CHECKPOINT_EVENTS", 4)
         patch.setattr(conversation_module, "MAX_LOG_EVENTS", 40)
         records = busy_conversation(n)
         order = list(records)
         rnd.shuffle(order)
-        conversation = Conversation("c1", keep_facts=True)
+        conversation = Conversation("c1")
         from_changes: dict[str, Any] = {}
         taken: list[Record] = []
         for record in order:
@@ -120,16 +121,14 @@ def test_any_arrival_order_gives_the_facts_of_the_sorted_log(
                 elif old is not None:
                     del from_changes[old.fact_id]
             if pack and rnd.random() < 0.1:
-                conversation = Conversation.unpack("c1", conversation.pack(), POLICY, True)
-                assert conversation.current is not None
-                conversation.current = dict(from_changes)
+                conversation = Conversation.unpack("c1", conversation.pack(), POLICY)
         assert len(conversation.log) <= 40
         assert conversation.add(taken[0], POLICY) is None
         expected = facts_of(taken)
-        assert conversation.current == expected
         assert from_changes == expected
         if conversation.base_at is None:
             assert len(taken) == n
+            assert conversation.facts(POLICY) == expected
 
 
 def test_past_the_log_bound_an_earlier_event_is_refused_and_a_redelivery_is_a_duplicate(
@@ -150,23 +149,21 @@ def test_past_the_log_bound_an_earlier_event_is_refused_and_a_redelivery_is_a_du
 
 def test_a_packed_conversation_comes_back_whole() -> None:
     records = busy_conversation(700)
-    conversation = Conversation("c1", keep_facts=True)
+    conversation = Conversation("c1")
     for record in records:
         conversation.add(record, POLICY)
-    conversation.owners = frozenset({"o", "a:a1"})
     packed = conversation.pack()
     assert len(packed) < 700 * 30
-    back = Conversation.unpack("c1", packed, POLICY, keep_facts=True)
+    back = Conversation.unpack("c1", packed, POLICY)
     assert back.log == conversation.log
-    assert back.owners == conversation.owners
-    assert back.current == conversation.current
+    assert back.facts(POLICY) == conversation.facts(POLICY) == facts_of(records)
     assert back.fold.to_state() == conversation.fold.to_state()
     assert len(back.checkpoints) == len(conversation.checkpoints) == 1 + 700 // 256
 
 
 def test_a_fold_that_raises_leaves_nothing_of_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
     records = busy_conversation(300)
-    conversation = Conversation("c1", keep_facts=True)
+    conversation = Conversation("c1")
     for record in records[:-1]:
         conversation.add(record, POLICY)
     before = conversation.fold.to_state()

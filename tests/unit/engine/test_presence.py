@@ -137,14 +137,16 @@ class Counting:
         monkeypatch.setattr(AgentTimeline, "_build", counted)
 
 
+@pytest.mark.parametrize("statuses", [STATUSES, ("available",), ("available", "busy")])
 @pytest.mark.parametrize("shuffled", [False, True])
 def test_fifty_thousand_presence_events_cost_what_they_change(
-        monkeypatch: pytest.MonkeyPatch, shuffled: bool) -> None:
-    """50,000 status changes of one agent: each recomputes the stretch up to the next event
-    (and its neighbouring segments), so the presence events visited are a few per event, in
-    time order or not (was a rebuild of the whole timeline, or a sort, per event)."""
+        monkeypatch: pytest.MonkeyPatch, shuffled: bool, statuses: tuple[str, ...]) -> None:
+    """50,000 status changes of one agent: each recomputes the stretch up to the next event,
+    so the presence events visited are a few per event, in time order or not, also when the
+    status repeats all day and one segment holds every event (was a rebuild of the whole
+    timeline, or a sort, per event; then a rebuild of the segment around the event)."""
     rng = random.Random(5)
-    records = [presence(i, i * 1000, rng.choice(STATUSES), "t1" if i == 0 else None)
+    records = [presence(i, i * 1000, rng.choice(statuses), "t1" if i == 0 else None)
                for i in range(50_000)]
     if shuffled:
         rng.shuffle(records)
@@ -153,3 +155,5 @@ def test_fifty_thousand_presence_events_cost_what_they_change(
     for record in records:
         timeline.add_presence(record)
     assert counting.points <= 10 * len(records)
+    if statuses == ("available",):
+        assert timeline.segments() == [Segment(0, None, "t1", False)]

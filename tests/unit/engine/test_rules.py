@@ -1355,6 +1355,16 @@ def test_one_event_days_ahead_does_not_empty_the_windows() -> None:
     assert kpis(default, "agents", "a1", window="1h")["assigned"] == 12
 
 
+def test_a_conversation_created_after_the_as_of_is_not_live_then() -> None:
+    """The live state is the latest one; a report of an earlier time leaves out conversations
+    created after it (a worker holds them already, replay with ``--as-of`` never read them)."""
+    engine = feed([created("early", 0), created("later", 120)])
+    assert kpis(engine.report(ms(60)), window="live")["open"] == 1
+    assert kpis(engine.report(ms(121)), window="live")["open"] == 2
+    queued = engine.queue("open", ms(60))
+    assert [c["conversation_id"] for c in queued["conversations"]] == ["early"]
+
+
 # == arrival order and duplicates ===============================================================
 
 

@@ -4,14 +4,19 @@ row's parts in one message, and what does not decode says why (it is dead-letter
 import orjson
 import pytest
 
+from service.config import KpiConfig
 from service.engine.deltas import DELTAS_VERSION, OwnerDeltas, Source
+from service.engine.engine import CachedPolicy
 from service.engine.facts import F_RATING, Rating
 from service.engine.fold import LiveSummary
 from service.engine.owner_keys import OVERALL, agent_owner, team_owner
 from service.engine.presence import Segment, SegmentChange
 from service.engine.records import K_PRESENCE, Record
 from service.engine.sla import Wait
+from service.stream.conversations import Message
 from service.stream.messages import BadDelta, decode_deltas, encode_deltas
+from service.stream.owners import OwnerStage
+from service.stream.store import MemoryStore
 
 
 def full() -> OwnerDeltas:
@@ -75,3 +80,49 @@ def test_a_large_message_is_split_and_each_row_stays_whole() -> None:
 def test_what_does_not_decode_says_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(BadDelta, match=reason):
         decode_deltas(raw)
+
+
+def busy() -> OwnerDeltas:
+    """One batch of a busy desk: 3,000 live summaries for overall, 20,000 presence records of
+    one agent, a resync of 8,000 segments and a change of 3,000 removed and 3,000 added."""
+    deltas = full()
+    summary = LiveSummary("billing", "a7", "open", "normal", 100, "first_response", 100, (),
+                          100, "chat")
+    deltas.live[OVERALL] = {f"c{n}": summary if n % 3 else None for n in range(3_000)}
+    deltas.presence["a7"] = [Record(n * 1_000, n, n, K_PRESENCE, None, "a7", "available",
+                                    None, None) for n in range(20_000)]
+    deltas.resync[(OVERALL, "a8")] = tuple(Segment(n * 10, n * 10 + 5, "tech", n % 2 == 0)
+                                           for n in range(8_000))
+    deltas.segments[(team_owner("tech"), "a9")] = SegmentChange(
+        tuple(Segment(n * 10, n * 10 + 5, "tech", False) for n in range(3_000)),
+        tuple(Segment(n * 10, n * 10 + 7, "tech", True) for n in range(3_000)))
+    return deltas
+
+
+def owner_rows(messages: list[bytes]) -> dict[bytes, bytes]:
+    """The rows of an owner stage after it applied ``messages`` (one batch)."""
+    stage = OwnerStage(CachedPolicy(KpiConfig()), 25 * 3_600_000, lambda owner: 0)
+    store = MemoryStore()
+    stage.load(0, store)
+    result = stage.process(0, [Message("deltas", 0, n, None, raw, 0)
+                               for n, raw in enumerate(messages)])
+    result.first.apply_to(store)
+    result.writes.apply_to(store)
+    return store.rows
+
+
+def test_a_busy_batch_splits_below_the_bound_and_applies_as_the_whole() -> None:
+    """Every section is divided when one owner's part alone is larger than the bound (a live
+    section of a whole desk once made a record the broker refused, and stopped the worker)."""
+    deltas = busy()
+    [whole] = encode_deltas(deltas, 1 << 30)
+    assert len(whole) > 1_000_000
+    parts = encode_deltas(deltas, 100_000)
+    assert all(len(part) <= 100_000 for part in parts)
+    assert len(parts) >= len(whole) // 100_000
+    decoded = [decode_deltas(part) for part in parts]
+    assert all(part.source == deltas.source for part in decoded)
+    assert sum(len(p.live.get(OVERALL, {})) for p in decoded) == 3_000
+    assert sum(len(p.presence.get("a7", [])) for p in decoded) == 20_000
+    assert sum(1 for p in decoded if (OVERALL, "a8") in p.resync) == 1
+    assert owner_rows(parts) == owner_rows([whole])
