@@ -23,8 +23,8 @@ from service.partitioning import event_key, partition_for
 from service.processes import WorkerProcess, poll_until
 from service.publish import Envelope, ensure_topics
 
-__all__ = ["Namespace", "consume_rate", "latency", "metrics_scrape", "publish", "restore_run",
-           "service_run"]
+__all__ = ["Namespace", "consume_rate", "latency", "metrics_scrape", "publish", "restart_run",
+           "restore_run", "service_run"]
 
 PARTITIONS = 4
 
@@ -229,6 +229,40 @@ def restore_run(namespace: Namespace, expected: dict[str, Any], as_of: str,
     return {"seconds_to_ready": seconds, "events_per_s": events / seconds,
             "rss_mb": rss / 2**20, "equal_to_replay": not mismatch,
             "differences": mismatch[:10]}
+
+
+def restart_run(namespace: Namespace, worker: WorkerProcess, expected: dict[str, Any],
+                as_of: str, probe_at: str) -> dict[str, Any]:
+    """Stop ``worker`` (SIGTERM) and start it again on its data directory: seconds until it is
+    ready, the changelog records it restored, whether its report still equals ``expected``,
+    and the seconds until one new event (a conversation created at ``probe_at``, after
+    ``as_of``, so that the later phases' reports at ``as_of`` stay replay's) is applied."""
+    worker.stop()
+    again = namespace.worker(worker.name)
+    started = time.perf_counter()
+    again.start().wait_ready(600)
+    ready_s = time.perf_counter() - started
+    state = again.readiness() or {}
+    mismatch = equal_to([again], expected, as_of)
+    probe = {"id": "bench-restart-probe", "type": "conversation.created",
+             "conversation_id": "bench-restart-probe", "team": "billing", "channel": "chat",
+             "at": probe_at}
+    value = orjson.dumps(probe)
+    key = event_key(probe) or b""
+    started = time.perf_counter()
+    publish(namespace.bootstrap, namespace.topic,
+            [(partition_for(key, PARTITIONS), key, value, 1)])
+
+    def applied() -> bool:
+        now = again.readiness()
+        return bool(now and now["events"] >= 1 and sum(now["lag"].values()) == 0)
+
+    poll_until(applied, 120, "the restarted worker to apply a new event", interval_s=0.05)
+    applied_s = time.perf_counter() - started
+    again.stop()
+    return {"seconds_to_ready": ready_s, "restored_records": state.get("restored"),
+            "equal_to_replay": not mismatch, "differences": mismatch[:10],
+            "new_event_seconds": applied_s, "ready_and_applied_seconds": ready_s + applied_s}
 
 
 async def _paced(bootstrap: str, topic: str, lines: list[bytes], rate: float) -> float:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["SIMULATED_CONFIG", "TEAMS", "TrafficShape", "generate_events", "iso"]
+__all__ = ["SIMULATED_CONFIG", "TEAMS", "TrafficShape", "bot_loop", "generate_events", "iso",
+           "presence_run"]
 
 SIMULATED_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "simulated.yaml"
 """The configuration of the simulated desk (its teams' time zones and SLA targets, pausing
@@ -267,3 +268,29 @@ def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, An
                       shape.source)
     yield from (e for e in stream.pop_until(2**62) if e["type"] != "agent.status_changed"
                 or _ms(e["at"]) <= at + DAY)
+
+
+def bot_loop(cid: str, events: int, start_ms: int, step_ms: int = 300) -> list[dict[str, Any]]:
+    """One busy conversation: created at ``start_ms``, then a bot and a customer's
+    auto-responder answering each other every ``step_ms`` (``events`` events in all, in
+    ``at`` order)."""
+    base = {"conversation_id": cid, "team": "team-0"}
+    out: list[dict[str, Any]] = [{**base, "id": f"{cid}-c", "type": "conversation.created",
+                                  "at": iso(start_ms), "channel": "email"}]
+    for n in range(1, events):
+        author = "customer" if n % 2 else "bot"
+        out.append({**base, "id": f"{cid}-{n}", "type": "message.created",
+                    "at": iso(start_ms + n * step_ms), "author": author,
+                    **({"automated": True} if author == "bot" else {})})
+    return out
+
+
+def presence_run(agent: str, count: int, team: str, start_ms: int,
+                 step_ms: int) -> list[dict[str, Any]]:
+    """One busy agent: ``count`` status changes from ``start_ms``, ``step_ms`` apart, in ``at``
+    order; only the first names the team (the agent stays in it, SPEC §3)."""
+    statuses = ("available", "busy", "available", "away")
+    return [{"id": f"{agent}-{n}", "type": "agent.status_changed",
+             "at": iso(start_ms + n * step_ms), "agent_id": agent, "status": statuses[n % 4],
+             **({"team": team} if n == 0 else {})}
+            for n in range(count)]

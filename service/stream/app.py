@@ -171,9 +171,12 @@ class KpiService:
             settings.deltas_topic, self._send_resync)
         self.health = Health()
         self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
-        self._batches: RecordBatches | None = None
-        self.guarded = GuardedBatches(Path(settings.data_dir), ("conversations", "owners"),
-                                      self._dead_letter, self._flush, lambda: self.kafka.up)
+        self._batches: dict[str, RecordBatches] = {}
+        self.guarded = GuardedBatches(
+            Path(settings.data_dir), ("conversations", "owners"),
+            lambda rejection, message: self._dead_letter(rejection, message,
+                                                         self._outputs("guard")),
+            self._flush_guard, lambda: self.kafka.up)
         self.progress = Progress()
         self.stalled_seconds = 0.0
         """Seconds input has waited with nothing applied, as of the last health update."""
@@ -242,14 +245,19 @@ class KpiService:
             await asyncio.sleep(RELEASE_MEMORY_INTERVAL_S)
             release_free_memory()
 
-    @property
-    def batches(self) -> RecordBatches:
-        if self._batches is None:
+    def _outputs(self, stage: str) -> RecordBatches:
+        """The record batches of one stage (``conversations``, ``owners``, ``guard``). Each
+        has its own, so that a send waits for exactly that stage's records: the two agents run
+        concurrently, and with one shared the other agent's send could carry a stage's records
+        and acknowledge nothing of them to it, so that its rows were written before its
+        messages were acknowledged, without their changelog offsets."""
+        batches = self._batches.get(stage)
+        if batches is None:
             producer: Any = self.app.producer
-            self._batches = RecordBatches(
+            batches = self._batches[stage] = RecordBatches(
                 producer._ensure_producer(), frozenset({self.settings.dead_letter_topic}),
                 PRODUCER_BATCH_BYTES)
-        return self._batches
+        return batches
 
     # -- assignment and recovery ---------------------------------------------------------------
 
@@ -312,7 +320,8 @@ class KpiService:
                 results = [(partition, self.conversations.process(partition, messages,
                                                                   latest_ms))
                            for partition, messages in _by_partition(piece).items()]
-                await self._deliver(results, self.conversation_rows)
+                await self._deliver(results, self.conversation_rows,
+                                    self._outputs("conversations"))
             for _, result in results:
                 self.health.processed(result.types, result.duplicates, result.late,
                                       result.expired, result.forgotten)
@@ -324,51 +333,55 @@ class KpiService:
             async with self.assignment.owners_lock:
                 results = [(partition, self.owners.process(partition, messages))
                            for partition, messages in _by_partition(piece).items()]
-                await self._deliver(results, self.owner_rows)
+                await self._deliver(results, self.owner_rows, self._outputs("owners"))
             now = time.time()
             for _, result in results:
                 if result.origin_ms is not None:
                     self.health.latency(now - result.origin_ms / 1000)
             self.progress.applied()
 
-    async def _deliver(self, results: list[tuple[int, StageResult]], rows: TableRows) -> None:
+    async def _deliver(self, results: list[tuple[int, StageResult]], rows: TableRows,
+                       batches: RecordBatches) -> None:
         """A batch's outputs in the stages' order, each acknowledged before the next: the rows
         that come first, the messages and dead letters, the rows. A failed send raises: the
         worker exits and the batch is delivered again."""
-        batches = self.batches
         if any(result.first for _, result in results):
             for partition, result in results:
                 rows.append(partition, result.first, batches)
             rows.store(await batches.send())
         for _, result in results:
             for rejection, message in result.dead_letters:
-                self._dead_letter(rejection, message)
-            self._append_deltas(result.deltas)
+                self._dead_letter(rejection, message, batches)
+            self._append_deltas(result.deltas, batches)
         await batches.send()
         for partition, result in results:
             rows.append(partition, result.writes, batches)
         rows.store(await batches.send())
 
-    def _append_deltas(self, deltas: list[tuple[int, OwnerDeltas]]) -> None:
+    def _append_deltas(self, deltas: list[tuple[int, OwnerDeltas]],
+                       batches: RecordBatches) -> None:
         topic = self.settings.deltas_topic
         for destination, message in deltas:
             for raw in encode_deltas(message, MAX_DELTA_MESSAGE_BYTES):
-                self.batches.append(topic, destination, None, raw)
+                batches.append(topic, destination, None, raw)
 
     async def _send_resync(self, deltas: list[tuple[int, OwnerDeltas]]) -> None:
-        self._append_deltas(deltas)
-        await self.batches.send()
+        """Segments an owner partition loaded after a rebalance sends again (under the owner
+        stage's lock: its batches)."""
+        batches = self._outputs("owners")
+        self._append_deltas(deltas, batches)
+        await batches.send()
 
-    async def _flush(self) -> None:
-        await self.batches.send()
+    async def _flush_guard(self) -> None:
+        await self._outputs("guard").send()
 
-    def _dead_letter(self, rejection: Rejection, message: Any) -> None:
+    def _dead_letter(self, rejection: Rejection, message: Any, batches: RecordBatches) -> None:
         """Append the dead letter of ``rejection`` (read from ``message``); it is sent with the
         batch's other outputs."""
         self.health.rejected(rejection.reason, rejection.count)
         record = dead_letter(rejection, Origin(message.topic, message.partition,
                                                message.offset, message.key))
-        self.batches.append(self.settings.dead_letter_topic, message.partition, record.key,
+        batches.append(self.settings.dead_letter_topic, message.partition, record.key,
                             record.value, record.headers)
 
     # -- health and reads ----------------------------------------------------------------------

@@ -21,13 +21,21 @@ def test_bench_smoke_run_produces_every_figure(namespace: Namespace, tmp_path: P
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(output.read_text())
-    assert {"raw", "core", "service", "recovery", "scale", "latency"} <= set(results)
+    assert {"raw", "core", "keys", "service", "restart", "recovery", "scale",
+            "latency"} <= set(results)
     assert results["raw"]["events"] == results["dataset"]["events"]
-    for phase in ("service", "recovery", "scale"):
+    for phase in ("service", "restart", "recovery", "scale"):
         assert results[phase]["equal_to_replay"], results[phase]["differences"]
     assert results["service"]["events"] == results["dataset"]["events"]
     assert results["scale"]["speedup"] > 0
     assert results["core"]["replay"]["events"] == results["dataset"]["events"]
+    restart = results["restart"]
+    assert restart["restored_records"] == 0 and restart["new_event_seconds"] > 0
+    assert set(results["keys"]) == {"conversation", "agent", "agent-shuffled"}
+    for runs in results["keys"].values():
+        assert [run["events"] for run in runs] == [runs[0]["events"], 2 * runs[0]["events"]]
+        assert all(run["seconds"] > 0 for run in runs)
+    assert "keys: one agent-shuffled" in done.stdout
     assert results["latency"]["samples"] > 0
     assert 0 < results["latency"]["p50_seconds"] <= results["latency"]["p99_seconds"]
     assert results["service"]["rss_mb"] > 0

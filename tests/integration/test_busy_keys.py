@@ -22,7 +22,6 @@ import pytest
 from fixtures.kafka import read_topic
 from fixtures.traffic import (
     Message,
-    at_ms,
     good_conversations,
     message_key,
     publish,
@@ -31,10 +30,13 @@ from fixtures.traffic import (
 from fixtures.workers import Namespace, WorkerProcess
 
 from service.ingest import MAX_LISTED_REJECTIONS
+from service.synthetic import bot_loop, presence_run
+from service.timefmt import parse_as_of
 
 pytestmark = pytest.mark.integration
 
 AS_OF = "2024-03-04T12:00:00Z"
+START_MS = parse_as_of("2024-03-04T09:00:00Z")
 PEAK_RSS_MB = 600
 """The bound the README's Guarantees state for a worker's peak resident memory under these
 inputs (a worker of this test idles at about 150 MB; the 50,000-event agent once took one to
@@ -44,29 +46,6 @@ BUSY_PRESENCE = 50_000
 SHUFFLED_PRESENCE = 20_000
 BAD_ELEMENTS = 120_000
 ENVELOPE_EVENTS = 500
-
-
-def bot_loop(cid: str) -> list[dict[str, Any]]:
-    """A conversation whose bot and customer's auto-responder answer each other every 300 ms
-    for 100 minutes from 09:00."""
-    base = {"conversation_id": cid, "team": "team-0"}
-    events: list[dict[str, Any]] = [{**base, "id": f"{cid}-c", "type": "conversation.created",
-                                     "at": at_ms(0), "channel": "email"}]
-    for n in range(1, LOOP_EVENTS):
-        author = "customer" if n % 2 else "bot"
-        events.append({**base, "id": f"{cid}-{n}", "type": "message.created",
-                       "at": at_ms(n * 300), "author": author,
-                       **({"automated": True} if author == "bot" else {})})
-    return events
-
-
-def presence_run(agent: str, count: int, team: str, step_ms: int) -> list[dict[str, Any]]:
-    """``count`` status changes of one agent from 09:00, ``step_ms`` apart; only the first
-    names the team (the agent stays in it, SPEC §3)."""
-    statuses = ("available", "busy", "available", "away")
-    return [{"id": f"{agent}-{n}", "type": "agent.status_changed", "at": at_ms(n * step_ms),
-             "agent_id": agent, "status": statuses[n % 4], **({"team": team} if n == 0 else {})}
-            for n in range(count)]
 
 
 def strict_json_violations() -> list[bytes]:
@@ -116,9 +95,9 @@ def envelopes(events: list[dict[str, Any]], size: int) -> list[Message]:
 def test_busy_keys_far_events_and_bad_json_change_nothing(
         namespace: Namespace, start_worker: Any, tmp_path: Path) -> None:
     good = good_conversations(300, "g")
-    loop = bot_loop("loop-1")
-    busy = presence_run("agent-busy", BUSY_PRESENCE, "team-1", 100)
-    shuffled = presence_run("agent-shuffled", SHUFFLED_PRESENCE, "team-2", 250)
+    loop = bot_loop("loop-1", LOOP_EVENTS, START_MS)
+    busy = presence_run("agent-busy", BUSY_PRESENCE, "team-1", START_MS, 100)
+    shuffled = presence_run("agent-shuffled", SHUFFLED_PRESENCE, "team-2", START_MS, 250)
     random.Random(23).shuffle(shuffled)
     stray = {"id": "stray-c", "type": "conversation.created", "conversation_id": "stray",
              "at": "2024-03-07T10:00:00Z", "team": "team-0"}
