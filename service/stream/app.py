@@ -17,8 +17,10 @@ crash-loop guard :mod:`service.stream.guarded`.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Container
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from service.stream.dead_letters import Origin, dead_letter
 from service.stream.faust_fixes import (
     bound_recovery_samples,
     exit_stalled,
+    finish_batches_before_stores_close,
     hold_streams_until_resumed,
 )
 from service.stream.guarded import GuardedBatches
@@ -102,10 +105,15 @@ def _slices(events: list[EventT], max_bytes: int) -> list[list[EventT]]:
     return out
 
 
-def _by_partition(events: list[EventT]) -> dict[int, list[Message]]:
+def _by_partition(events: list[EventT], held: Container[int]) -> dict[int, list[Message]]:
+    """The messages of the partitions in ``held``, by partition; messages of a partition that
+    went elsewhere in a rebalance are left to its new holder (fetched before the rebalance,
+    they may still come in a batch)."""
     groups: dict[int, list[Message]] = {}
     for event in events:
-        groups.setdefault(event.message.partition, []).append(_message(event))
+        partition = event.message.partition
+        if partition in held:
+            groups.setdefault(partition, []).append(_message(event))
     return groups
 
 
@@ -159,6 +167,8 @@ class KpiService:
             conversation_table, changelog_topic(settings.app_id, "conversations"))
         self.owner_rows = TableRows(owner_table, changelog_topic(settings.app_id, "owners"))
         bound_recovery_samples(self.app)
+        self._running = {"conversations": asyncio.Lock(), "owners": asyncio.Lock()}
+        finish_batches_before_stores_close(self.app, self._no_running_batch)
         self._recoveries = 0
         self._owner_partitions: dict[Owner, int] = {}
         self.conversations = ConversationStage(
@@ -312,14 +322,25 @@ class KpiService:
         async for events in stream.take_events(DELTA_BATCH_MESSAGES, BATCH_WITHIN_S):
             await self.guarded.run("owners", events, self._owner_batch)
 
+    @contextlib.asynccontextmanager
+    async def _no_running_batch(self) -> AsyncIterator[None]:
+        """Wait until neither agent runs a batch, and hold new ones back meanwhile."""
+        async with self._running["conversations"], self._running["owners"]:
+            yield
+
     async def _conversation_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
+        async with self._running["conversations"]:
+            await self._conversation_slices(events)
+
+    async def _conversation_slices(self, events: list[EventT]) -> None:
         for piece in _slices(events, SLICE_BYTES):
             latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
             async with self.assignment.conversations_lock:
                 results = [(partition, self.conversations.process(partition, messages,
                                                                   latest_ms))
-                           for partition, messages in _by_partition(piece).items()]
+                           for partition, messages in _by_partition(
+                               piece, self.conversations.partitions).items()]
                 await self._deliver(results, self.conversation_rows,
                                     self._outputs("conversations"))
             for _, result in results:
@@ -329,10 +350,15 @@ class KpiService:
 
     async def _owner_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
+        async with self._running["owners"]:
+            await self._owner_slices(events)
+
+    async def _owner_slices(self, events: list[EventT]) -> None:
         for piece in _slices(events, SLICE_BYTES):
             async with self.assignment.owners_lock:
                 results = [(partition, self.owners.process(partition, messages))
-                           for partition, messages in _by_partition(piece).items()]
+                           for partition, messages in _by_partition(
+                               piece, self.owners.partitions).items()]
                 await self._deliver(results, self.owner_rows, self._outputs("owners"))
             now = time.time()
             for _, result in results:

@@ -20,6 +20,13 @@ revisit when faust is upgraded (every one reaches into faust's private state).
    through its own table writes, which the worker bypasses: every restart re-read the whole
    changelog since the first restore).
 
+7. :func:`finish_batches_before_stores_close` — with ``stream_wait_empty`` off (faust's wait
+   counts every prefetched message), faust closes a table's partition databases on a rebalance
+   or a stop while an agent's batch is still running: the batch's rows then met a closed
+   database, the worker died, and even a clean stop left the last batch's rows to be read from
+   the changelog again. The stores now close once the running batches are done, and a batch
+   for a partition that went elsewhere writes its rows to the changelog only.
+
 Two more are settings, applied where the tables are declared
 (:mod:`service.stream.tables`): changelogs are declared ``acks=False`` (with acknowledgements
 on, faust tracks every offset gap compaction leaves in an interval tree and a restore slows
@@ -33,15 +40,15 @@ import logging
 import os
 import weakref
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 from faust.streams import _current_event
 from faust.types import EventT
 
 __all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_stalled",
-           "exit_without_commit", "hold_streams_until_resumed", "partition_db",
-           "persist_offset"]
+           "exit_without_commit", "finish_batches_before_stores_close",
+           "hold_streams_until_resumed", "partition_db", "persist_offset"]
 
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release these workarounds were written against (pyproject pins it)."""
@@ -102,6 +109,26 @@ def exit_stalled(stalled_s: float, waiting: int) -> NoReturn:
     os._exit(70)
 
 
+def finish_batches_before_stores_close(
+        app: Any, running: Callable[[], contextlib.AbstractAsyncContextManager[None]]) -> None:
+    """Close the tables' stores on a rebalance or a stop only once the agents' running batches
+    are done: ``running()`` is entered (it waits for them and holds new ones back) around
+    faust's store revocation in a rebalance, and from the stop on for good."""
+    tables = app.tables
+    rebalance, stop = tables.on_rebalance, tables.on_stop
+
+    async def on_rebalance(*args: Any, **kwargs: Any) -> None:
+        async with running():
+            await rebalance(*args, **kwargs)
+
+    async def on_stop() -> None:
+        await running().__aenter__()
+        await stop()
+
+    tables.on_rebalance = on_rebalance
+    tables.on_stop = on_stop
+
+
 def partition_db(table: Any, partition: int) -> Any:
     """The storage of one partition of ``table``: a RocksDB database (``rocksdict.Rdict``,
     raw bytes), or the ``memory://`` store's dict of every partition."""
@@ -123,6 +150,10 @@ def persist_offset(table: Any, partition: int, writes: Mapping[bytes, bytes | No
                 data.pop(key, None)
             else:
                 data[key] = value
+        return
+    if partition not in store._dbs:
+        log.info("%s partition %d is no longer held here; its rows are in the changelog only",
+                 table.name, partition)
         return
     import rocksdict
 

@@ -241,6 +241,7 @@ def test_restart_with_kept_data_reads_no_changelog(namespace: Namespace, start_w
     wait_equal([again], expected, "the restarted worker to apply the new events")
     assert restored(again) == 0
     again.stop(signal.SIGTERM)
+    assert "ERROR" not in (tmp_path / "kept.log").read_text(), "a clean stop logs no error"
     fresh = start_worker("empty", **rocksdb).wait_ready()
     assert restored(fresh) > 0
     wait_equal([fresh], expected, "a worker on an empty directory to restore the state")
