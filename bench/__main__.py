@@ -155,7 +155,7 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
                 print("restart: the worker stopped and started on its data directory …",
                       flush=True)
                 results["restart"] = kb.restart_run(namespace, workers[0], expected, as_of,
-                                                    iso(parse_as_of(as_of) + 30_000))
+                                                    iso(parse_as_of(as_of) + 120_000))
             workers[0].stop()
             if "raw" in results:
                 one["ratio_to_raw"] = one["events_per_s"] / results["raw"]["events_per_s"]

@@ -223,10 +223,12 @@ def restore_run(namespace: Namespace, expected: dict[str, Any], as_of: str,
     started = time.perf_counter()
     worker.start().wait_ready(600)
     seconds = time.perf_counter() - started
+    restored = (worker.readiness() or {}).get("restored")
     mismatch = equal_to([worker], expected, as_of)
     rss = worker.rss_bytes()
     worker.stop()
     return {"seconds_to_ready": seconds, "events_per_s": events / seconds,
+            "restored_records": restored,
             "rss_mb": rss / 2**20, "equal_to_replay": not mismatch,
             "differences": mismatch[:10]}
 
@@ -236,7 +238,7 @@ def restart_run(namespace: Namespace, worker: WorkerProcess, expected: dict[str,
     """Stop ``worker`` (SIGTERM) and start it again on its data directory: seconds until it is
     ready, the changelog records it restored, whether its report still equals ``expected``,
     and the seconds until one new event (a conversation created at ``probe_at``, after
-    ``as_of``, so that the later phases' reports at ``as_of`` stay replay's) is applied."""
+    ``as_of``'s pane, so that the later phases' reports at ``as_of`` stay replay's) is applied."""
     worker.stop()
     again = namespace.worker(worker.name)
     started = time.perf_counter()

@@ -6,7 +6,7 @@ metric table in the README and the dashboard; a KPI is added here and nowhere el
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from service.engine.facts import (
     F_ABANDONED,
@@ -25,9 +25,18 @@ from service.engine.facts import (
     F_REVIEW,
 )
 from service.engine.feeds import Count, Distribution, Feed, PaneLayout
+from service.engine.sketch import QuantileSketch
 
-if TYPE_CHECKING:
-    from service.engine.aggregates import Totals
+
+class WindowTotals(Protocol):
+    """What a KPI's value is computed from: a window's panes merged
+    (:class:`service.engine.aggregates.Totals`): counters by feed slot, one quantile sketch
+    per distribution, presence milliseconds."""
+
+    counters: list[int]
+    sketches: list[QuantileSketch]
+    logged_in_ms: int
+    busy_ms: int
 
 __all__ = [
     "ALL_LEVELS",
@@ -62,7 +71,7 @@ class KpiSpec:
     levels: tuple[Level, ...] = ALL_LEVELS
     fields: tuple[str, ...] = ()
     """Sub-keys of a group; dotted for nested groups (``first_response.achieved``)."""
-    compute: "Callable[[Totals], Any] | None" = field(default=None, compare=False)
+    compute: Callable[[WindowTotals], Any] | None = field(default=None, compare=False)
     feeds: tuple[Feed, ...] = field(default=(), compare=False)
     """The pane counters and distributions ``compute`` reads."""
     presence: bool = False
@@ -131,14 +140,14 @@ QA = (_counts("qa_reviews", F_REVIEW),
       Count("qa_sum_milli", (F_REVIEW,), lambda f: f.score_milli))
 
 
-def _count(feed: Count) -> Callable[["Totals"], int]:
+def _count(feed: Count) -> Callable[[WindowTotals], int]:
     return lambda t: t.counters[feed.slot]
 
 
-def _distribution(feed: Distribution) -> Callable[["Totals"], dict[str, Any]]:
+def _distribution(feed: Distribution) -> Callable[[WindowTotals], dict[str, Any]]:
     """count and avg are exact (the sketch keeps each bucket's count and sum of ms); p50 and p90
     come from the sketch: within 1% and within the values' range (SPEC §3)."""
-    def compute(t: "Totals") -> dict[str, Any]:
+    def compute(t: WindowTotals) -> dict[str, Any]:
         sketch = t.sketches[feed.index]
         count = sketch.count
         if not count:
@@ -151,10 +160,10 @@ def _distribution(feed: Distribution) -> Callable[["Totals"], dict[str, Any]]:
     return compute
 
 
-def _csat(counts: tuple[Count, Count, Count]) -> Callable[["Totals"], dict[str, Any]]:
+def _csat(counts: tuple[Count, Count, Count]) -> Callable[[WindowTotals], dict[str, Any]]:
     n, pos, total = counts
 
-    def compute(t: "Totals") -> dict[str, Any]:
+    def compute(t: WindowTotals) -> dict[str, Any]:
         c = t.counters
         return {"responses": c[n.slot], "positive": c[pos.slot],
                 "positive_ratio": _ratio(c[pos.slot], c[n.slot]),
@@ -163,24 +172,24 @@ def _csat(counts: tuple[Count, Count, Count]) -> Callable[["Totals"], dict[str, 
     return compute
 
 
-def _nps(t: "Totals") -> dict[str, Any]:
+def _nps(t: WindowTotals) -> dict[str, Any]:
     c = t.counters
     n, promoters, detractors = (c[feed.slot] for feed in NPS)
     return {"responses": n, "promoters": promoters, "detractors": detractors,
             "score": _ratio(100 * (promoters - detractors), n)}
 
 
-def _ces(t: "Totals") -> dict[str, Any]:
+def _ces(t: WindowTotals) -> dict[str, Any]:
     n, total = (t.counters[feed.slot] for feed in CES)
     return {"responses": n, "avg": _ratio(total, n)}
 
 
-def _qa(t: "Totals") -> dict[str, Any]:
+def _qa(t: WindowTotals) -> dict[str, Any]:
     reviews, total = (t.counters[feed.slot] for feed in QA)
     return {"reviews": reviews, "avg": _ratio(total / 1000, reviews)}
 
 
-def _sla(t: "Totals") -> dict[str, Any]:
+def _sla(t: WindowTotals) -> dict[str, Any]:
     c = t.counters
     out = {}
     for kind in SLA_KINDS:
@@ -191,11 +200,11 @@ def _sla(t: "Totals") -> dict[str, Any]:
     return out
 
 
-def _per_hour(t: "Totals") -> float | None:
+def _per_hour(t: WindowTotals) -> float | None:
     return _ratio(t.counters[PULLED.slot], t.logged_in_ms / 3_600_000)
 
 
-def _counter_ratio(numerator: Count, *denominator: Count) -> Callable[["Totals"], Any]:
+def _counter_ratio(numerator: Count, *denominator: Count) -> Callable[[WindowTotals], Any]:
     return lambda t: _ratio(t.counters[numerator.slot],
                             sum(t.counters[feed.slot] for feed in denominator))
 
@@ -396,7 +405,7 @@ def weighted_score(values: Mapping[str, Any], weights: Mapping[str, Any]) -> flo
     return None if not total_weight else 100 * achieved / total_weight
 
 
-def window_values(totals: "Totals", level: str, weights: Mapping[str, Any],
+def window_values(totals: WindowTotals, level: str, weights: Mapping[str, Any],
                   panes_unchanged: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One owner's windowed KPI values (SPEC §6 keys of ``level``: overall, teams or agents)
     from its window totals; the weighted score from the values before it.
