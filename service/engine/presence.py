@@ -178,6 +178,8 @@ class AgentTimeline:
         if end is not None and (self.earliest_end is None or end < self.earliest_end):
             self.earliest_end = end
         low = start if old is None else min(start, old[0])
+        if self._held_busy(low, fid):
+            return NO_CHANGE
         high = _OPEN if end is None else end
         if old is not None:
             high = max(high, _OPEN if old[1] is None else old[1])
@@ -188,7 +190,15 @@ class AgentTimeline:
         if old is None:
             return NO_CHANGE
         self._unindex(fid, old)
+        if self._held_busy(old[0], fid):
+            return NO_CHANGE
         return self._refresh(old[0], _OPEN if old[1] is None else old[1])
+
+    def _held_busy(self, low: int, fid: str) -> bool:
+        """Another conversation awaits the agent without end since ``low`` or earlier: the
+        agent counts as busy from ``low`` on whatever ``fid``'s interval is, so no segment can
+        change (most attention changes of a busy agent)."""
+        return any(start <= low for other, start in self._open.items() if other != fid)
 
     def _index(self, fid: str, start: int, end: int | None) -> None:
         if end is None:

@@ -108,6 +108,29 @@ def test_a_repeated_presence_event_changes_nothing() -> None:
     assert timeline.segments() == [Segment(0, None, "t1", False)]
 
 
+def test_attention_under_an_earlier_open_one_rebuilds_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent already awaited without end since 10 is busy from 10 on: a second conversation
+    coming and going after that changes no segment and recomputes none."""
+    timeline = AgentTimeline()
+    timeline.add_presence(presence(1, 0, "available", "t1"))
+    timeline.set_attention("c1", 10, None)
+    before = list(timeline.segments())
+    assert before == [Segment(0, 10, "t1", False), Segment(10, None, "t1", True)]
+    builds: list[tuple[int, int]] = []
+    build = AgentTimeline._build
+    monkeypatch.setattr(AgentTimeline, "_build",
+                        lambda self, low, high: builds.append((low, high)) or build(self, low,
+                                                                                     high))
+    assert not any(timeline.set_attention("c2", 20, 30))
+    assert not any(timeline.set_attention("c2", 15, None))
+    assert not any(timeline.drop_attention("c2"))
+    assert builds == [] and timeline.segments() == before
+    assert any(timeline.drop_attention("c1"))
+    assert builds == [(10, OPEN)]
+    assert timeline.segments() == [Segment(0, None, "t1", False)]
+
+
 def test_expiry_keeps_the_team_carried_and_a_late_team_before_the_horizon() -> None:
     """Expired events still carry their team; an event that arrives dated before the horizon
     can only change the carried team, and does so only if it names a later one."""
