@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_core"]
+__all__ = ["run_child", "run_core"]
 
 
 def _rss_bytes() -> int:
@@ -109,8 +109,10 @@ def child_memory(conversations: int, traced: bool) -> dict[str, Any]:
     return {"conversation_state_bytes_per_open_conversation": state / conversations}
 
 
-def _run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "bench.core", *args], check=True,
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    """``python -m module args…`` in a fresh process (its peak RSS its own); its last output
+    line, JSON."""
+    out = subprocess.run([sys.executable, "-m", module, *args], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -123,12 +125,12 @@ def run_core(events: Path, as_of: str, report_path: Path,
     figures."""
     print(f"core: replaying {events.name} ({events.stat().st_size / 2**20:.0f} MB) …",
           flush=True)
-    replay = _run_child("replay", str(events), as_of, str(report_path))
+    replay = run_child("bench.core", "replay", str(events), as_of, str(report_path))
     if open_conversations is None:
         return {"replay": replay}
     print(f"core: memory with {open_conversations:,} open conversations …", flush=True)
-    memory = _run_child("memory", str(open_conversations))
-    memory |= _run_child("state", str(open_conversations))
+    memory = run_child("bench.core", "memory", str(open_conversations))
+    memory |= run_child("bench.core", "state", str(open_conversations))
     return {"replay": replay, "memory": memory}
 
 

@@ -14,11 +14,11 @@ runs in a fresh child process (its peak RSS is its own). The shapes:
 import json
 import random
 import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
+
+from bench.core import run_child
 
 __all__ = ["SHAPES", "run_keys"]
 
@@ -65,10 +65,7 @@ def run_keys(sizes: dict[str, list[int]]) -> dict[str, list[dict[str, Any]]]:
     for shape, counts in sizes.items():
         for count in counts:
             print(f"keys: one {shape} of {count:,} events …", flush=True)
-            out = subprocess.run([sys.executable, "-m", "bench.keys", shape, str(count)],
-                                 check=True, capture_output=True, text=True,
-                                 cwd=Path(__file__).resolve().parents[1])
-            results.setdefault(shape, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results.setdefault(shape, []).append(run_child("bench.keys", shape, str(count)))
     return results
 
 

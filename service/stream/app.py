@@ -17,10 +17,9 @@ crash-loop guard :mod:`service.stream.guarded`.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Container
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +166,6 @@ class KpiService:
             conversation_table, changelog_topic(settings.app_id, "conversations"))
         self.owner_rows = TableRows(owner_table, changelog_topic(settings.app_id, "owners"))
         bound_recovery_samples(self.app)
-        self._running = {"conversations": asyncio.Lock(), "owners": asyncio.Lock()}
-        finish_batches_before_stores_close(self.app, self._no_running_batch)
         self._recoveries = 0
         self._owner_partitions: dict[Owner, int] = {}
         self.conversations = ConversationStage(
@@ -179,6 +176,7 @@ class KpiService:
             self.conversations, self.owners, self.conversation_rows, self.owner_rows,
             self.active_partitions, lambda: self.recovered, settings.topic,
             settings.deltas_topic, self._send_resync)
+        finish_batches_before_stores_close(self.app, self.assignment.quiet)
         self.health = Health()
         self.kafka = KafkaReachability(settings.kafka_bootstrap_servers)
         self._batches: dict[str, RecordBatches] = {}
@@ -322,49 +320,35 @@ class KpiService:
         async for events in stream.take_events(DELTA_BATCH_MESSAGES, BATCH_WITHIN_S):
             await self.guarded.run("owners", events, self._owner_batch)
 
-    @contextlib.asynccontextmanager
-    async def _no_running_batch(self) -> AsyncIterator[None]:
-        """Wait until neither agent runs a batch, and hold new ones back meanwhile."""
-        async with self._running["conversations"], self._running["owners"]:
-            yield
-
     async def _conversation_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
-        async with self._running["conversations"]:
-            await self._conversation_slices(events)
-
-    async def _conversation_slices(self, events: list[EventT]) -> None:
-        for piece in _slices(events, SLICE_BYTES):
-            latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
-            async with self.assignment.conversations_lock:
+        async with self.assignment.conversations_lock:
+            for piece in _slices(events, SLICE_BYTES):
+                latest_ms = int((time.time() + self.settings.max_clock_skew_seconds) * 1000)
                 results = [(partition, self.conversations.process(partition, messages,
                                                                   latest_ms))
                            for partition, messages in _by_partition(
                                piece, self.conversations.partitions).items()]
                 await self._deliver(results, self.conversation_rows,
                                     self._outputs("conversations"))
-            for _, result in results:
-                self.health.processed(result.types, result.duplicates, result.late,
-                                      result.expired, result.forgotten)
-            self.progress.applied()
+                for _, result in results:
+                    self.health.processed(result.types, result.duplicates, result.late,
+                                          result.expired, result.forgotten)
+                self.progress.applied()
 
     async def _owner_batch(self, events: list[EventT]) -> None:
         await self._wait_loaded()
-        async with self._running["owners"]:
-            await self._owner_slices(events)
-
-    async def _owner_slices(self, events: list[EventT]) -> None:
-        for piece in _slices(events, SLICE_BYTES):
-            async with self.assignment.owners_lock:
+        async with self.assignment.owners_lock:
+            for piece in _slices(events, SLICE_BYTES):
                 results = [(partition, self.owners.process(partition, messages))
                            for partition, messages in _by_partition(
                                piece, self.owners.partitions).items()]
                 await self._deliver(results, self.owner_rows, self._outputs("owners"))
-            now = time.time()
-            for _, result in results:
-                if result.origin_ms is not None:
-                    self.health.latency(now - result.origin_ms / 1000)
-            self.progress.applied()
+                now = time.time()
+                for _, result in results:
+                    if result.origin_ms is not None:
+                        self.health.latency(now - result.origin_ms / 1000)
+                self.progress.applied()
 
     async def _deliver(self, results: list[tuple[int, StageResult]], rows: TableRows,
                        batches: RecordBatches) -> None:

@@ -9,8 +9,9 @@ they count elsewhere. Loading holds the stage's lock, so no batch runs on half a
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from service.engine.deltas import OwnerDeltas
@@ -48,6 +49,13 @@ class Assignment:
         self.owners_lock = asyncio.Lock()
         self.generation: Any = None
         """What the last load saw (the assignment and faust's recovery count)."""
+
+    @contextlib.asynccontextmanager
+    async def quiet(self) -> AsyncIterator[None]:
+        """Both stages' locks: no batch runs (a batch holds its stage's lock throughout) and
+        no partition loads while held."""
+        async with self.conversations_lock, self.owners_lock:
+            yield
 
     @property
     def input_partitions(self) -> frozenset[int]:
