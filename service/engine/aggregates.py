@@ -201,6 +201,17 @@ class Aggregates:
                     self.add(level, key, minute, entries, sign)
         return True
 
+    def load_pane(self, level: str, key: str, minute: int, pane: dict[int, int]) -> None:
+        """A pane read back from a store (slot → amount, taken as it is), as :meth:`add` of its
+        entries to a pane not held yet would make it."""
+        level_panes = self.level_panes(level, key)
+        assert level_panes is not None
+        if minute in level_panes.minutes or level_panes.running:
+            self.add(level, key, minute, pane.items())
+            return
+        level_panes.minutes[minute] = pane
+        heapq.heappush(self._created, (minute, level, key))
+
     def add(self, level: str, key: str, minute: int, entries: Iterable[tuple[int, int]],
             sign: int = 1) -> None:
         """Add ``sign`` × each (slot, amount) of ``entries`` to the pane of ``level`` and

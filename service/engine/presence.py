@@ -149,6 +149,31 @@ class AgentTimeline:
                                  else _OPEN)
         return self._retag(i, record.team)
 
+    def load(self, records: Iterable[Record],
+             attention: Iterable[tuple[str, tuple[int, int | None]]]) -> None:
+        """Presence events and attention intervals (fact id, (start, end)) read back from a
+        store, into a timeline that holds none yet (its horizon and carried team may be set):
+        the same state as :meth:`add_presence` and :meth:`set_attention` one by one give, with
+        the segments built once instead of once per item."""
+        presence, teams = self.presence, self.teams
+        for record in sorted(records, key=_order):
+            fp = record.fingerprint
+            if fp in self.presence_ids:
+                continue
+            if self.horizon is not None and record.at < self.horizon:
+                if record.team is not None and (self.carried is None
+                                                or (record.at, record.team) > self.carried):
+                    self.carried = (record.at, record.team)
+                continue
+            self.presence_ids.add(fp)
+            presence.append(record)
+            teams.append(record.team if record.team is not None
+                         else teams[-1] if teams else self._carried_team())
+        for fid, (start, end) in attention:
+            self._put_attention(fid, start, end)
+        if presence:
+            self._refresh(presence[0].at, _OPEN)
+
     def _carried_team(self) -> str | None:
         return None if self.carried is None else self.carried[1]
 
@@ -171,12 +196,7 @@ class AgentTimeline:
         old = self.attention.get(fid)
         if old == (start, end):
             return NO_CHANGE
-        if old is not None:
-            self._unindex(fid, old)
-        self.attention[fid] = (start, end)
-        self._index(fid, start, end)
-        if end is not None and (self.earliest_end is None or end < self.earliest_end):
-            self.earliest_end = end
+        self._put_attention(fid, start, end)
         low = start if old is None else min(start, old[0])
         if self._held_busy(low, fid):
             return NO_CHANGE
@@ -184,6 +204,16 @@ class AgentTimeline:
         if old is not None:
             high = max(high, _OPEN if old[1] is None else old[1])
         return self._refresh(low, high)
+
+    def _put_attention(self, fid: str, start: int, end: int | None) -> None:
+        """Hold ``fid``'s interval (replacing the one held) without touching the segments."""
+        old = self.attention.get(fid)
+        if old is not None:
+            self._unindex(fid, old)
+        self.attention[fid] = (start, end)
+        self._index(fid, start, end)
+        if end is not None and (self.earliest_end is None or end < self.earliest_end):
+            self.earliest_end = end
 
     def drop_attention(self, fid: str) -> SegmentChange:
         old = self.attention.pop(fid, None)

@@ -89,7 +89,7 @@ class OwnerStage:
         for row_key, value in store.scan(prefix(partition, b"p")):
             code, minute = key_parts(row_key, 2)
             owner, row = owner_of_code(code), PaneRow.decode(value)
-            book.aggregates.add(owner.level, owner.key, int(minute), row.entries.items())
+            book.aggregates.load_pane(owner.level, owner.key, int(minute), row.entries)
             book.add_marks(owner.key, ((at, team, n) for (at, team), n in row.marks.items()))
             part.applied[(owner, int(minute))] = row.applied
         for row_key, value in store.scan(prefix(partition, b"f")):
@@ -108,13 +108,13 @@ class OwnerStage:
         for row_key, value in store.scan(prefix(partition, b"r")):
             agent, _ = key_parts(row_key, 2)
             presence.setdefault(agent, []).append(Record(*loads(value)))
-        for agent, records in presence.items():
-            for record in sorted(records, key=lambda r: (r.at, r.seq)):
-                book.add_presence(agent, record)
+        attention: dict[str, list[tuple[str, tuple[int, int | None]]]] = {}
         for row_key, value in store.scan(prefix(partition, b"a")):
             agent, fid = key_parts(row_key, 2)
             start, end = loads(value)
-            book.set_attention(agent, fid, (start, end))
+            attention.setdefault(agent, []).append((fid, (start, end)))
+        for agent in presence.keys() | attention.keys():
+            book.timeline(agent).load(presence.get(agent, ()), attention.get(agent, ()))
         for row_key, value in store.scan(prefix(partition, b"g")):
             code, agent, _ = key_parts(row_key, 3)
             book.apply_segments(owner_of_code(code), agent,

@@ -98,6 +98,10 @@ def test_incremental_segments_equal_a_rebuild_in_any_order(ops: list[Any],
         for fid, (start, end) in attention.items():
             other.set_attention(fid, start, end)
         assert other.segments() == timeline.segments()
+        loaded = AgentTimeline()
+        loaded.load(shuffled, list(attention.items()))
+        assert loaded.segments() == timeline.segments(), "read back at once, built once"
+        assert (loaded.presence, loaded.teams) == (timeline.presence, timeline.teams)
 
 
 def test_a_repeated_presence_event_changes_nothing() -> None:
@@ -145,6 +149,32 @@ def test_expiry_keeps_the_team_carried_and_a_late_team_before_the_horizon() -> N
     assert change is not None and change.added
     assert {s.team for s in timeline.segments() if s.end is None or s.end > 600_000} == {"t2"}
     assert timeline.add_presence(presence(5, 100_000, "away", "t9")).added == ()
+
+
+def test_a_timeline_loaded_after_expiry_has_the_segments_it_had() -> None:
+    """What a store keeps of an expired timeline (its horizon, carried team, the events kept,
+    an event dated before the horizon, the attention intervals) loads into the same state."""
+    timeline = AgentTimeline()
+    records = [presence(1, 0, "available", "t1"), presence(2, 600_000, "busy", None),
+               presence(3, 1_200_000, "available", None), presence(4, 1_500_000, "away", "t2"),
+               presence(5, 1_800_000, "available", None)]
+    for record in records:
+        timeline.add_presence(record)
+    timeline.set_attention("c1", 1_300_000, 1_400_000)
+    timeline.set_attention("c2", 1_700_000, None)
+    timeline.expire(900_000)
+    loaded = AgentTimeline()
+    loaded.horizon, loaded.carried = timeline.horizon, timeline.carried
+    late = presence(6, 100_000, "away", "t9")
+    loaded.load([*reversed(timeline.presence), late], list(timeline.attention.items()))
+    timeline.add_presence(late)
+    assert loaded.segments() == timeline.segments()
+    assert (loaded.presence, loaded.teams, loaded.carried) == (
+        timeline.presence, timeline.teams, (100_000, "t9"))
+    assert loaded.segments() == [  # away is not logged in; attention makes available busy
+        Segment(600_000, 1_200_000, "t9", True), Segment(1_200_000, 1_300_000, "t9", False),
+        Segment(1_300_000, 1_400_000, "t9", True), Segment(1_400_000, 1_500_000, "t9", False),
+        Segment(1_800_000, None, "t2", True)]
 
 
 class Counting:
