@@ -44,6 +44,7 @@ from service.stream.faust_fixes import (
     exit_stalled,
     finish_batches_before_stores_close,
     hold_streams_until_resumed,
+    restore_before_recovery,
 )
 from service.stream.guarded import GuardedBatches
 from service.stream.health import Health
@@ -166,6 +167,7 @@ class KpiService:
             conversation_table, changelog_topic(settings.app_id, "conversations"))
         self.owner_rows = TableRows(owner_table, changelog_topic(settings.app_id, "owners"))
         bound_recovery_samples(self.app)
+        restore_before_recovery(self.app, settings.kafka_bootstrap_servers, self._restored)
         self._recoveries = 0
         self._owner_partitions: dict[Owner, int] = {}
         self.conversations = ConversationStage(

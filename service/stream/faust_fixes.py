@@ -27,6 +27,11 @@ revisit when faust is upgraded (every one reaches into faust's private state).
    the changelog again. The stores now close once the running batches are done, and a batch
    for a partition that went elsewhere writes its rows to the changelog only.
 
+8. :func:`restore_before_recovery` — faust's recovery reads a changelog record by record
+   through its stream machinery (about 60 µs a record; 280 s for the changelogs of a million
+   events): the worker reads the active changelog partitions in bulk first, and faust's
+   recovery starts where that read ended.
+
 Two more are settings, applied where the tables are declared
 (:mod:`service.stream.tables`): changelogs are declared ``acks=False`` (with acknowledgements
 on, faust tracks every offset gap compaction leaves in an interval tree and a restore slows
@@ -38,6 +43,7 @@ first table write).
 import contextlib
 import logging
 import os
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -46,9 +52,12 @@ from typing import Any, NoReturn
 from faust.streams import _current_event
 from faust.types import EventT
 
+from service.stream.restore import ChangelogPartition, restore_changelogs
+
 __all__ = ["FAUST_VERSION", "as_event", "bound_recovery_samples", "exit_stalled",
            "exit_without_commit", "finish_batches_before_stores_close",
-           "hold_streams_until_resumed", "partition_db", "persist_offset"]
+           "hold_streams_until_resumed", "partition_db", "persist_offset",
+           "restore_before_recovery"]
 
 FAUST_VERSION = "0.15.3"
 """The faust-streaming release these workarounds were written against (pyproject pins it)."""
@@ -138,9 +147,10 @@ def partition_db(table: Any, partition: int) -> Any:
 
 
 def persist_offset(table: Any, partition: int, writes: Mapping[bytes, bytes | None],
-                   offset: int | None) -> None:
+                   offset: int | None) -> bool:
     """``writes`` (None deletes) into the partition's storage, with ``offset`` (the changelog
-    offset they reach) as faust's persisted offset, in one RocksDB write batch."""
+    offset they reach) as faust's persisted offset, in one RocksDB write batch. False when the
+    partition's database is no longer open here (nothing written)."""
     store = table.data
     db_for = getattr(store, "_db_for_partition", None)
     if db_for is None:
@@ -150,11 +160,11 @@ def persist_offset(table: Any, partition: int, writes: Mapping[bytes, bytes | No
                 data.pop(key, None)
             else:
                 data[key] = value
-        return
+        return True
     if partition not in store._dbs:
         log.info("%s partition %d is no longer held here; its rows are in the changelog only",
                  table.name, partition)
-        return
+        return False
     import rocksdict
 
     batch = rocksdict.WriteBatch(raw_mode=True)
@@ -166,3 +176,59 @@ def persist_offset(table: Any, partition: int, writes: Mapping[bytes, bytes | No
     if offset is not None:
         batch.put(store.offset_key, str(offset).encode())
     db_for(partition).write(batch)
+    return True
+
+
+def restore_before_recovery(app: Any, bootstrap: str, on_restored: Callable[[int], None]
+                            ) -> None:
+    """Read the active changelog partitions in bulk (:mod:`service.stream.restore`) when
+    faust's recovery starts, before it reads them record by record: in the step that builds
+    its start offsets (``Recovery._build_offsets``), once the stores are open and the
+    highwaters known, so that it starts at what the bulk read reached. RocksDB stores only
+    (``memory://`` has no persisted offset to start from); bounded by half of faust's
+    ``broker_request_timeout``, which that step runs under (faust stops the recovery when it
+    is exceeded). A failed bulk read is logged and left to faust."""
+    recovery = app.tables.recovery
+    build_offsets = recovery._build_offsets
+
+    async def restore(tps: Any, destination: Any) -> None:
+        wanted: dict[ChangelogPartition, tuple[Any, Any]] = {}
+        for tp in tps:
+            table = app.tables._changelogs.get(tp.topic)
+            highwater = recovery.active_highwaters.get(tp)
+            if (table is None or highwater is None
+                    or getattr(table.data, "_db_for_partition", None) is None):
+                continue
+            held = destination.get(tp)
+            first = 0 if held is None else held + 1
+            wanted[ChangelogPartition(tp.topic, tp.partition, first, highwater)] = (table, tp)
+
+        restored = 0
+
+        def write(part: ChangelogPartition, rows: dict[bytes, bytes | None], offset: int,
+                  records: int) -> None:
+            nonlocal restored
+            table, tp = wanted[part]
+            if persist_offset(table, part.partition, rows, offset):
+                destination[tp] = offset
+                restored += records
+                on_restored(records)
+
+        started = time.monotonic()
+        try:
+            done = await restore_changelogs(bootstrap, wanted, write,
+                                            app.conf.broker_request_timeout / 2)
+        except Exception as error:
+            log.warning("restoring the tables in bulk failed (%s: %s); faust's recovery reads "
+                        "the changelogs instead", type(error).__name__, error)
+            return
+        if done:
+            log.warning("tables restored in bulk: %d changelog records of %d partitions in "
+                        "%.1f s", restored, len(done), time.monotonic() - started)
+
+    async def build(consumer: Any, tps: Any, destination: Any, title: str) -> None:
+        if title == "active" and tps:
+            await restore(tps, destination)
+        await build_offsets(consumer, tps, destination, title)
+
+    recovery._build_offsets = build

@@ -9,6 +9,7 @@ no KPI.
 import asyncio
 import json
 import random
+import re
 import signal
 import urllib.error
 import urllib.request
@@ -222,7 +223,7 @@ def test_restart_with_kept_data_reads_no_changelog(namespace: Namespace, start_w
                                                    tmp_path: Path) -> None:
     """A worker stopped and started again on its data directory (RocksDB) holds its state at
     once: it reads none of the changelogs again, applies the new events and equals replay; a
-    worker on an empty directory restores the same state from the changelogs."""
+    worker on an empty directory restores the same state from the changelogs, read in bulk."""
     path = events_file(tmp_path, conversations=200, seed=13)
     lines = path.read_bytes().splitlines(keepends=True)
     half = len(lines) // 2
@@ -245,6 +246,10 @@ def test_restart_with_kept_data_reads_no_changelog(namespace: Namespace, start_w
     fresh = start_worker("empty", **rocksdb).wait_ready()
     assert restored(fresh) > 0
     wait_equal([fresh], expected, "a worker on an empty directory to restore the state")
+    bulk = re.findall(r"tables restored in bulk: (\d+) changelog records",
+                      (tmp_path / "empty.log").read_text())
+    assert [int(n) for n in bulk] == [restored(fresh)], (
+        "the changelogs are read in bulk, none of them record by record by faust")
 
 
 def test_garbage_goes_to_dead_letters(namespace: Namespace, start_worker: Any,
