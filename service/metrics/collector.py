@@ -22,7 +22,8 @@ from prometheus_client.registry import Collector
 from schemas.common import AgentPresence
 from service.metrics.names import DISTRIBUTION_STATS, TARGET_METRICS, MetricSpec, metric_specs
 
-__all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals"]
+__all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals", "exported_specs", "goals",
+           "samples"]
 
 PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-defined]
 
@@ -48,9 +49,7 @@ class KpiCollector(Collector):
         none."""
         self._report = report
         self._teams = teams
-        keep = None if agent_kpis is None else frozenset(agent_kpis)
-        self._specs = [spec for spec in metric_specs()
-                       if keep is None or spec.level != "agent" or spec.path[0] in keep]
+        self._specs = exported_specs(agent_kpis)
 
     def describe(self) -> Iterator[Metric]:
         for spec in self._specs:
@@ -63,17 +62,33 @@ class KpiCollector(Collector):
         report = self._report()
         for spec in self._specs:
             family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
-            for levels, window in _level_blocks(report, spec.windowed):
-                for labels, kpis in _entries(levels, spec.level):
-                    if window is not None:
-                        labels = {**labels, "window": window}
-                    _add(family, spec, labels, kpis)
+            for values, value in samples(spec, report):
+                family.add_metric(values, value)
             yield family
         if self._teams is not None:
-            yield from _goals(report, self._teams)
+            yield from goals(report, self._teams)
 
 
-def _goals(report: Mapping[str, Any], teams: Callable[[str], TeamGoals]) -> Iterator[Metric]:
+def exported_specs(agent_kpis: Collection[str] | None) -> list[MetricSpec]:
+    """The KPI gauges exported with ``agent_kpis`` (the report keys exported per agent; None:
+    every one), in exposition order."""
+    keep = None if agent_kpis is None else frozenset(agent_kpis)
+    return [spec for spec in metric_specs()
+            if keep is None or spec.level != "agent" or spec.path[0] in keep]
+
+
+def samples(spec: MetricSpec, report: Mapping[str, Any]
+            ) -> Iterator[tuple[list[str], float]]:
+    """(label values in ``spec.labels`` order, value) of every series of ``spec`` in a report
+    (SPEC §6); a null value (no data) has none."""
+    for levels, window in _level_blocks(report, spec.windowed):
+        for labels, kpis in _entries(levels, spec.level):
+            if window is not None:
+                labels = {**labels, "window": window}
+            yield from _samples(spec, labels, kpis)
+
+
+def goals(report: Mapping[str, Any], teams: Callable[[str], TeamGoals]) -> Iterator[Metric]:
     """The target and objective gauges of every team the report names."""
     names: set[str] = set(report.get("live", {}).get("teams", {}))
     for levels in report.get("windows", {}).values():
@@ -121,20 +136,18 @@ def _value(kpis: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _add(family: GaugeMetricFamily, spec: MetricSpec, labels: dict[str, str],
-         kpis: Mapping[str, Any]) -> None:
+def _samples(spec: MetricSpec, labels: dict[str, str], kpis: Mapping[str, Any]
+             ) -> Iterator[tuple[list[str], float]]:
     value = _value(kpis, spec.path)
     if value is None:
         return
     if spec.kind == "stateset":
         for state in PRESENCE_STATES:
-            family.add_metric([*(labels[n] for n in spec.labels[:-1]), state],
-                              1.0 if value == state else 0.0)
+            yield [*(labels[n] for n in spec.labels[:-1]), state], 1.0 if value == state else 0.0
         return
     if spec.stat_label:
         for stat in DISTRIBUTION_STATS:
             if value.get(stat) is not None:
-                family.add_metric([*(labels[n] for n in spec.labels[:-1]), stat],
-                                  float(value[stat]))
+                yield [*(labels[n] for n in spec.labels[:-1]), stat], float(value[stat])
         return
-    family.add_metric([labels[n] for n in spec.labels], float(value))
+    yield [labels[n] for n in spec.labels], float(value)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service.access import bearer_token, token_matches
@@ -18,7 +18,8 @@ from service.engine.explain import ExplainError, check_request
 from service.engine.feedback import token_opens
 from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
 from service.engine.records import format_time
-from service.metrics.collector import KpiCollector, TeamGoals
+from service.metrics.collector import TeamGoals
+from service.metrics.exposition import KpiExposition
 from service.stream.health import Health
 from service.stream.progress import STALL_READY_S
 from service.timefmt import parse_as_of
@@ -86,8 +87,7 @@ def register_routes(app: Any, service: Worker, token: Any,
     data, ``agent_kpis`` the per-agent gauges (``metrics.agent_kpis``), ``teams`` resolves a
     team's configured targets for their gauges, ``agent_secret`` (a secret or None) signs the
     agent tokens that open one agent's feedback page."""
-    kpi_registry = CollectorRegistry(auto_describe=False)
-    kpi_registry.register(KpiCollector(lambda: service.report(_now_ms()), agent_kpis, teams))
+    exposition = KpiExposition(agent_kpis, teams)
     update_health = service.update_health
 
     def authorized(request: Any) -> bool:
@@ -114,7 +114,8 @@ def register_routes(app: Any, service: Worker, token: Any,
         if not authorized(request):
             return denied(web)
         update_health()
-        body = generate_latest(service.health.registry) + generate_latest(kpi_registry)
+        body = (generate_latest(service.health.registry)
+                + exposition.render(service.report(_now_ms())))
         return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     @app.page("/kpis")
