@@ -13,7 +13,7 @@ from service.engine.facts import Fact
 from service.engine.feeds import SKETCH_BASE, Entries, Pane, split_sketch_key
 from service.engine.kpis import PANES
 from service.engine.panes import MINUTE_MS, WindowSpec, panes_summed
-from service.engine.sketch import QuantileSketch
+from service.engine.sketch import QuantileSketch, unpack_change
 
 __all__ = ["Aggregates", "LevelPanes", "RunningSum", "Totals", "contributions"]
 
@@ -28,22 +28,35 @@ def contributions(fact: Fact) -> Entries:
 class Totals:
     """Panes merged over a window: what a KPI's value is computed from."""
 
-    __slots__ = ("busy_ms", "counters", "logged_in_ms", "sketches")
+    __slots__ = ("busy_ms", "changed_at", "counters", "logged_in_ms", "sketches")
 
-    def __init__(self, pane: Pane | None = None, sketches: bool = True) -> None:
-        """The totals of ``pane``; with ``sketches`` False, its counters only (the sketches
-        stay empty)."""
+    def __init__(self, pane: Pane | None = None, version: int = 0) -> None:
+        """The totals of ``pane``, every feed marked changed at ``version``."""
         self.counters = [0] * len(PANES.counters)
         self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in PANES.distributions]
         self.logged_in_ms: int = 0
         self.busy_ms: int = 0
-        if pane and sketches:
+        self.changed_at = [version] * (len(PANES.counters) + len(PANES.distributions))
+        """By feed place (:meth:`~service.engine.feeds.PaneLayout.place`): the running sum's
+        version when the feed last changed here."""
+        if pane:
             self.merge(pane)
-        elif pane:
-            counters = self.counters
-            for key, value in pane.items():
-                if key < SKETCH_BASE:
-                    counters[key] += value
+
+    def add(self, entries: Iterable[tuple[int, int]], sign: int, version: int) -> None:
+        """Add (sign 1) or subtract (sign -1) pane entries, marking their feeds changed at
+        ``version`` (a sketch bucket's entry may be any change of a packed bucket,
+        :func:`~service.engine.sketch.unpack_change`)."""
+        counters, sketches, changed_at = self.counters, self.sketches, self.changed_at
+        first_sketch = len(counters)
+        for key, amount in entries:
+            if key < SKETCH_BASE:
+                counters[key] += sign * amount
+                changed_at[key] = version
+            else:
+                index, bucket = split_sketch_key(key)
+                count, sum_ms = unpack_change(amount)
+                sketches[index].add_bucket(bucket, sign * count, sign * sum_ms)
+                changed_at[first_sketch + index] = version
 
     def merge(self, pane: Pane) -> None:
         counters = self.counters
@@ -66,9 +79,13 @@ class RunningSum:
     ms, both on whole minutes. It follows its panes (a fact applied to a pane inside the span
     is applied here too, an expired pane is taken out) and slides to a later span by adding
     the panes that enter and subtracting those that leave, so a report reads one pane per
-    owner and window instead of up to 1,440."""
+    owner and window instead of up to 1,440.
 
-    __slots__ = ("end", "pane", "start", "version")
+    Once a report has asked for its :meth:`totals`, the changes since are logged and the next
+    report applies them to the totals it keeps, unless they hold more entries than the pane
+    (it is merged again then): a report's cost follows what changed."""
+
+    __slots__ = ("_log", "_logged", "_totals", "end", "pane", "start", "version")
 
     def __init__(self, start: int, end: int) -> None:
         self.start = start
@@ -77,9 +94,21 @@ class RunningSum:
         self.version = next(_VERSIONS)
         """Drawn anew from one process-wide counter on every change: no two contents of any
         running sums share a version."""
+        self._totals: Totals | None = None
+        self._log: list[tuple[Entries, int]] | None = None
+        """The changes (entries, sign) since the totals were last brought up to date."""
+        self._logged = 0
 
     def add(self, entries: Iterable[tuple[int, int]], sign: int) -> None:
         self.version = next(_VERSIONS)
+        log = self._log
+        if log is not None:
+            entries = tuple(entries)
+            self._logged += len(entries)
+            if self._logged > len(self.pane):
+                self._log = self._totals = None
+            else:
+                log.append((entries, sign))
         total = self.pane
         for key, amount in entries:
             value = total.get(key, 0) + sign * amount
@@ -87,6 +116,19 @@ class RunningSum:
                 total[key] = value
             else:
                 del total[key]
+
+    def totals(self) -> "Totals":
+        """The totals of :attr:`pane` (kept, and changed by later calls: read them before the
+        next change), each feed marked with the version it last changed at (at most the
+        current one)."""
+        totals, log = self._totals, self._log
+        if totals is None or log is None:
+            totals = self._totals = Totals(self.pane, self.version)
+        else:
+            for entries, sign in log:
+                totals.add(entries, sign, self.version)
+        self._log, self._logged = [], 0
+        return totals
 
 
 class LevelPanes:

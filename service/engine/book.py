@@ -18,16 +18,16 @@ hold those owners. Either way the same panes, segments and report code give the 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from service.engine.aggregates import Aggregates, Totals
+from service.engine.aggregates import Aggregates, RunningSum, Totals
 from service.engine.facts import Busy, Fact, FactChange, Rating, Review
-from service.engine.feeds import SKETCH_BASE, Pane
+from service.engine.feeds import SKETCH_BASE
 from service.engine.fold import LiveSummary
 from service.engine.kpis import LevelValues, window_values
 from service.engine.labels import AgentTeams
-from service.engine.live import LiveRows, LiveTotals, add_live, live_at
+from service.engine.live import LiveSums, LiveTotals
 from service.engine.owner_keys import OVERALL, Owner, agent_owner, fact_owners, team_owner
 from service.engine.panes import WINDOWS, WindowSpec
-from service.engine.presence import AgentTimeline, Segment, SegmentChange, clip_segments
+from service.engine.presence import AgentTimeline, Segment, SegmentChange, presence_ms
 from service.engine.records import Record
 from service.engine.report import build_report
 from service.engine.sla import TeamPolicy
@@ -79,7 +79,7 @@ class OwnerBook:
         self.feedback: dict[Owner, dict[str, Rating | Review]] = {}
         """Agent or team owner → its ratings and reviews within the retention, by fact id."""
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
-        self.live_rows = LiveRows(policy)
+        self.live_sums = LiveSums(policy)
         self._computed: dict[tuple[str, Owner], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
@@ -153,10 +153,10 @@ class OwnerBook:
         """Pane entries (coalesced amounts, negative for retractions) for one owner's pane."""
         self.aggregates.add(owner.level, owner.key, minute, entries)
 
-    def add_marks(self, agent: str, marks: Iterable[tuple[int, str, int]]) -> None:
-        """Team-label marks (time, team, ±count) of facts credited to ``agent``."""
+    def add_marks(self, agent: str, marks: Mapping[tuple[int, str], int]) -> None:
+        """Team-label marks of facts credited to ``agent``: (time, team) → ±count."""
         note = self.agent_teams.note
-        for at, team, count in marks:
+        for (at, team), count in marks.items():
             note(agent, at, team, count)
 
     def set_feedback(self, owner: Owner, fact_id: str, fact: Rating | Review | None,
@@ -175,6 +175,7 @@ class OwnerBook:
 
     def set_live(self, owner: Owner, conversation_id: str, summary: LiveSummary | None) -> None:
         """The live summary of a conversation the owner counts live (None: no longer)."""
+        self.live_sums.changed(owner, conversation_id)
         if summary is not None:
             self.live.setdefault(owner, {})[conversation_id] = summary
             return
@@ -207,6 +208,21 @@ class OwnerBook:
                 del self.segments[owner]
 
     # -- reads ---------------------------------------------------------------------------------
+
+    def _presence_ms(self, owner: Owner, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """(logged-in ms, busy ms) the owner counts in [start_ms, end_ms): its own, a team's
+        agents' in the team, overall's agents' in any team."""
+        if owner.level == "agent":
+            timeline = self.timelines.get(owner.key)
+            return (0, 0) if timeline is None else presence_ms(timeline.segments(), start_ms,
+                                                               end_ms)
+        team = owner.key if owner.level == "team" else None
+        logged_in = busy = 0
+        for segments in self.segments.get(owner, {}).values():
+            logged, busy_ms = presence_ms(segments.values(), start_ms, end_ms, team)
+            logged_in += logged
+            busy += busy_ms
+        return logged_in, busy
 
     def owner_segments(self, owner: Owner) -> Iterator[tuple[str, Segment]]:
         """(agent, segment) of the logged-in time ``owner`` counts: an agent's own timeline, a
@@ -287,6 +303,7 @@ class OwnerBook:
         """Forget owners whose partition moved to another worker."""
         for owner in owners:
             self.live.pop(owner, None)
+            self.live_sums.forget(owner)
             self.segments.pop(owner, None)
             self.feedback.pop(owner, None)
             if owner.level == "agent":
@@ -311,16 +328,8 @@ class OwnerBook:
                    for w in WINDOWS}
         self._computed = computed
         if live is None:
-            live = LiveTotals()
-            rows = self.live_rows
-            for owner in owned:
-                levels = (owner.report_level,)
-                for summary in self.live.get(owner, {}).values():
-                    if not live_at(summary, as_of_ms):
-                        continue
-                    add_live(live, summary, rows.row(summary, as_of_ms, at_risk_ratio),
-                             as_of_ms, levels)
-            rows.end_report()
+            live = self.live_sums.totals(((owner, self.live.get(owner, {})) for owner in owned),
+                                         as_of_ms, at_risk_ratio)
         status = {o.key: self.timelines[o.key].status_at(as_of_ms) for o in owned
                   if o.level == "agent" and o.key in self.timelines
                   and self.timelines[o.key].presence}
@@ -352,23 +361,18 @@ class OwnerBook:
             level, key = owner
             panes = self.aggregates.level_panes(level, key, create=False)
             running = panes.window_sum(window, as_of_ms) if panes is not None else None
-            logged_in = busy = 0
-            segments = [segment for _, segment in self.owner_segments(owner)]
-            for team, logged, busy_ms in clip_segments(segments, start, end):
-                if level != "team" or team == key:
-                    logged_in += logged
-                    busy += busy_ms
+            logged_in, busy = self._presence_ms(owner, start, end)
             if level != "overall" and not logged_in and (
                     running is None or not any(k < SKETCH_BASE for k in running.pane)):
                 continue
             version = -1 if running is None else running.version
-            pane = running.pane if running is not None else None
             last = self._computed.get((window.name, owner))
             report_level = owner.report_level
-            if last is None or last.version != version:
-                values = _values(pane, logged_in, busy, report_level, weights)
-            elif (last.logged_in_ms, last.busy_ms) != (logged_in, busy):
-                values = _values(pane, logged_in, busy, report_level, weights, last.values)
+            if last is None:
+                values = _values(running, logged_in, busy, report_level, weights)
+            elif last.version != version or (last.logged_in_ms, last.busy_ms) != (logged_in,
+                                                                                   busy):
+                values = _values(running, logged_in, busy, report_level, weights, last)
             else:
                 values = last.values
             computed[(window.name, owner)] = _Computed(version, logged_in, busy, values)
@@ -379,10 +383,15 @@ class OwnerBook:
         return out
 
 
-def _values(pane: Pane | None, logged_in_ms: int, busy_ms: int, level: str,
-            weights: Mapping[str, Any], panes_unchanged: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-    totals = Totals(pane, sketches=panes_unchanged is None)
+def _values(running: RunningSum | None, logged_in_ms: int, busy_ms: int, level: str,
+            weights: Mapping[str, Any], last: _Computed | None = None) -> dict[str, Any]:
+    """The values from the running sum's totals; with ``last``, only those whose feeds
+    changed since it was computed (and the presence values) are computed again."""
+    totals = Totals() if running is None else running.totals()
     totals.logged_in_ms, totals.busy_ms = logged_in_ms, busy_ms
-    return window_values(totals, level, weights, panes_unchanged)
-
+    if last is None:
+        return window_values(totals, level, weights)
+    since = last.version
+    changed = (set() if running is None or running.version == since else
+               {place for place, at in enumerate(totals.changed_at) if at > since})
+    return window_values(totals, level, weights, last.values, changed)

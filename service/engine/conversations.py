@@ -13,7 +13,8 @@ from collections.abc import Callable, Collection, Iterator
 from service.engine.conversation import Conversation
 from service.engine.facts import FactChange
 from service.engine.fold import LiveSummary
-from service.engine.live import LiveRows, LiveTotals, add_live, live_at
+from service.engine.live import LiveSums, LiveTotals
+from service.engine.owner_keys import OVERALL, Owner, agent_owner, team_owner
 from service.engine.panes import DAY_MS
 from service.engine.records import Record
 from service.engine.sla import TeamPolicy
@@ -77,10 +78,11 @@ class Conversations:
                  loader: Callable[[str], "Conversation | None"] | None = None,
                  idle_limit: int | None = None, track: bool = False) -> None:
         self.policy = policy
-        self.live_rows = LiveRows(policy)
-        self._summaries: dict[str, LiveSummary] = {}
-        """Live conversations' summaries as the last report built them, dropped when an event
-        comes to the conversation."""
+        self.live_sums = LiveSums(policy)
+        self._touched: set[str] = set()
+        """Conversations whose summary may have changed since the last report."""
+        self._counted: dict[Owner, dict[str, LiveSummary]] = {}
+        """Overall, team and agent owner → the summaries the last report counted for it."""
         self.compact = compact
         self.track = track
         """New conversations keep the events taken since they were saved (a worker)."""
@@ -128,7 +130,7 @@ class Conversations:
         Should the fold raise (or the conversation refuse the event, ``KeyTooLarge``), nothing
         of the event is kept before the exception propagates, so that one event the rules
         cannot handle never blocks its conversation (the caller dead-letters it)."""
-        self._summaries.pop(conversation_id, None)
+        self._touched.add(conversation_id)
         conversation = self.get(conversation_id)
         created = conversation is None
         if conversation is None:
@@ -201,7 +203,6 @@ class Conversations:
                 break
             del idle[cid]
             self.conversations.pop(cid, None)
-            self._summaries.pop(cid, None)
             dropped += 1
         return dropped
 
@@ -231,7 +232,8 @@ class Conversations:
             heapq.heappush(due, (idle_since + self.closed_ms, cid))
 
     def _forget(self, conversation_id: str) -> None:
-        self._summaries.pop(conversation_id, None)
+        if conversation_id not in self._counted.get(OVERALL, ()):
+            self._touched.discard(conversation_id)
         self.conversations.pop(conversation_id, None)
         del self.last_at[conversation_id]
         self._idle.pop(conversation_id, None)
@@ -252,7 +254,7 @@ class Conversations:
 
     def restore(self, conversation_id: str, conversation: Conversation) -> None:
         """Adopt a conversation recovered from saved state."""
-        self._summaries.pop(conversation_id, None)
+        self._touched.add(conversation_id)
         self.conversations[conversation_id] = conversation
         log = conversation.log
         self.last_at[conversation_id] = max((r.at for r in log), default=0)
@@ -273,20 +275,41 @@ class Conversations:
                 yield conversation_id, summary
 
     def live(self, as_of_ms: int, at_risk_ratio: float) -> LiveTotals:
-        """Live counts at ``as_of_ms`` over conversations not resolved or closed."""
-        totals = LiveTotals()
-        rows = self.live_rows
-        summaries = self._summaries
-        for cid in self.active:
-            summary = summaries.get(cid)
-            if summary is None:
-                summary = self.conversations[cid].fold.live_summary()
-                if summary is not None:
-                    summaries[cid] = summary
-            if summary is not None and live_at(summary, as_of_ms):
-                row = rows.row(summary, as_of_ms, at_risk_ratio)
-                add_live(totals, summary, row, as_of_ms, ("overall", "teams", "agents"))
-        rows.end_report()
-        return totals
+        """Live counts at ``as_of_ms`` over conversations not resolved or closed, overall and
+        per team and assignee. Each owner's sum is brought from the last report's by what
+        changed (:class:`~service.engine.live.LiveSums`)."""
+        counted, sums = self._counted, self.live_sums
+        for cid in self._touched:
+            conversation = self.conversations.get(cid) if cid in self.active else None
+            now = None if conversation is None else conversation.fold.live_summary()
+            before = counted[OVERALL].get(cid) if OVERALL in counted else None
+            if now == before:
+                continue
+            for owner in _owners(before):
+                held = counted[owner]
+                del held[cid]
+                if not held:
+                    del counted[owner]
+                    sums.forget(owner)
+                else:
+                    sums.changed(owner, cid)
+            if now is not None:
+                for owner in _owners(now):
+                    counted.setdefault(owner, {})[cid] = now
+                    sums.changed(owner, cid)
+        self._touched.clear()
+        return sums.totals(counted.items(), as_of_ms, at_risk_ratio)
+
+
+def _owners(summary: LiveSummary | None) -> list[Owner]:
+    """The owners that count a conversation live: overall, its team, its assignee."""
+    if summary is None:
+        return []
+    owners = [OVERALL]
+    if summary.team is not None:
+        owners.append(team_owner(summary.team))
+    if summary.assignee is not None:
+        owners.append(agent_owner(summary.assignee))
+    return owners
 
 

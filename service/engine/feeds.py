@@ -98,6 +98,11 @@ class PaneLayout:
                 by_kind.setdefault(kind, []).append(feed)
         self._by_kind = {kind: tuple(feeds) for kind, feeds in by_kind.items()}
 
+    def place(self, feed: Feed) -> int:
+        """The feed's place among all feeds: a counter's slot, or a distribution's index after
+        the counters."""
+        return feed.slot if isinstance(feed, Count) else len(self.counters) + feed.index
+
     def entries(self, fact: Any) -> Entries:
         """What ``fact`` adds to a pane: one entry per counter with a non-zero amount and per
         distribution value. Raises ValueError for a fact no feed takes (busy time, which feeds

@@ -5,6 +5,7 @@ metric table in the README and the dashboard; a KPI is added here and nowhere el
 """
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -381,10 +382,10 @@ WEIGHTABLE_PATHS: frozenset[str] = frozenset(
 def _path_value(values: Mapping[str, Any], path: str) -> float | None:
     value: Any = values
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if not isinstance(value, dict) or part not in value:
             return None
         value = value[part]
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         value = value.get("avg")
     return value if isinstance(value, int | float) else None
 
@@ -406,24 +407,41 @@ def weighted_score(values: Mapping[str, Any], weights: Mapping[str, Any]) -> flo
 
 
 def window_values(totals: WindowTotals, level: str, weights: Mapping[str, Any],
-                  panes_unchanged: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  before: Mapping[str, Any] | None = None,
+                  changed: AbstractSet[int] = frozenset()) -> dict[str, Any]:
     """One owner's windowed KPI values (SPEC §6 keys of ``level``: overall, teams or agents)
     from its window totals; the weighted score from the values before it.
 
-    ``panes_unchanged``: values computed earlier from the same panes; only the
-    :attr:`KpiSpec.presence` values and the score are computed again (``totals`` then needs its
-    counters and presence times, not its sketches)."""
-    values: dict[str, Any] = {}
-    for spec in WINDOW_KPIS:
-        if level not in spec.levels:
-            continue
+    ``before``: values computed earlier from the same owner's window; only the
+    :attr:`KpiSpec.presence` values, the score, and the values one of whose feeds is in
+    ``changed`` (places, :meth:`~service.engine.feeds.PaneLayout.place`) are computed again."""
+    if before is not None and not changed:
+        values = dict(before)
+        for spec in _PRESENCE_SPECS[level]:
+            values[spec.key] = (weighted_score(values, weights) if spec.compute is None
+                                else spec.compute(totals))
+        return values
+    values = {}
+    for spec, places in _LEVEL_SPECS[level]:
         if spec.compute is None:
             values[spec.key] = weighted_score(values, weights)
-        elif panes_unchanged is None or spec.presence:
+        elif before is None or spec.presence or not changed.isdisjoint(places):
             values[spec.key] = spec.compute(totals)
         else:
-            values[spec.key] = panes_unchanged[spec.key]
+            values[spec.key] = before[spec.key]
     return values
+
+
+_LEVEL_SPECS: dict[str, tuple[tuple[KpiSpec, frozenset[int]], ...]] = {
+    level: tuple((spec, frozenset(PANES.place(feed) for feed in spec.feeds))
+                 for spec in WINDOW_KPIS if level in spec.levels)
+    for level in ALL_LEVELS}
+"""Level → its window KPIs in report order, each with the places of its feeds."""
+_PRESENCE_SPECS: dict[str, tuple[KpiSpec, ...]] = {
+    level: tuple(spec for spec, _ in specs if spec.presence or spec.compute is None)
+    for level, specs in _LEVEL_SPECS.items()}
+"""Level → the window KPIs computed again while its panes are unchanged (the score last: its
+weights name no score)."""
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ an owner is written as ``o``, ``t:<team>`` or ``a:<agent>`` (:meth:`Owner.code`)
 partition that holds it is the one Kafka's default partitioner gives that code.
 """
 
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from service.engine.facts import F_BUSY, Fact
@@ -55,8 +56,10 @@ def owner_for(level: str, key: str | None) -> Owner:
     return Owner("team" if level == "team" else "agent", key)
 
 
+@lru_cache(maxsize=1 << 16)
 def owner_of_code(code: str) -> Owner:
-    """The inverse of :attr:`Owner.code`. Raises ValueError for another form."""
+    """The inverse of :attr:`Owner.code` (the last 65,536 codes are remembered: every delta
+    and pane row names its owner by code). Raises ValueError for another form."""
     if code == "o":
         return OVERALL
     prefix, _, key = code.partition(":")

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from service.engine.records import Record
 
 __all__ = ["LOGGED_IN", "NO_CHANGE", "AgentTimeline", "Segment", "SegmentChange",
-           "clip_segments", "clipped"]
+           "clipped", "presence_ms"]
 
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
@@ -79,11 +79,21 @@ def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
             yield segment, low, high
 
 
-def clip_segments(segments: Iterable[Segment], start_ms: int, end_ms: int
-                  ) -> Iterator[tuple[str | None, int, int]]:
-    """(team, logged-in ms, busy ms) of each segment inside [start_ms, end_ms)."""
-    for segment, low, high in clipped(segments, start_ms, end_ms):
-        yield segment.team, high - low, (high - low) if segment.busy else 0
+def presence_ms(segments: Iterable[Segment], start_ms: int, end_ms: int,
+                team: str | None = None) -> tuple[int, int]:
+    """(logged-in ms, busy ms) of the segments' parts inside [start_ms, end_ms); with ``team``,
+    of that team's segments only."""
+    logged = busy = 0
+    for begin, finish, of_team, is_busy in segments:
+        if team is not None and of_team != team:
+            continue
+        low = begin if begin > start_ms else start_ms
+        high = end_ms if finish is None or finish > end_ms else finish
+        if high > low:
+            logged += high - low
+            if is_busy:
+                busy += high - low
+    return logged, busy
 
 
 class AgentTimeline:

@@ -22,8 +22,8 @@ from prometheus_client.registry import Collector
 from schemas.common import AgentPresence
 from service.metrics.names import DISTRIBUTION_STATS, TARGET_METRICS, MetricSpec, metric_specs
 
-__all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals", "exported_specs", "goals",
-           "samples"]
+__all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals", "entries", "exported_specs", "goals",
+           "samples", "value_samples"]
 
 PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-defined]
 
@@ -81,11 +81,22 @@ def samples(spec: MetricSpec, report: Mapping[str, Any]
             ) -> Iterator[tuple[list[str], float]]:
     """(label values in ``spec.labels`` order, value) of every series of ``spec`` in a report
     (SPEC §6); a null value (no data) has none."""
+    for labels, value in entries(spec, report):
+        yield from value_samples(spec, labels, value)
+
+
+def entries(spec: MetricSpec, report: Mapping[str, Any]
+            ) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(label values in ``spec.labels`` order but the stat or state one, value at
+    ``spec.path``) of each key of the spec's level in the report with a value (not null): one
+    or more series each (:func:`value_samples`)."""
+    path = spec.path
     for levels, window in _level_blocks(report, spec.windowed):
+        tail = () if window is None else (window,)
         for labels, kpis in _entries(levels, spec.level):
-            if window is not None:
-                labels = {**labels, "window": window}
-            yield from _samples(spec, labels, kpis)
+            value = _value(kpis, path)
+            if value is not None:
+                yield labels + tail, value
 
 
 def goals(report: Mapping[str, Any], teams: Callable[[str], TeamGoals]) -> Iterator[Metric]:
@@ -115,39 +126,40 @@ def _level_blocks(report: Mapping[str, Any], windowed: bool
 
 
 def _entries(levels: Mapping[str, Any], level: str
-             ) -> Iterator[tuple[dict[str, str], Mapping[str, Any]]]:
+             ) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
+    """(the level's label values: agent and team, team, or none; its KPIs)."""
     if level == "overall":
         if levels.get("overall") is not None:
-            yield {}, levels["overall"]
+            yield (), levels["overall"]
     elif level == "team":
         for team, kpis in levels.get("teams", {}).items():
-            yield {"team": team}, kpis
+            yield (team,), kpis
     else:
         for agent, kpis in levels.get("agents", {}).items():
-            yield {"agent": agent, "team": kpis.get("team") or ""}, kpis
+            yield (agent, kpis.get("team") or ""), kpis
 
 
 def _value(kpis: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = kpis
     for part in path:
-        if not isinstance(value, Mapping) or part not in value:
+        try:
+            value = value[part]
+        except (KeyError, TypeError):
             return None
-        value = value[part]
     return value
 
 
-def _samples(spec: MetricSpec, labels: dict[str, str], kpis: Mapping[str, Any]
-             ) -> Iterator[tuple[list[str], float]]:
-    value = _value(kpis, spec.path)
-    if value is None:
-        return
+def value_samples(spec: MetricSpec, labels: tuple[str, ...], value: Any
+                  ) -> Iterator[tuple[list[str], float]]:
+    """The series of one value of ``spec``: (label values in ``spec.labels`` order, value);
+    ``labels`` holds every label value but the stat or state one (:func:`entries`)."""
     if spec.kind == "stateset":
         for state in PRESENCE_STATES:
-            yield [*(labels[n] for n in spec.labels[:-1]), state], 1.0 if value == state else 0.0
+            yield [*labels, state], 1.0 if value == state else 0.0
         return
     if spec.stat_label:
         for stat in DISTRIBUTION_STATS:
             if value.get(stat) is not None:
-                yield [*(labels[n] for n in spec.labels[:-1]), stat], float(value[stat])
+                yield [*labels, stat], float(value[stat])
         return
-    yield [labels[n] for n in spec.labels], float(value)
+    yield list(labels), float(value)

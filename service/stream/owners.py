@@ -90,7 +90,7 @@ class OwnerStage:
             code, minute = key_parts(row_key, 2)
             owner, row = owner_of_code(code), PaneRow.decode(value)
             book.aggregates.load_pane(owner.level, owner.key, int(minute), row.entries)
-            book.add_marks(owner.key, ((at, team, n) for (at, team), n in row.marks.items()))
+            book.add_marks(owner.key, row.marks)
             part.applied[(owner, int(minute))] = row.applied
         for row_key, value in store.scan(prefix(partition, b"f")):
             code, fid = key_parts(row_key, 2)
@@ -206,7 +206,7 @@ class OwnerStage:
                 book.add_entries(owner, minute, entries.items())
             marks = deltas.marks.get(pane_key)
             if marks:
-                book.add_marks(owner.key, ((at, team, n) for (at, team), n in marks.items()))
+                book.add_marks(owner.key, marks)
             if applied is None:
                 applied = part.applied[pane_key] = {}
             applied[source.partition] = source.last

@@ -1,5 +1,7 @@
 """The pane layout the KPI specs declare: slots allocated by the registry, fact → entries."""
 
+import random
+
 import pytest
 
 from service.engine.aggregates import Totals
@@ -33,6 +35,28 @@ def test_every_pane_kpi_declares_what_it_reads() -> None:
             assert not spec.feeds, spec.key
         else:
             assert spec.feeds, spec.key
+
+
+def test_a_pane_kpi_reads_only_the_feeds_it_declares() -> None:
+    """A report computes a value again only when one of its feeds changed: every other counter
+    and sketch changed, each value stays what it was."""
+    rng = random.Random(7)
+    for spec in WINDOW_KPIS:
+        if spec.compute is None or not spec.feeds:
+            continue
+        mine = {PANES.place(feed) for feed in spec.feeds}
+        totals, other = Totals(), Totals()
+        for place in range(len(PANES.counters)):
+            totals.counters[place] = rng.randrange(1, 50)
+            other.counters[place] = (totals.counters[place] if place in mine
+                                     else rng.randrange(1, 50))
+        for index in range(len(PANES.distributions)):
+            place = len(PANES.counters) + index
+            for _ in range(5):
+                value = rng.randrange(1, 10**7)
+                totals.sketches[index].add(value)
+                other.sketches[index].add(value if place in mine else rng.randrange(1, 10**7))
+        assert spec.compute(totals) == spec.compute(other), spec.key
 
 
 def test_a_new_kpi_is_one_feed_and_one_formula() -> None:

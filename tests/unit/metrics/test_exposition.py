@@ -57,3 +57,41 @@ def test_an_empty_report_has_every_header_and_no_sample() -> None:
     body = KpiExposition().render({})
     assert body == generate_latest(registry)
     assert body and all(line.startswith(b"#") for line in body.splitlines())
+
+
+def expected_body(data: dict[str, Any]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(KpiCollector(lambda: data, None, CONFIG.team))
+    return generate_latest(registry)
+
+
+def test_lines_kept_between_scrapes_are_the_lines_of_the_new_report() -> None:
+    """One exposition scraped while events arrive and the as-of moves (values reused, changed,
+    gone) writes each report as prometheus_client does."""
+    engine = KpiEngine(CONFIG)
+    events = [event_adapter.validate_python(e) for e in
+              generate_events(TrafficShape(conversations=200, agents=8), seed=9)]
+    exposition = KpiExposition(None, CONFIG.team)
+    rendered = 0
+    for part in range(1, 5):
+        for event in events[(part - 1) * len(events) // 4:part * len(events) // 4]:
+            engine.process(event)
+        as_of = engine.default_as_of()
+        for later_s in (0, 15, 75):
+            data = engine.report(as_of + later_s * 1000)
+            assert exposition.render(data) == expected_body(data)
+            rendered += 1
+    assert rendered == 12
+
+
+def test_an_equal_float_of_another_sign_is_written_anew() -> None:
+    data = report()
+    exposition = KpiExposition(None, CONFIG.team)
+    exposition.render(data)
+    agent = next(iter(data["windows"]["1h"]["agents"].values()))
+    agent["occupancy_ratio"] = 0.0
+    first = exposition.render(data)
+    agent["occupancy_ratio"] = -0.0
+    second = exposition.render(data)
+    assert first != second and second == expected_body(data)
+    assert b"-0.0" in second
