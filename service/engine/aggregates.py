@@ -7,13 +7,13 @@ in ms, QA scores in thousandths), so a retraction restores the previous totals e
 
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from service.engine.facts import Fact
 from service.engine.feeds import SKETCH_BASE, Entries, Pane, split_sketch_key
 from service.engine.kpis import PANES
 from service.engine.panes import MINUTE_MS, WindowSpec, panes_summed
-from service.engine.sketch import QuantileSketch, unpack_change
+from service.engine.sketch import QuantileSketch
 
 __all__ = ["Aggregates", "LevelPanes", "RunningSum", "Totals", "contributions"]
 
@@ -28,50 +28,38 @@ def contributions(fact: Fact) -> Entries:
 class Totals:
     """Panes merged over a window: what a KPI's value is computed from."""
 
-    __slots__ = ("busy_ms", "changed_at", "counters", "logged_in_ms", "sketches")
+    __slots__ = ("busy_ms", "counters", "logged_in_ms", "sketches")
 
-    def __init__(self, pane: Pane | None = None, version: int = 0) -> None:
-        """The totals of ``pane``, every feed marked changed at ``version``."""
-        self.counters = [0] * len(PANES.counters)
+    def __init__(self, pane: Pane | None = None, counters: list[int] | None = None,
+                 distributions: Container[int] | None = None) -> None:
+        """The totals of ``pane``; with ``counters``, those instead of the pane's (kept up to
+        date by the caller); with ``distributions`` (indexes), only those sketches (the others
+        stay empty)."""
+        self.counters = [0] * len(PANES.counters) if counters is None else counters
         self.sketches: list[QuantileSketch] = [QuantileSketch() for _ in PANES.distributions]
         self.logged_in_ms: int = 0
         self.busy_ms: int = 0
-        self.changed_at = [version] * (len(PANES.counters) + len(PANES.distributions))
-        """By feed place (:meth:`~service.engine.feeds.PaneLayout.place`): the running sum's
-        version when the feed last changed here."""
-        if pane:
-            self.merge(pane)
+        if pane and (counters is None or distributions is None or distributions):
+            self._merge(pane, counters is None, distributions)
 
-    def add(self, entries: Iterable[tuple[int, int]], sign: int, version: int) -> None:
-        """Add (sign 1) or subtract (sign -1) pane entries, marking their feeds changed at
-        ``version`` (a sketch bucket's entry may be any change of a packed bucket,
-        :func:`~service.engine.sketch.unpack_change`)."""
-        counters, sketches, changed_at = self.counters, self.sketches, self.changed_at
-        first_sketch = len(counters)
-        for key, amount in entries:
-            if key < SKETCH_BASE:
-                counters[key] += sign * amount
-                changed_at[key] = version
-            else:
-                index, bucket = split_sketch_key(key)
-                count, sum_ms = unpack_change(amount)
-                sketches[index].add_bucket(bucket, sign * count, sign * sum_ms)
-                changed_at[first_sketch + index] = version
-
-    def merge(self, pane: Pane) -> None:
-        counters = self.counters
+    def _merge(self, pane: Pane, with_counters: bool,
+               distributions: Container[int] | None) -> None:
+        counters, sketches = self.counters, self.sketches
         for key, value in pane.items():
             if key < SKETCH_BASE:
-                counters[key] += value
+                if with_counters:
+                    counters[key] += value
             else:
                 index, bucket = split_sketch_key(key)
-                self.sketches[index].add_packed(bucket, value)
+                if distributions is None or index in distributions:
+                    sketches[index].add_packed(bucket, value)
 
     def __getitem__(self, slot: int) -> int:
         return self.counters[slot]
 
 
 _VERSIONS = itertools.count()
+_PLACES = len(PANES.counters) + len(PANES.distributions)
 
 
 class RunningSum:
@@ -81,11 +69,13 @@ class RunningSum:
     the panes that enter and subtracting those that leave, so a report reads one pane per
     owner and window instead of up to 1,440.
 
-    Once a report has asked for its :meth:`totals`, the changes since are logged and the next
-    report applies them to the totals it keeps, unless they hold more entries than the pane
-    (it is merged again then): a report's cost follows what changed."""
+    Once a report has asked for its :meth:`counters`, they are kept with the version each feed
+    last changed at: the changes since are logged (up to an eighth of the pane's entries, else
+    the counters are summed again), so that a report reads the counters and learns which
+    values to compute again at a cost that follows what changed."""
 
-    __slots__ = ("_log", "_logged", "_totals", "end", "pane", "start", "version")
+    __slots__ = ("_changed_at", "_counters", "_log", "_logged", "end", "pane", "start",
+                 "version")
 
     def __init__(self, start: int, end: int) -> None:
         self.start = start
@@ -94,9 +84,10 @@ class RunningSum:
         self.version = next(_VERSIONS)
         """Drawn anew from one process-wide counter on every change: no two contents of any
         running sums share a version."""
-        self._totals: Totals | None = None
+        self._counters: list[int] | None = None
+        self._changed_at: list[int] = []
         self._log: list[tuple[Entries, int]] | None = None
-        """The changes (entries, sign) since the totals were last brought up to date."""
+        """The changes (entries, sign) since the counters were last brought up to date."""
         self._logged = 0
 
     def add(self, entries: Iterable[tuple[int, int]], sign: int) -> None:
@@ -105,8 +96,8 @@ class RunningSum:
         if log is not None:
             entries = tuple(entries)
             self._logged += len(entries)
-            if self._logged > len(self.pane):
-                self._log = self._totals = None
+            if self._logged > len(self.pane) // 8 + 16:
+                self._log = None
             else:
                 log.append((entries, sign))
         total = self.pane
@@ -117,18 +108,35 @@ class RunningSum:
             else:
                 del total[key]
 
-    def totals(self) -> "Totals":
-        """The totals of :attr:`pane` (kept, and changed by later calls: read them before the
-        next change), each feed marked with the version it last changed at (at most the
-        current one)."""
-        totals, log = self._totals, self._log
-        if totals is None or log is None:
-            totals = self._totals = Totals(self.pane, self.version)
-        else:
+    def counters(self) -> tuple[list[int], list[int]]:
+        """The pane's counters (kept: read them before the next change) and, by feed place
+        (:meth:`~service.engine.feeds.PaneLayout.place`), the version each feed last changed
+        at (at most the current one)."""
+        version, kept, log = self.version, self._counters, self._log
+        if kept is not None and log is not None:
+            changed_at = self._changed_at
+            first_sketch = len(kept)
             for entries, sign in log:
-                totals.add(entries, sign, self.version)
+                for key, amount in entries:
+                    if key < SKETCH_BASE:
+                        kept[key] += sign * amount
+                        changed_at[key] = version
+                    else:
+                        changed_at[first_sketch + split_sketch_key(key)[0]] = version
+        else:
+            counters = [0] * len(PANES.counters)
+            for key, value in self.pane.items():
+                if key < SKETCH_BASE:
+                    counters[key] += value
+            changed_at = [version] * _PLACES
+            if kept is not None:
+                for slot, (now, before) in enumerate(zip(counters, kept, strict=True)):
+                    if now == before:
+                        changed_at[slot] = self._changed_at[slot]
+            self._counters, self._changed_at = counters, changed_at
         self._log, self._logged = [], 0
-        return totals
+        assert self._counters is not None
+        return self._counters, self._changed_at
 
 
 class LevelPanes:

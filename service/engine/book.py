@@ -385,13 +385,24 @@ class OwnerBook:
 
 def _values(running: RunningSum | None, logged_in_ms: int, busy_ms: int, level: str,
             weights: Mapping[str, Any], last: _Computed | None = None) -> dict[str, Any]:
-    """The values from the running sum's totals; with ``last``, only those whose feeds
-    changed since it was computed (and the presence values) are computed again."""
-    totals = Totals() if running is None else running.totals()
+    """The values from the running sum; with ``last``, only those whose feeds changed since
+    it was computed (and the presence values) are computed again, and only their sketches
+    are read from the pane."""
+    if running is None:
+        totals = Totals()
+        changed: set[int] | None = None
+    else:
+        counters, changed_at = running.counters()
+        if last is None:
+            changed, wanted = None, None
+        elif running.version == last.version:
+            changed, wanted = set(), set()
+        else:
+            since = last.version
+            changed = {place for place, at in enumerate(changed_at) if at > since}
+            wanted = {place - len(counters) for place in changed if place >= len(counters)}
+        totals = Totals(running.pane, counters, wanted)
     totals.logged_in_ms, totals.busy_ms = logged_in_ms, busy_ms
-    if last is None:
+    if last is None or changed is None:
         return window_values(totals, level, weights)
-    since = last.version
-    changed = (set() if running is None or running.version == since else
-               {place for place, at in enumerate(totals.changed_at) if at > since})
     return window_values(totals, level, weights, last.values, changed)

@@ -20,8 +20,7 @@ already counted. A pane stores a bucket as one integer, ``count + (sum << PACK_S
 import math
 from collections.abc import Iterable
 
-__all__ = ["PACK_SHIFT", "RELATIVE_ACCURACY", "QuantileSketch", "bucket_of", "packed", "unpack",
-           "unpack_change"]
+__all__ = ["PACK_SHIFT", "RELATIVE_ACCURACY", "QuantileSketch", "bucket_of", "packed", "unpack"]
 
 RELATIVE_ACCURACY = 0.004
 """``a``: the bucket ratio is ``(1 + a) / (1 - a)``, a relative error below 0.81% (< 1%)."""
@@ -32,7 +31,6 @@ _INV_LOG_GAMMA = 1.0 / math.log(_GAMMA)
 PACK_SHIFT = 32
 """A packed bucket holds its count in the low 32 bits and the sum of its values (ms) above."""
 _COUNT_MASK = (1 << PACK_SHIFT) - 1
-_HALF = 1 << (PACK_SHIFT - 1)
 
 
 def bucket_of(value_ms: int) -> int:
@@ -54,23 +52,14 @@ def unpack(entry: int) -> tuple[int, int]:
     return entry & _COUNT_MASK, entry >> PACK_SHIFT
 
 
-def unpack_change(entry: int) -> tuple[int, int]:
-    """(count, sum in ms) of a change of a packed bucket: any sum of packed values and their
-    negations (a retraction, or a coalesced delta), whose count lies within ±2^31."""
-    count = ((entry + _HALF) & _COUNT_MASK) - _HALF
-    return count, (entry - count) >> PACK_SHIFT
-
-
 class QuantileSketch:
-    """Bucket counts and sums by bucket (from :func:`bucket_of`; 0 holds the zeros). Change
-    them through the methods only: quantiles are kept until the next change."""
+    """Bucket counts and sums by bucket (from :func:`bucket_of`; 0 holds the zeros)."""
 
-    __slots__ = ("_quantiles", "counts", "sums")
+    __slots__ = ("counts", "sums")
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
         self.sums: dict[int, int] = {}
-        self._quantiles: dict[tuple[float, ...], list[float | None]] | None = None
 
     @property
     def count(self) -> int:
@@ -87,7 +76,6 @@ class QuantileSketch:
 
     def add_bucket(self, bucket: int, count: int, sum_ms: int) -> None:
         """Add ``count`` values summing to ``sum_ms`` to a bucket (negative to retract)."""
-        self._quantiles = None
         counts, sums = self.counts, self.sums
         total = counts.get(bucket, 0) + count
         if total:
@@ -99,7 +87,6 @@ class QuantileSketch:
 
     def add_packed(self, bucket: int, entry: int) -> None:
         """Add a pane's packed bucket (see :func:`packed`)."""
-        self._quantiles = None
         counts = self.counts
         total = counts.get(bucket, 0) + (entry & _COUNT_MASK)
         if total:
@@ -116,16 +103,8 @@ class QuantileSketch:
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
         """Linear interpolation between the closest ranks (numpy's default), in milliseconds,
         each rank valued at the mean of its bucket; always within [min, max] of the values."""
-        qs = tuple(qs)
-        if self._quantiles is None:
-            self._quantiles = {}
-        kept = self._quantiles.get(qs)
-        if kept is None:
-            kept = self._quantiles[qs] = self._quantiles_now(qs)
-        return list(kept)
-
-    def _quantiles_now(self, qs: tuple[float, ...]) -> list[float | None]:
         n = self.count
+        qs = list(qs)
         if n <= 0:
             return [None] * len(qs)
         wanted: set[int] = set()
