@@ -3,7 +3,10 @@
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.stream.client import WorkerRefused
 
 __all__ = ["main"]
 
@@ -326,6 +329,13 @@ def _unreachable(command: str, error: OSError, urls: list[str]) -> int:
     return 1
 
 
+def _refused(command: str, error: "WorkerRefused") -> int:
+    """A worker's refusal (:class:`~service.stream.client.WorkerRefused`), relayed: exit 2 for
+    a request it calls bad (400), 1 otherwise."""
+    print(f"support-kpi {command}: worker {error}", file=sys.stderr)
+    return 2 if error.status == 400 else 1
+
+
 def _print_listing(listing: dict[str, Any], as_json: bool,
                    as_text: Callable[[dict[str, Any]], str]) -> int:
     if as_json:
@@ -338,11 +348,13 @@ def _print_listing(listing: dict[str, Any], as_json: bool,
 
 
 def _report(args: argparse.Namespace) -> int:
-    from service.stream.client import fetch_reports
+    from service.stream.client import WorkerRefused, fetch_reports
 
     urls, token = _workers_and_token(args)
     try:
         report = fetch_reports(urls, args.as_of_text, token)
+    except WorkerRefused as error:
+        return _refused("report", error)
     except OSError as error:
         return _unreachable("report", error, urls)
     from service.replay import report_json
@@ -373,7 +385,7 @@ def _queue(args: argparse.Namespace) -> int:
     import time
 
     from service.engine.records import format_time
-    from service.stream.client import fetch_queue
+    from service.stream.client import WorkerRefused, fetch_queue
 
     urls, token = _workers_and_token(args)
     as_of = args.as_of_text or format_time(int(time.time() * 1000))
@@ -381,6 +393,8 @@ def _queue(args: argparse.Namespace) -> int:
               "limit": args.limit, "as_of": as_of}
     try:
         listing = fetch_queue(urls, params, token)
+    except WorkerRefused as error:
+        return _refused("queue", error)
     except OSError as error:
         return _unreachable("queue", error, urls)
     return _print_listing(listing, args.json, _queue_table)
@@ -433,7 +447,7 @@ def _explain(args: argparse.Namespace) -> int:
     import time
 
     from service.engine.records import format_time
-    from service.stream.client import fetch_explain
+    from service.stream.client import WorkerRefused, fetch_explain
 
     urls, token = _workers_and_token(args)
     level, key = (("agent", args.agent) if args.agent else ("team", args.team) if args.team
@@ -442,9 +456,8 @@ def _explain(args: argparse.Namespace) -> int:
               "as_of": args.as_of_text or format_time(int(time.time() * 1000))}
     try:
         listing = fetch_explain(urls, params, token)
-    except ValueError as error:
-        print(f"support-kpi explain: {error}", file=sys.stderr)
-        return 2
+    except WorkerRefused as error:
+        return _refused("explain", error)
     except LookupError as error:
         print(f"support-kpi explain: {level} {key or ''}: {error}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import json
 import random
 import re
 import signal
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
 from fixtures.traffic import wait_merged
-from fixtures.workers import MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
+from fixtures.workers import BIN, MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
 
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
@@ -161,6 +162,14 @@ def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_wor
     wait_equal([worker], expected, "the worker's report to equal replay")
     printed = namespace.cli("report", "--workers", worker.url, "--as-of", AS_OF, "--no-pretty")
     assert json.loads(printed) == expected
+    for command in (["report"], ["queue", "--state", "open"]):
+        refused = subprocess.run([str(BIN), *command, "--workers", worker.url, "--as-of",
+                                  "yesterday"], capture_output=True, env=namespace.env(),
+                                 timeout=60)
+        said = refused.stderr.decode()
+        assert refused.returncode == 2, said
+        assert f"worker {worker.url} answered 400: as_of: 'yesterday'" in said
+        assert "Are the workers running" not in said
     text = worker.metrics()
     live = expected["live"]["overall"]
     assert live["open"] + live["waiting_on_customer"] > 0
