@@ -124,7 +124,7 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from service import preflight
-    from service.logs import quiet_startup_noise
+    from service.logs import quiet_bad_requests, quiet_startup_noise
     from service.runtime import tune_gc
     from service.stream.app import KpiService
 
@@ -142,6 +142,7 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"support-kpi worker: {warning}", file=sys.stderr)
     tune_gc()
     quiet_startup_noise()
+    quiet_bad_requests()
     service = KpiService(settings, config)
     print(f"support-kpi worker: http://{settings.http_host}:{settings.http_port} "
           f"(/metrics /kpis /readyz), Kafka {settings.kafka_bootstrap_servers}, topic "
@@ -190,11 +191,12 @@ def _gateway(args: argparse.Namespace) -> int:
         return _kafka_failed("gateway", settings.kafka_bootstrap_servers, error)
     import logging
 
-    from service.logs import install_repeat_filter
+    from service.logs import install_repeat_filter, quiet_bad_requests
     from service.stream.reachability import KafkaReachability
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     install_repeat_filter()
+    quiet_bad_requests()
     publisher = GatewayPublisher(settings.kafka_bootstrap_servers, settings.topic,
                                  settings.dead_letter_topic)
     app = build_app(config, publisher,
@@ -471,6 +473,7 @@ def _board(args: argparse.Namespace) -> int:
 
     from service import preflight
     from service.board.app import Board, board_app
+    from service.logs import quiet_bad_requests
 
     settings, port_setting = _with_port(_settings("board"), args.port, "board_port")
     urls, token = _workers_and_token(args, settings)
@@ -489,6 +492,7 @@ def _board(args: argparse.Namespace) -> int:
     suffix = "?token=…" if token else ""
     print(f"support-kpi board: http://{settings.board_host}:{settings.board_port}/board{suffix}"
           f" (workers {', '.join(urls)})", file=sys.stderr)
+    quiet_bad_requests()
     web.run_app(board_app(board), host=settings.board_host, port=settings.board_port,
                 print=None, access_log=None)
     return 0

@@ -4,17 +4,20 @@ nothing is wrong.
 While Kafka is unreachable, aiokafka and faust log the same few errors many times a second;
 :class:`RepeatFilter` lets the first of each kind through, then one per ``interval_s`` with the
 number of repeats it held back. :class:`StartupNoiseFilter` holds back the errors a fresh
-broker causes while it creates its group coordinator.
+broker causes while it creates its group coordinator. :class:`BadRequestFilter` turns aiohttp's
+traceback for a request it cannot read into one line.
 """
 
 import logging
 import time
 from collections.abc import Callable
 
-__all__ = ["COORDINATOR_LOGGER", "RepeatFilter", "StartupNoiseFilter", "install_repeat_filter",
+__all__ = ["COORDINATOR_LOGGER", "HTTP_SERVER_LOGGER", "BadRequestFilter", "RepeatFilter",
+           "StartupNoiseFilter", "install_repeat_filter", "quiet_bad_requests",
            "quiet_startup_noise"]
 
 COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+HTTP_SERVER_LOGGER = "aiohttp.server"
 
 STARTUP_ERRORS = frozenset({14, 15, 16})
 """What the first group-coordinator lookups get from a broker that is still creating its
@@ -89,3 +92,30 @@ def quiet_startup_noise(grace_s: float = 60.0) -> StartupNoiseFilter:
     noise = StartupNoiseFilter(grace_s)
     logging.getLogger(COORDINATOR_LOGGER).addFilter(noise)
     return noise
+
+
+class BadRequestFilter(RepeatFilter):
+    """aiohttp answers a request it cannot read (a request line or header over its 8 KB limit,
+    a malformed header) with 400 and logs it at ERROR with a traceback of its parser. This
+    keeps one WARNING line naming the reason, at most one per ``interval_s`` (with the count
+    held back); other records pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import BadHttpMessage
+
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, BadHttpMessage):
+            return True
+        record.msg = "refused an HTTP request it cannot read (400): %s"
+        record.args = (" ".join(str(error.message).split()),)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return super().filter(record)
+
+
+def quiet_bad_requests(interval_s: float = 10.0) -> BadRequestFilter:
+    """Put a :class:`BadRequestFilter` on aiohttp's server logger (the worker's web server,
+    the board, the gateway)."""
+    bad = BadRequestFilter(interval_s)
+    logging.getLogger(HTTP_SERVER_LOGGER).addFilter(bad)
+    return bad

@@ -1,10 +1,15 @@
-"""Repeated log records are held back (issue 10: the log grew by 18 MB during an outage)."""
+"""Repeated log records are held back (issue 10: the log grew by 18 MB during an outage), and
+a request the HTTP server cannot read is one line (issue 25)."""
 
+import asyncio
 import logging
 
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiokafka.errors import GroupAuthorizationFailedError, GroupCoordinatorNotAvailableError
 
-from service.logs import RepeatFilter, StartupNoiseFilter
+from service.logs import HTTP_SERVER_LOGGER, RepeatFilter, StartupNoiseFilter, quiet_bad_requests
 
 
 def record(msg: str, name: str = "aiokafka") -> logging.LogRecord:
@@ -49,3 +54,36 @@ def test_a_fresh_brokers_coordinator_errors_are_quiet_only_at_start() -> None:
     now[0] = 60.0
     assert noise.filter(rebalancing)
     assert noise.filter(coordinator_record(GroupCoordinatorNotAvailableError()))
+
+
+async def test_a_request_aiohttp_cannot_read_is_one_line_at_most_once_per_interval(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A request line over aiohttp's 8 KB limit gets 400, and the server's log one WARNING
+    line naming the reason, without the parser's traceback; three of them, one line."""
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    bad = quiet_bad_requests(60.0)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        with caplog.at_level(logging.DEBUG, logger=HTTP_SERVER_LOGGER):
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(f"GET /{'x' * 9000} HTTP/1.1\r\nHost: here\r\n\r\n".encode())
+                await writer.drain()
+                status = await reader.readline()
+                writer.close()
+                assert status.split()[1] == b"400"
+    finally:
+        await server.close()
+        logging.getLogger(HTTP_SERVER_LOGGER).removeFilter(bad)
+    records = [r for r in caplog.records if r.name == HTTP_SERVER_LOGGER]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    (line,) = records
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    message = line.getMessage()
+    assert message.startswith("refused an HTTP request it cannot read (400): ")
+    assert "\n" not in message and "8190" in message
