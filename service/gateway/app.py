@@ -127,7 +127,8 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.deliveries = Counter(
             "support_gateway_deliveries", "Webhook deliveries by vendor and outcome (published, "
-            "ignored, dead_lettered, unauthorized, stale, too_large, kafka_unavailable)",
+            "ignored, dead_lettered, signature_missing, signature_bad, stale, too_large, "
+            "kafka_unavailable)",
             ["vendor", "outcome"], registry=self.registry)
         self.published = Counter(
             "support_gateway_events_published", "Canonical events published, by vendor",
@@ -183,8 +184,7 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         vendor = request.match_info["vendor"]
         secret = config.secrets.get(vendor)
         if secret is None:
-            return web.json_response({"error": f"no webhook endpoint for {vendor!r}"},
-                                     status=404)
+            return not_served(vendor)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -196,8 +196,9 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         headers[RECEIVED_AT_HEADER] = rfc3339(datetime.fromtimestamp(clock(), UTC))
         verdict = verify(vendor, body, headers, secret, clock(), config.max_age_s)
         if verdict is not Verdict.OK:
-            log.warning("%s: delivery refused (401): signature %s", vendor, verdict.value)
-            outcome(vendor, "stale" if verdict is Verdict.STALE else "unauthorized", started)
+            name, reason = refusals[verdict]
+            log.warning(f"{vendor}: delivery refused (401): {reason}")
+            outcome(vendor, name, started)
             return web.Response(status=401)
         challenge = headers.get("x-front-challenge")
         if vendor == "front" and challenge is not None:
@@ -240,9 +241,35 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         await publisher.dead_letter(webhook_dead_letter(
             Rejection(reason, shorten(error, 500), body), vendor, vendor.encode()))
 
+    # A log template per reason: repeats are held back per template, so each reason is logged.
+    refusals = {
+        Verdict.MISSING: ("signature_missing", "no signature header it can read (the sender "
+                          "does not sign, or a proxy drops the header)"),
+        Verdict.BAD: ("signature_bad", "the signature does not match (another secret than "
+                      "the sender's, or a body changed on the way)"),
+        Verdict.STALE: ("stale", f"the signed timestamp is more than {config.max_age_s:g} s "
+                        "from this machine's clock, in the past or the future (a replay, or a "
+                        "clock off on either side)"),
+    }
+
+    def not_served(vendor: str) -> web.StreamResponse:
+        """404 naming what is wrong: a helpdesk without a secret here, or an unknown name."""
+        served = ", ".join(sorted(config.secrets)) or "none"
+        if vendor in VENDORS:
+            error = (f"{vendor} webhooks are not enabled here: set "
+                     f"SUPPORT_KPI_GATEWAY_{vendor.upper()}_SECRET (or {vendor} in "
+                     f"SUPPORT_KPI_GATEWAY_SECRETS_FILE) and restart the gateway; served: "
+                     f"{served}")
+            log.warning(f"{vendor}: a delivery refused (404): {error}")
+        else:
+            error = (f"no helpdesk is called {shorten(vendor, 40)!r}: the known ones are "
+                     f"{', '.join(VENDORS)}; served here: {served}")
+            log.warning("a delivery refused (404): %s", error)
+        return web.json_response({"error": error}, status=404)
+
     async def check(request: web.Request) -> web.StreamResponse:
-        known = request.match_info["vendor"] in config.secrets
-        return web.Response(status=200 if known else 404)
+        vendor = request.match_info["vendor"]
+        return web.Response(status=200) if vendor in config.secrets else not_served(vendor)
 
     async def healthz(_: web.Request) -> web.StreamResponse:
         if kafka is not None and not kafka.up:

@@ -203,15 +203,24 @@ def test_bad_deliveries_publish_nothing(namespace: Namespace, gateway: GatewayPr
     letters_before = end_offsets(namespace.bootstrap, namespace.dead_letter_topic)
     assert post(gateway, "intercom", body, secret="not-the-secret") == 401
     assert post(gateway, "zendesk", zendesk, now_s=time.time() - 600) == 401
+    assert post(gateway, "zendesk", zendesk, now_s=time.time() + 600) == 401
+    assert gateway.post("/webhooks/front", body, {"Content-Type": "application/json"}) == 401
     assert post(gateway, "intercom", b'{"topic": "conversation.user.replied"}') == 200
     assert end_offsets(namespace.bootstrap, namespace.topic) == before
     assert end_offsets(namespace.bootstrap, namespace.dead_letter_topic) == letters_before + 1
     assert post(gateway, "zendesk", zendesk) == 200
     assert end_offsets(namespace.bootstrap, namespace.topic) == before + 1
     metrics = gateway.get("/metrics").decode()
-    assert 'support_gateway_deliveries_total{outcome="unauthorized",vendor="intercom"} 1.0' \
+    assert 'support_gateway_deliveries_total{outcome="signature_bad",vendor="intercom"} 1.0' \
         in metrics
-    assert 'support_gateway_deliveries_total{outcome="stale",vendor="zendesk"} 1.0' in metrics
+    assert 'support_gateway_deliveries_total{outcome="stale",vendor="zendesk"} 2.0' in metrics
+    assert 'support_gateway_deliveries_total{outcome="signature_missing",vendor="front"} 1.0' \
+        in metrics
+    log = (namespace.tmp / "gateway.log").read_text()
+    for said in ("intercom: delivery refused (401): the signature does not match",
+                 "zendesk: delivery refused (401): the signed timestamp is more than 300 s",
+                 "front: delivery refused (401): no signature header"):
+        assert said in log, said
     assert 'support_gateway_mapping_failures_total{vendor="intercom"} 1.0' in metrics
 
 
@@ -231,6 +240,12 @@ def test_kafka_unreachable_is_503_so_the_vendor_retries(tmp_path: Path) -> None:
         bodies = (DATA / "intercom_webhooks_hull" / "conversation_events.jsonl").read_bytes(
             ).splitlines()
         assert post(process, "intercom", bodies[0]) == 200
+        assert process.post("/webhooks/zendesk", bodies[0], {}) == 404
+        assert process.post("/webhooks/intercm", bodies[0], {}) == 404
+        log = (tmp_path / "gateway.log").read_text()
+        assert "zendesk webhooks are not enabled here: set SUPPORT_KPI_GATEWAY_ZENDESK_SECRET" \
+            in log
+        assert "no helpdesk is called 'intercm': the known ones are intercom, zendesk" in log
         assert broker._proc is not None
         broker._proc.send_signal(signal.SIGKILL)
         broker._proc.wait(timeout=30)

@@ -164,8 +164,15 @@ async def test_limits_unknown_vendors_and_handshakes() -> None:
         response = await client.post("/webhooks/intercom", data=big,
                                      headers=intercom_headers(big))
         assert response.status == 413
-        assert (await client.post("/webhooks/acme", data=b"{}")).status == 404
-        assert (await client.post("/webhooks/chatwoot", data=b"{}")).status == 404
+        unknown = await client.post("/webhooks/acme", data=b"{}")
+        assert unknown.status == 404
+        assert (await unknown.json())["error"].startswith(
+            "no helpdesk is called 'acme': the known ones are intercom, zendesk, front, "
+            "helpscout, freshdesk, chatwoot; served here: ")
+        unserved = await client.post("/webhooks/chatwoot", data=b"{}")
+        assert unserved.status == 404
+        assert (await unserved.json())["error"].startswith(
+            "chatwoot webhooks are not enabled here: set SUPPORT_KPI_GATEWAY_CHATWOOT_SECRET")
         assert (await client.head("/webhooks/intercom")).status == 200
         assert (await client.head("/webhooks/helpscout")).status == 404
         ping = json.dumps({"type": "notification_event", "topic": "ping", "app_id": "a",
