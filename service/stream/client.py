@@ -11,6 +11,7 @@ from typing import Any
 from service.engine.explain import merge_explains
 from service.engine.queue import merge_queues
 from service.engine.report import merge_reports
+from service.ingest import shorten
 
 __all__ = ["WorkerRefused", "fetch_all", "fetch_explain", "fetch_queue", "fetch_reports"]
 
@@ -33,7 +34,7 @@ def _reason(error: urllib.error.HTTPError) -> str:
     if isinstance(found, str) and found:
         return found
     text = body.decode("utf-8", "replace").strip()
-    return text[:300] if text else str(error.reason)
+    return shorten(text, 300) if text else str(error.reason)
 
 
 def _get_json(url: str, path: str, query: str, token: str | None, timeout_s: float) -> Any:
