@@ -27,7 +27,7 @@ from service.engine.labels import AgentTeams
 from service.engine.live import LiveSums, LiveTotals
 from service.engine.owner_keys import OVERALL, Owner, agent_owner, fact_owners, team_owner
 from service.engine.panes import WINDOWS, WindowSpec
-from service.engine.presence import AgentTimeline, Segment, SegmentChange, presence_ms
+from service.engine.presence import AgentTimeline, PresenceSums, Segment, SegmentChange
 from service.engine.records import Record
 from service.engine.report import build_report
 from service.engine.sla import TeamPolicy
@@ -76,6 +76,8 @@ class OwnerBook:
         """Owner → conversation id → the live summary of a conversation it counts live."""
         self.segments: dict[Owner, dict[str, dict[int, Segment]]] = {}
         """Team or overall owner → agent → segment start → the occupancy segments it counts."""
+        self._presence: dict[Owner, PresenceSums] = {}
+        """Team or overall owner → the logged-in and busy time of the segments it counts."""
         self.feedback: dict[Owner, dict[str, Rating | Review]] = {}
         """Agent or team owner → its ratings and reviews within the retention, by fact id."""
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
@@ -198,14 +200,24 @@ class OwnerBook:
         removed ones by their start, then added ones."""
         by_agent = self.segments.setdefault(owner, {})
         held = by_agent.setdefault(agent, {})
+        sums = self._presence.get(owner)
+        if sums is None:
+            sums = self._presence[owner] = PresenceSums()
         for segment in change.removed:
-            held.pop(segment.start, None)
+            gone = held.pop(segment.start, None)
+            if gone is not None:
+                sums.remove(gone)
         for segment in change.added:
+            replaced = held.get(segment.start)
+            if replaced is not None:
+                sums.remove(replaced)
             held[segment.start] = segment
+            sums.add(segment)
         if not held:
             del by_agent[agent]
             if not by_agent:
                 del self.segments[owner]
+                del self._presence[owner]
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -214,15 +226,9 @@ class OwnerBook:
         agents' in the team, overall's agents' in any team."""
         if owner.level == "agent":
             timeline = self.timelines.get(owner.key)
-            return (0, 0) if timeline is None else presence_ms(timeline.segments(), start_ms,
-                                                               end_ms)
-        team = owner.key if owner.level == "team" else None
-        logged_in = busy = 0
-        for segments in self.segments.get(owner, {}).values():
-            logged, busy_ms = presence_ms(segments.values(), start_ms, end_ms, team)
-            logged_in += logged
-            busy += busy_ms
-        return logged_in, busy
+            return (0, 0) if timeline is None else timeline.sums.span(start_ms, end_ms)
+        sums = self._presence.get(owner)
+        return (0, 0) if sums is None else sums.span(start_ms, end_ms)
 
     def owner_segments(self, owner: Owner) -> Iterator[tuple[str, Segment]]:
         """(agent, segment) of the logged-in time ``owner`` counts: an agent's own timeline, a
@@ -261,6 +267,20 @@ class OwnerBook:
             found.add(OVERALL)
         return found
 
+    def has(self, owner: Owner) -> bool:
+        """Whether ``owner`` has data here: what :meth:`owners` lists, for one owner."""
+        if self.live.get(owner) or self.segments.get(owner):
+            return True
+        agg = self.aggregates
+        if owner.level == "agent":
+            timeline = self.timelines.get(owner.key)
+            panes = agg.agents.get(owner.key)
+            return (timeline is not None and not timeline.empty) or bool(panes and panes.minutes)
+        if owner.level == "team":
+            panes = agg.teams.get(owner.key)
+            return bool(panes and panes.minutes)
+        return bool(agg.overall.minutes)
+
     def expire(self, cutoff_ms: int | None = None, forward: bool = True
                ) -> dict[str, SegmentChange]:
         """Drop what ended before ``cutoff_ms`` (default: the retention behind the watermark).
@@ -289,14 +309,16 @@ class OwnerBook:
             else:
                 del self.feedback[owner]
         for owner, by_agent in list(self.segments.items()):
+            sums = self._presence[owner]
             for agent, held in list(by_agent.items()):
                 for start in [s for s, seg in held.items()
                               if seg.end is not None and seg.end < cutoff]:
-                    del held[start]
+                    sums.remove(held.pop(start))
                 if not held:
                     del by_agent[agent]
             if not by_agent:
                 del self.segments[owner]
+                del self._presence[owner]
         return changes
 
     def drop(self, owners: Iterable[Owner]) -> None:
@@ -305,6 +327,7 @@ class OwnerBook:
             self.live.pop(owner, None)
             self.live_sums.forget(owner)
             self.segments.pop(owner, None)
+            self._presence.pop(owner, None)
             self.feedback.pop(owner, None)
             if owner.level == "agent":
                 self.aggregates.agents.pop(owner.key, None)

@@ -11,17 +11,21 @@ An :class:`AgentTimeline` keeps its logged-in time as *canonical segments*: the 
 stretches of one (team, busy) state, so that any way of computing them gives the same list.
 A change (a presence event, an attention interval set or dropped) recomputes only the segments
 of the stretch it can change and says which segments went and came (:class:`SegmentChange`):
-what an event costs follows what it changes, not the agent's history.
+what an event costs follows what it changes, not the agent's history. :class:`PresenceSums`
+keeps the time those segments cover so that a report reads any window's logged-in and busy time
+in O(log n), for an agent as for a team or overall owner holding every agent's segments.
 """
 
+from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
+from itertools import accumulate, islice
 from typing import NamedTuple
 
 from service.engine.records import Record
 
-__all__ = ["LOGGED_IN", "NO_CHANGE", "AgentTimeline", "Segment", "SegmentChange",
-           "clipped", "presence_ms"]
+__all__ = ["LOGGED_IN", "NO_CHANGE", "AgentTimeline", "PresenceSums", "Segment",
+           "SegmentChange", "clipped"]
 
 LOGGED_IN = frozenset({"available", "busy", "after_work"})
 _BUSY = frozenset({"busy", "after_work"})
@@ -79,22 +83,106 @@ def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
             yield segment, low, high
 
 
-def presence_ms(segments: Iterable[Segment], start_ms: int, end_ms: int,
-                team: str | None = None) -> tuple[int, int]:
-    """(logged-in ms, busy ms) of the segments' parts inside [start_ms, end_ms); with ``team``,
-    of that team's segments only. The clipping of :func:`clipped` in one loop without a
-    generator: every report runs it over every owner's segments."""
-    logged = busy = 0
-    for begin, finish, of_team, is_busy in segments:
-        if team is not None and of_team != team:
-            continue
-        low = begin if begin > start_ms else start_ms
-        high = end_ms if finish is None or finish > end_ms else finish
-        if high > low:
-            logged += high - low
-            if is_busy:
-                busy += high - low
-    return logged, busy
+class _Edges:
+    """The starts and ends of a multiset of intervals, sorted, with lazily kept prefix sums:
+    the time they cover before any instant in O(log n).
+
+    Covered time before ``t`` = Σ over starts before t of (t − start) − Σ over ends before t of
+    (t − end) (an interval without end covers every instant after its start). The prefix
+    sums are taken relative to ``_base`` (the first start when they were last computed in
+    full), so they stay far inside 64 bits; a change at position k invalidates the sums after
+    it, and the next read extends them from there (changes are mostly near the end)."""
+
+    __slots__ = ("_base", "_end_sums", "_ends_valid", "_start_sums", "_starts_valid", "ends",
+                 "starts")
+
+    def __init__(self) -> None:
+        self.starts = array("q")
+        self.ends = array("q")
+        self._start_sums = array("q", (0,))
+        self._end_sums = array("q", (0,))
+        self._starts_valid = self._ends_valid = 1
+        """How many leading prefix sums are still right."""
+        self._base = 0
+
+    def add(self, start: int, end: int | None) -> None:
+        i = bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self._starts_valid = min(self._starts_valid, i + 1)
+        if end is not None:
+            j = bisect_right(self.ends, end)
+            self.ends.insert(j, end)
+            self._ends_valid = min(self._ends_valid, j + 1)
+
+    def remove(self, start: int, end: int | None) -> None:
+        i = bisect_left(self.starts, start)
+        del self.starts[i]
+        self._starts_valid = min(self._starts_valid, i + 1)
+        if end is not None:
+            j = bisect_left(self.ends, end)
+            del self.ends[j]
+            self._ends_valid = min(self._ends_valid, j + 1)
+
+    def _sums(self) -> tuple["array[int]", "array[int]"]:
+        starts, ends = self.starts, self.ends
+        if self._starts_valid == 1 and self._ends_valid == 1 and starts:
+            self._base = starts[0]
+        base = self._base
+        out = []
+        for values, sums, valid in ((starts, self._start_sums, self._starts_valid),
+                                    (ends, self._end_sums, self._ends_valid)):
+            if valid <= len(values):
+                del sums[valid:]
+                sums.extend(islice(accumulate((v - base for v in islice(values, valid - 1,
+                                                                        None)),
+                                              initial=sums[valid - 1]), 1, None))
+            out.append(sums)
+        self._starts_valid = len(starts) + 1
+        self._ends_valid = len(ends) + 1
+        return out[0], out[1]
+
+    def covered(self, start_ms: int, end_ms: int) -> int:
+        """The time (ms) the intervals cover inside [start_ms, end_ms), overlaps counted once
+        per interval."""
+        start_sums, end_sums = self._sums()
+        base = self._base
+        starts, ends = self.starts, self.ends
+        total = 0
+        for t, sign in ((end_ms, 1), (start_ms, -1)):
+            i = bisect_left(starts, t)
+            j = bisect_left(ends, t)
+            total += sign * (i * (t - base) - start_sums[i] - j * (t - base) + end_sums[j])
+        return total
+
+
+class PresenceSums:
+    """The logged-in and busy time of a changing set of segments inside any span, without a
+    walk over them: what a report asks for every owner and window (the team and overall owners
+    hold every agent's segments). :meth:`span` equals the sum of each held segment's part
+    inside the span (what :func:`clipped` lists)."""
+
+    __slots__ = ("_busy", "_logged")
+
+    def __init__(self) -> None:
+        self._logged = _Edges()
+        self._busy = _Edges()
+
+    def add(self, segment: Segment) -> None:
+        self._logged.add(segment.start, segment.end)
+        if segment.busy:
+            self._busy.add(segment.start, segment.end)
+
+    def remove(self, segment: Segment) -> None:
+        """Take out a segment that was added (by value)."""
+        self._logged.remove(segment.start, segment.end)
+        if segment.busy:
+            self._busy.remove(segment.start, segment.end)
+
+    def span(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """(logged-in ms, busy ms) inside [start_ms, end_ms)."""
+        if end_ms <= start_ms:
+            return 0, 0
+        return self._logged.covered(start_ms, end_ms), self._busy.covered(start_ms, end_ms)
 
 
 class AgentTimeline:
@@ -102,7 +190,7 @@ class AgentTimeline:
     intervals, and the canonical segments of its logged-in time."""
 
     __slots__ = ("_closed", "_max_len", "_open", "_segments", "attention", "carried",
-                 "earliest_end", "horizon", "presence", "presence_ids", "teams")
+                 "earliest_end", "horizon", "presence", "presence_ids", "sums", "teams")
 
     def __init__(self) -> None:
         self.presence: list[Record] = []
@@ -126,6 +214,8 @@ class AgentTimeline:
         """A lower bound of the ends of finished attention intervals, so expiry can skip
         agents with nothing to drop."""
         self._segments: list[Segment] = []
+        self.sums = PresenceSums()
+        """The segments' logged-in and busy time in any span."""
 
     def segments(self) -> list[Segment]:
         """The logged-in time as canonical segments, in time order; the last may still run
@@ -301,8 +391,14 @@ class AgentTimeline:
             return NO_CHANGE
         segments[first:last] = new
         kept = set(old) & set(new)
-        return SegmentChange(tuple(s for s in old if s not in kept),
-                             tuple(s for s in new if s not in kept))
+        change = SegmentChange(tuple(s for s in old if s not in kept),
+                               tuple(s for s in new if s not in kept))
+        sums = self.sums
+        for segment in change.removed:
+            sums.remove(segment)
+        for segment in change.added:
+            sums.add(segment)
+        return change
 
     def _build(self, low: int, high: int) -> list[Segment]:
         """The canonical segments of [low, high): the state (status and team of the presence
@@ -382,6 +478,8 @@ class AgentTimeline:
         segments = self._segments
         gone = bisect_right(segments, cutoff_ms - 1, key=_segment_end)
         if gone:
+            for segment in segments[:gone]:
+                self.sums.remove(segment)
             del segments[:gone]
         change = NO_CHANGE
         if self.horizon is not None and segments and segments[0].start < self.horizon:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine.presence import LOGGED_IN, AgentTimeline, Segment
+from service.engine.presence import LOGGED_IN, AgentTimeline, PresenceSums, Segment
 from service.engine.records import K_PRESENCE, Record, fingerprint
 
 STATUSES = ("available", "busy", "after_work", "away", "offline")
@@ -19,6 +19,18 @@ OPEN = 2**62
 
 def presence(i: int, at: int, status: str, team: str | None) -> Record:
     return Record(at, i, fingerprint(f"p{i}"), K_PRESENCE, team, "a1", status, None, None)
+
+
+def covered(segments: list[Segment], start: int, end: int) -> tuple[int, int]:
+    """(logged-in ms, busy ms) inside [start, end), segment by segment (SPEC §3: each
+    interval's part inside the window)."""
+    logged = busy = 0
+    for segment in segments:
+        finish = OPEN if segment.end is None else segment.end
+        part = max(0, min(finish, end) - max(segment.start, start))
+        logged += part
+        busy += part if segment.busy else 0
+    return logged, busy
 
 
 def reference(records: list[Record], attention: dict[str, tuple[int, int | None]],
@@ -87,6 +99,8 @@ def test_incremental_segments_equal_a_rebuild_in_any_order(ops: list[Any],
             assert segment.start not in shown
             shown[segment.start] = segment
         assert timeline.segments() == reference(records, attention)
+        for low, high in ((0, 10**9), (n * 60_000, (n + 7) * 60_000), (5 * 60_000, 6 * 60_000)):
+            assert timeline.sums.span(low, high) == covered(timeline.segments(), low, high)
     assert sorted(shown.values()) == timeline.segments(), (
         "the changes, applied in order, give the segments: what another owner holds")
     if records:
@@ -210,3 +224,33 @@ def test_fifty_thousand_presence_events_cost_what_they_change(
     assert counting.points <= 10 * len(records)
     if statuses == ("available",):
         assert timeline.segments() == [Segment(0, None, "t1", False)]
+
+
+EPOCH = 1_765_000_000_000
+spans = st.tuples(st.integers(-5, 2_000), st.integers(0, 400)).map(
+    lambda t: (EPOCH + t[0] * 60_000, EPOCH + (t[0] + t[1]) * 60_000))
+segments = st.builds(lambda start, length, busy: Segment(
+    EPOCH + start * 60_000, None if length is None else EPOCH + (start + length) * 60_000,
+    "t1", busy), st.integers(0, 1_500), st.one_of(st.none(), st.integers(0, 300)),
+    st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), segments), max_size=80), st.lists(spans, max_size=6))
+def test_presence_sums_equal_the_clipped_segments_under_adds_and_removes(
+        ops: list[tuple[bool, Segment]], queries: list[tuple[int, int]]) -> None:
+    """Overlapping segments (a team's agents), added and removed in any order, read between
+    changes: the sums equal each segment's part inside the span."""
+    sums = PresenceSums()
+    held: list[Segment] = []
+    for n, (remove, segment) in enumerate(ops):
+        if remove and held:
+            gone = held.pop(n % len(held))
+            sums.remove(gone)
+        else:
+            held.append(segment)
+            sums.add(segment)
+        for start, end in queries[: n % 3]:
+            assert sums.span(start, end) == covered(held, start, end)
+    for start, end in queries:
+        assert sums.span(start, end) == covered(held, start, end)
