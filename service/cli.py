@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from service.stream.client import WorkerRefused
+    from service.stream.client import Missing, WorkerRefused
 
 __all__ = ["main"]
 
@@ -23,6 +23,10 @@ examples:
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
   cat events.jsonl | support-kpi replay -
   support-kpi import servicenow incidents.csv --timezone Europe/Berlin > events.jsonl
+
+report, queue and explain exit 0 when every worker answered, 3 when one did not (what the
+others answered is printed, the missing ones named), 2 for a request the workers refuse (a bad
+--as-of, a team or agent no worker knows: the known ones are listed), 1 when none answers.
 
 environment: worker, gateway, produce and simulate reach Kafka at KAFKA_BOOTSTRAP_SERVERS
 (default 127.0.0.1:9092); every setting is listed in the README ("Environment").
@@ -331,22 +335,40 @@ def _unreachable(command: str, error: OSError, urls: list[str]) -> int:
     return 1
 
 
-def _refused(command: str, error: "WorkerRefused") -> int:
+def _refused(command: str, error: "WorkerRefused", urls: list[str], token: str | None) -> int:
     """A worker's refusal (:class:`~service.stream.client.WorkerRefused`), relayed: exit 2 for
-    a request it calls bad (400), 1 otherwise."""
+    a request it calls bad (400) or a team or agent it does not know (404, with the names
+    every worker knows), 1 otherwise."""
+    if error.unknown is not None:
+        from service.names import UnknownName
+        from service.stream.client import known_names
+
+        known = known_names(urls, str(error.unknown.get("level")), token)
+        unknown = UnknownName.of_answer(error.unknown, known)
+        print(f"support-kpi {command}: {unknown.message()}", file=sys.stderr)
+        return 2
     print(f"support-kpi {command}: worker {error}", file=sys.stderr)
     return 2 if error.status == 400 else 1
 
 
+def _incomplete(command: str, missing: "list[Missing]", left_out: str) -> int:
+    """After printing what the others answered: name each worker left out and what its part
+    would have held; exit 3."""
+    for gone in missing:
+        print(f"support-kpi {command}: incomplete: {gone.url} did not answer ({gone.reason}); "
+              f"{left_out}", file=sys.stderr)
+    return 3
+
+
 def _print_listing(listing: dict[str, Any], as_json: bool,
-                   as_text: Callable[[dict[str, Any]], str]) -> int:
+                   as_text: Callable[[dict[str, Any]], str]) -> None:
     if as_json:
         import json
 
         print(json.dumps(listing, indent=2))
     else:
         print(as_text(listing))
-    return 0
+    sys.stdout.flush()
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -354,15 +376,19 @@ def _report(args: argparse.Namespace) -> int:
 
     urls, token = _workers_and_token(args)
     try:
-        report = fetch_reports(urls, args.as_of_text, token)
+        report, missing = fetch_reports(urls, args.as_of_text, token)
     except WorkerRefused as error:
-        return _refused("report", error)
+        return _refused("report", error, urls, token)
     except OSError as error:
         return _unreachable("report", error, urls)
     from service.replay import report_json
 
     pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
     sys.stdout.buffer.write(report_json(report, pretty))
+    sys.stdout.flush()
+    if missing:
+        return _incomplete("report", missing, "the teams and agents it holds are not in the "
+                           "report")
     return 0
 
 
@@ -394,12 +420,15 @@ def _queue(args: argparse.Namespace) -> int:
     params = {"state": args.state, "team": args.team, "agent": args.agent,
               "limit": args.limit, "as_of": as_of}
     try:
-        listing = fetch_queue(urls, params, token)
+        listing, missing = fetch_queue(urls, params, token)
     except WorkerRefused as error:
-        return _refused("queue", error)
+        return _refused("queue", error, urls, token)
     except OSError as error:
         return _unreachable("queue", error, urls)
-    return _print_listing(listing, args.json, _queue_table)
+    _print_listing(listing, args.json, _queue_table)
+    if missing:
+        return _incomplete("queue", missing, "the conversations it holds are not listed")
+    return 0
 
 
 def _explain_text(listing: dict[str, Any]) -> str:
@@ -457,15 +486,19 @@ def _explain(args: argparse.Namespace) -> int:
     params = {"kpi": args.kpi, "level": level, "key": key, "window": args.window,
               "as_of": args.as_of_text or format_time(int(time.time() * 1000))}
     try:
-        listing = fetch_explain(urls, params, token)
+        listing, missing = fetch_explain(urls, params, token)
     except WorkerRefused as error:
-        return _refused("explain", error)
+        return _refused("explain", error, urls, token)
     except LookupError as error:
         print(f"support-kpi explain: {level} {key or ''}: {error}", file=sys.stderr)
         return 1
     except OSError as error:
         return _unreachable("explain", error, urls)
-    return _print_listing(listing, args.json, _explain_text)
+    _print_listing(listing, args.json, _explain_text)
+    if missing:
+        return _incomplete("explain", missing, "the facts of its conversations (and, if it "
+                           "holds the owner, the presence) are not counted")
+    return 0
 
 
 def _board(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """The board process: asks every worker, merges, renders HTML (``support-kpi board``).
 
 ``GET /board`` — the wallboard of every team (:mod:`service.board.views`);
-``GET /agents/{agent}`` — the agent's own feedback page; ``GET /healthz``. The pages reload
+``GET /agents/{agent}`` — the agent's own feedback page (404 naming the known agents for one
+no worker knows); ``GET /healthz``. The pages reload
 themselves every ``SUPPORT_KPI_BOARD_REFRESH_S`` seconds and load nothing from elsewhere.
 
 Access: with ``SUPPORT_KPI_TOKEN`` set, the board needs it (``?token=`` in the URL, so a
@@ -27,6 +28,7 @@ from service.board.views import urgent_conversations as merge_urgent
 from service.engine.feedback import token_opens
 from service.engine.records import format_time
 from service.engine.report import merge_reports
+from service.names import UnknownName
 
 __all__ = ["Board", "board_app"]
 
@@ -143,11 +145,25 @@ def board_app(board: Board) -> web.Application:
         answers = await board.ask(session["s"],
                                   f"/agents/{quote(agent, safe='')}/feedback?as_of={quote(as_of)}")
         pages = [a.body for a in answers if a.status == 200]
+        unknown = [a.body["unknown"] for a in answers
+                   if a.status == 404 and isinstance(a.body, dict) and "unknown" in a.body]
+        if unknown and not pages:
+            return web.Response(status=404, text=await unknown_name(unknown[0]) + "\n")
         unanswered = [a.url for a in answers if a.status not in (200, 404)]
         page = pages[0] if pages else {"kpis": {}, "ratings": [], "reviews": []}
         return board.render("agent.html", agent=agent, kpis=page["kpis"],
                             ratings=page["ratings"], reviews=page["reviews"], as_of=as_of,
                             unanswered=unanswered)
+
+    async def unknown_name(unknown: dict[str, Any]) -> str:
+        """The line for a team or agent its worker does not know, with the names every
+        answering worker knows (``/owners``)."""
+        level = str(unknown.get("level"))
+        known: set[str] = set()
+        for answer in await board.ask(session["s"], "/owners"):
+            if answer.status == 200 and isinstance(answer.body, dict):
+                known.update(answer.body.get(f"{level}s", []))
+        return UnknownName.of_answer(unknown, known).message()
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -19,7 +19,7 @@ crash-loop guard :mod:`service.stream.guarded`.
 import asyncio
 import logging
 import time
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from service.engine.engine import DEFAULT_RETENTION_MS, CachedPolicy
 from service.engine.owner_keys import Owner
 from service.ingest import Rejection
 from service.logs import install_repeat_filter
+from service.names import UnknownName
 from service.partitioning import partition_for
 from service.runtime import release_free_memory
 from service.settings import Settings
@@ -468,3 +469,12 @@ class KpiService:
 
     def owner_summary(self) -> dict[str, int]:
         return reads.owner_summary(self.owners)
+
+    def known_names(self) -> dict[str, list[str]]:
+        return reads.known_names(self.owners, self.config.teams)
+
+    def unknown(self, named: Sequence[Owner]) -> UnknownName | None:
+        return reads.unknown_name(self.owners, named, self.config.teams, DEFAULT_RETENTION_MS)
+
+    def earliest_as_of_ms(self) -> int | None:
+        return reads.earliest_as_of_ms(self.owners)

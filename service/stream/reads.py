@@ -3,7 +3,7 @@ the queue, the feedback pages and its part of an explanation. A read never chang
 stages' state (a conversation read back from the store for an explanation is not kept)."""
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from service.engine.book import OwnerBook
@@ -22,10 +22,12 @@ from service.engine.panes import WINDOWS
 from service.engine.queue import queue_listing
 from service.engine.report import merge_reports
 from service.engine.sla import TeamPolicy
+from service.names import UnknownName
 from service.stream.conversations import ConversationStage
 from service.stream.owners import OwnerStage
 
-__all__ = ["explain_part", "feedback_of", "owner_summary", "queue_of", "report_of"]
+__all__ = ["earliest_as_of_ms", "explain_part", "feedback_of", "known_names", "owner_summary",
+           "queue_of", "report_of", "unknown_name"]
 
 
 def report_of(owners: OwnerStage, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float,
@@ -98,3 +100,42 @@ def _shares(stage: ConversationStage, owner: Owner, since_ms: int
 def owner_summary(owners: OwnerStage) -> dict[str, int]:
     """Owner keys held here, by level."""
     return dict(Counter(owner.level for _, owner in owners.owned()))
+
+
+def known_names(owners: OwnerStage, configured_teams: Iterable[str]) -> dict[str, list[str]]:
+    """``/owners``: the teams (configured ones too) and agents with data held here, sorted."""
+    teams = set(configured_teams)
+    agents: set[str] = set()
+    for _, owner in owners.owned():
+        if owner.level == "team":
+            teams.add(owner.key)
+        elif owner.level == "agent":
+            agents.add(owner.key)
+    return {"teams": sorted(teams), "agents": sorted(agents)}
+
+
+def unknown_name(owners: OwnerStage, named: Iterable[Owner], configured_teams: Collection[str],
+                 retention_ms: int) -> UnknownName | None:
+    """The first of the ``named`` teams and agents that this worker holds and knows nothing of
+    (no data within the retention; a team not configured either), else None (each is known,
+    or held by another worker, which answers for it)."""
+    for owner in named:
+        if owner.level == "team" and owner.key in configured_teams:
+            continue
+        book = owners.book_of(owner)
+        if book is None or book.has(owner):
+            continue
+        known = known_names(owners, configured_teams)[f"{owner.level}s"]
+        return UnknownName(owner.level, owner.key, tuple(known), retention_ms / 3_600_000)
+    return None
+
+
+def earliest_as_of_ms(owners: OwnerStage) -> int | None:
+    """The earliest as-of whose windows the panes held here still cover: the longest window
+    after the latest retention cutoff of the partitions (None before any watermark)."""
+    cutoffs = [book.watermark.cutoff_ms for _, book in owners.books()
+               if book.watermark.at_ms is not None]
+    if not cutoffs:
+        return None
+    longest = max(w.panes * w.pane_ms for w in WINDOWS)
+    return max(cutoffs) + longest

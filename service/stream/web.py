@@ -1,9 +1,13 @@
-"""HTTP on each worker: /metrics, /kpis, /conversations, /explain, the feedback pages, /healthz,
-/readyz (bound to 127.0.0.1 unless configured). All but the health endpoints hold per-agent
-data: with ``SUPPORT_KPI_TOKEN`` set they require ``Authorization: Bearer <token>``
+"""HTTP on each worker: /metrics, /kpis, /conversations, /explain, the feedback pages, /owners,
+/healthz, /readyz (bound to 127.0.0.1 unless configured). All but the health endpoints hold
+per-agent data: with ``SUPPORT_KPI_TOKEN`` set they require ``Authorization: Bearer <token>``
 (Prometheus: ``authorization`` in the scrape config; an agent's feedback page also opens with
 that agent's token); the health endpoints stay open for probes, /readyz with its status
-only."""
+only.
+
+A team or agent named in a request that the worker holding it knows nothing of is a 404 naming
+it (:mod:`service.names`); an ``as_of`` before what the panes still cover, or more than a day
+after the worker's clock, is a 400 saying which times it can answer."""
 
 import time
 from collections.abc import Callable, Sequence
@@ -16,10 +20,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from service.access import bearer_token, token_matches
 from service.engine.explain import ExplainError, check_request
 from service.engine.feedback import token_opens
+from service.engine.owner_keys import Owner, agent_owner, owner_for, team_owner
 from service.engine.queue import DEFAULT_QUEUE_LIMIT, QUEUE_STATES
 from service.engine.records import format_time
 from service.metrics.collector import TeamGoals
 from service.metrics.exposition import KpiExposition
+from service.names import UnknownName
 from service.stream.health import Health
 from service.stream.progress import STALL_READY_S
 from service.timefmt import parse_as_of
@@ -58,25 +64,51 @@ class Worker(Protocol):
         """Messages of the deltas topic dead-lettered because they did not decode."""
         ...
     def owner_summary(self) -> dict[str, int]: ...
+    def known_names(self) -> dict[str, list[str]]:
+        """``/owners``: {"teams": [...], "agents": [...]} held here (configured teams too)."""
+        ...
+    def unknown(self, named: Sequence[Owner]) -> UnknownName | None:
+        """The first named team or agent this worker holds and knows nothing of."""
+        ...
+    def earliest_as_of_ms(self) -> int | None:
+        """The earliest as-of the panes held here still answer (None: no bound yet)."""
+        ...
     def update_health(self) -> bool:
         """Refresh the health gauges read at scrape time; True when the worker is ready."""
         ...
 
 
 MAX_QUEUE_LIMIT = 10_000
+AS_OF_AHEAD_MS = 24 * 3_600_000
+"""How far after the worker's clock an ``as_of`` may be: a report looks back from its as-of,
+and nothing later than now is known yet."""
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _as_of_ms(request: Any) -> int | str:
-    """The ``as_of`` query parameter in epoch ms (default: now), or the error to answer 400."""
+def _as_of_ms(request: Any, earliest_ms: int | None) -> int | str:
+    """The ``as_of`` query parameter in epoch ms (default: now), or the error to answer 400:
+    not a time, before ``earliest_ms`` (what the panes still cover) or more than
+    :data:`AS_OF_AHEAD_MS` after now."""
     as_of = request.query.get("as_of")
+    now = _now_ms()
+    if as_of is None:
+        return now
     try:
-        return _now_ms() if as_of is None else parse_as_of(as_of)
+        at_ms = parse_as_of(as_of)
     except ValueError as error:
         return f"as_of: {error}"
+    if earliest_ms is not None and at_ms < earliest_ms:
+        return (f"as_of: {as_of} is before {format_time(earliest_ms)}, the earliest time this "
+                "worker can answer: its panes keep the retention behind the latest event time, "
+                "and a report's 24h window must lie inside it; ask for a later time")
+    if at_ms > now + AS_OF_AHEAD_MS:
+        return (f"as_of: {as_of} is more than a day after this worker's clock "
+                f"({format_time(now)}); a report looks back from its as-of and nothing after "
+                "now is known yet")
+    return at_ms
 
 
 def register_routes(app: Any, service: Worker, token: Any,
@@ -109,6 +141,15 @@ def register_routes(app: Any, service: Worker, token: Any,
         return web.json({"error": "missing or wrong bearer token (Authorization: Bearer …)"},
                         status=401)
 
+    def as_of_ms_of(request: Any) -> int | str:
+        return _as_of_ms(request, service.earliest_as_of_ms())
+
+    def unknown(web: Any, named: Sequence[Owner]) -> Any:
+        """The 404 for the first named team or agent this worker holds and does not know,
+        else None."""
+        found = service.unknown(named)
+        return None if found is None else web.json(found.body(), status=404)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         if not authorized(request):
@@ -122,7 +163,7 @@ def register_routes(app: Any, service: Worker, token: Any,
     async def kpis(web: Any, request: Any) -> Any:
         if not authorized(request):
             return denied(web)
-        as_of_ms = _as_of_ms(request)
+        as_of_ms = as_of_ms_of(request)
         if isinstance(as_of_ms, str):
             return web.json({"error": as_of_ms}, status=400)
         return web.bytes(orjson.dumps(service.report(as_of_ms)), content_type="application/json")
@@ -145,16 +186,24 @@ def register_routes(app: Any, service: Worker, token: Any,
         except ValueError:
             return web.json({"error": f"limit: a whole number from 1 to {MAX_QUEUE_LIMIT}"},
                             status=400)
-        as_of_ms = _as_of_ms(request)
+        as_of_ms = as_of_ms_of(request)
         if isinstance(as_of_ms, str):
             return web.json({"error": as_of_ms}, status=400)
-        listing = service.queue(state, as_of_ms, query.get("team"), query.get("agent"), limit)
+        team, agent = query.get("team"), query.get("agent")
+        refused = unknown(web, [*([team_owner(team)] if team else []),
+                                *([agent_owner(agent)] if agent else [])])
+        if refused is not None:
+            return refused
+        listing = service.queue(state, as_of_ms, team, agent, limit)
         return web.bytes(orjson.dumps(listing), content_type="application/json")
 
     async def feedback(web: Any, request: Any, level: str, key: str) -> Any:
-        as_of_ms = _as_of_ms(request)
+        as_of_ms = as_of_ms_of(request)
         if isinstance(as_of_ms, str):
             return web.json({"error": as_of_ms}, status=400)
+        refused = unknown(web, [owner_for(level, key)])
+        if refused is not None:
+            return refused
         page = service.feedback(level, key, as_of_ms)
         if page is None:
             return web.json({"error": f"{level} {key!r} belongs to another worker: ask every "
@@ -192,11 +241,23 @@ def register_routes(app: Any, service: Worker, token: Any,
             check_request(kpi, level, key, window)
         except ExplainError as error:
             return web.json({"error": str(error)}, status=400)
-        as_of_ms = _as_of_ms(request)
+        as_of_ms = as_of_ms_of(request)
         if isinstance(as_of_ms, str):
             return web.json({"error": as_of_ms}, status=400)
+        if key is not None and level in ("team", "agent"):
+            refused = unknown(web, [owner_for(level, key)])
+            if refused is not None:
+                return refused
         listing = service.explain(kpi, level, key, window, as_of_ms)
         return web.bytes(orjson.dumps(listing), content_type="application/json")
+
+    @app.page("/owners")
+    async def owners(web: Any, request: Any) -> Any:
+        """The team and agent names this worker holds with data (configured teams too):
+        ``{"teams": [...], "agents": [...]}``; every worker's together name all."""
+        if not authorized(request):
+            return denied(web)
+        return web.json(service.known_names())
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

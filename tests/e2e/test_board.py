@@ -187,6 +187,10 @@ def test_board_and_agent_page_show_the_merged_numbers(
 
         browser.get(f"{board.url}/agents/{quote(other)}?token={token}")
         assert "agent's own token" in browser.find_element(By.TAG_NAME, "body").text
+        browser.get(f"{board.url}/agents/{quote(agent.upper())}?token={OPERATOR_TOKEN}")
+        said = browser.find_element(By.TAG_NAME, "body").text
+        assert f"agent {agent.upper()!r} is not known" in said, said
+        assert f"did you mean {agent!r}?" in said, said
         browser.get(f"{board.url}/board?token={token}")
         assert "operator token" in browser.find_element(By.TAG_NAME, "body").text
     finally:

@@ -161,9 +161,10 @@ def test_every_windowed_kpi_is_explained_by_the_workers_merged_listing(
             for spec in WINDOW_KPIS:
                 if spec.key not in explained or spec.key not in reported:
                     continue
-                listing = fetch_explain(urls, {
+                listing, missing = fetch_explain(urls, {
                     "kpi": spec.key, "level": level, "key": key, "window": window,
                     "as_of": AS_OF}, None)
+                assert missing == []
                 what = f"{spec.key} of {level} {key} in {window}"
                 assert listing["value"] == reported[spec.key], what
                 if spec.kind == "distribution":

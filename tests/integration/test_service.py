@@ -11,7 +11,6 @@ import json
 import random
 import re
 import signal
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +21,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fixtures.kafka import read_topic
 from fixtures.traffic import wait_merged
-from fixtures.workers import BIN, MAX_MESSAGE_BYTES, Namespace, WorkerProcess, wait_until
+from fixtures.workers import (
+    MAX_MESSAGE_BYTES,
+    Namespace,
+    WorkerProcess,
+    free_port,
+    wait_until,
+)
 
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
@@ -147,6 +152,44 @@ def check_feedback(workers: list[WorkerProcess], engine: KpiEngine) -> None:
     assert 200 in [mine for mine, *_ in statuses.values()]
 
 
+def check_refusals(namespace: Namespace, workers: list[WorkerProcess], engine: KpiEngine
+                   ) -> None:
+    """A team or agent no worker knows is an error naming it and the known ones (the CLI exits
+    2, the worker holding it answers 404); an as-of before what the panes hold is a 400; a
+    worker that does not answer leaves the others' answer printed, itself named, exit 3."""
+    day = engine.report(parse_as_of(AS_OF))["windows"]["24h"]
+    teams, agents = sorted(day["teams"]), sorted(day["agents"])
+    assert "billing" in teams, "the simulated desk has a billing team"
+    urls = ",".join(worker.url for worker in workers)
+    typo = namespace.run("queue", "--workers", urls, "--state", "open", "--team", "Billing",
+                         "--as-of", AS_OF)
+    said = typo.stderr.decode()
+    assert typo.returncode == 2, said
+    assert "team 'Billing' is not known" in said and "did you mean 'billing'?" in said, said
+    assert f"Teams known: {', '.join(teams)}." in said, said
+    stranger = namespace.run("explain", "conversations_resolved", "--workers", urls,
+                             "--agent", "agent-9999", "--as-of", AS_OF)
+    said = stranger.stderr.decode()
+    assert stranger.returncode == 2, said
+    assert "agent 'agent-9999' is not known" in said and agents[0] in said, said
+    answers = [get(worker, f"/agents/agent-9999/feedback?as_of={AS_OF}", OPERATOR_TOKEN)
+               for worker in workers]
+    assert sorted(status for status, _ in answers) == [404, 404]
+    assert [body.get("unknown", {}).get("name") for _, body in answers].count("agent-9999") == 1, (
+        "the worker holding agent-9999 says it is unknown, the other that it holds it not")
+    status, body = get(workers[0], "/kpis?as_of=1970-01-01T00:00:00Z", OPERATOR_TOKEN)
+    assert status == 400 and "is before 2024-03-04T" in body["error"], body
+    assert get(workers[0], f"/kpis?as_of={AS_OF}", OPERATOR_TOKEN)[0] == 200
+    gone = f"http://127.0.0.1:{free_port()}"
+    partial = namespace.run("queue", "--workers", f"{workers[0].url},{gone}", "--state", "open",
+                            "--as-of", AS_OF, "--limit", "10000", "--json")
+    said = partial.stderr.decode()
+    assert partial.returncode == 3, said
+    assert f"incomplete: {gone} did not answer" in said, said
+    listed = json.loads(workers[0].get(f"/conversations?state=open&limit=10000&as_of={AS_OF}"))
+    assert json.loads(partial.stdout)["conversations"] == listed["conversations"]
+
+
 def owned_agents(worker: WorkerProcess) -> set[str]:
     return set(worker.kpis(AS_OF)["windows"]["24h"]["agents"])
 
@@ -163,9 +206,7 @@ def test_kafka_and_replay_give_identical_reports(namespace: Namespace, start_wor
     printed = namespace.cli("report", "--workers", worker.url, "--as-of", AS_OF, "--no-pretty")
     assert json.loads(printed) == expected
     for command in (["report"], ["queue", "--state", "open"]):
-        refused = subprocess.run([str(BIN), *command, "--workers", worker.url, "--as-of",
-                                  "yesterday"], capture_output=True, env=namespace.env(),
-                                 timeout=60)
+        refused = namespace.run(*command, "--workers", worker.url, "--as-of", "yesterday")
         said = refused.stderr.decode()
         assert refused.returncode == 2, said
         assert f"worker {worker.url} answered 400: as_of: 'yesterday'" in said
@@ -194,6 +235,7 @@ def test_survivor_takes_over_when_a_worker_stops(namespace: Namespace, start_wor
     engine = replayed(path)
     check_queues(namespace, [first, second], engine)
     check_feedback([first, second], engine)
+    check_refusals(namespace, [first, second], engine)
     second.stop(signal.SIGTERM)
     wait_equal([first], expected, "the survivor alone to equal replay", timeout_s=150)
     text = first.metrics()
