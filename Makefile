@@ -16,9 +16,9 @@ help:
 	@echo "                 scale, recovery, a quixstreams peer) → bench/results.json; about 20 minutes"
 	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
-	@echo "make generate    the generated sections of docs/ (KPIs, events, settings, metrics, alerts)"
-	@echo "                 and the Grafana dashboard, from the code (after changing a KPI, an event"
-	@echo "                 or a setting)"
+	@echo "make generate    the event JSON Schemas, the generated sections of docs/ (KPIs, events,"
+	@echo "                 settings, metrics, alerts) and the Grafana dashboard, from the code"
+	@echo "                 (after changing a KPI, an event, a setting or an alert rule)"
 
 system-deps:
 	@missing=""; \
@@ -57,6 +57,7 @@ lint: install
 	$(BIN)/mypy
 
 generate: install
+	$(BIN)/python -m schemas.export
 	$(BIN)/python -m tools.docs
 	$(BIN)/python -m tools.dashboard
 

@@ -91,3 +91,35 @@ def test_broken_links_are_reported(tmp_path: Path) -> None:
         "file.txt#L1: an anchor in a file that is not Markdown",
         "missing.png: no such file",
     ]
+
+
+def _layout_paths() -> list[str]:
+    """The paths at the start of each line of the layout block of docs/architecture.md; a line
+    ``dir/a.py, b.py, c.py`` names all three."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text[text.index("## Layout"):]
+    body = section.split("```\n", 2)[1]
+    paths = []
+    for line in body.splitlines():
+        if not line or line[0].isspace():
+            continue  # a description's continuation
+        words = line.split()
+        names = [words[0]]
+        while names[-1].endswith(","):
+            names.append(words[len(names)])
+        first, *others = [name.rstrip(",") for name in names]
+        paths.append(first)
+        paths += [str(Path(first).parent / other) for other in others]
+    return paths
+
+
+def test_the_layout_names_existing_paths_and_every_runtime_module() -> None:
+    paths = _layout_paths()
+    assert [path for path in paths if not list(ROOT.glob(path))] == []
+    listed = {match.relative_to(ROOT) for path in paths for match in ROOT.glob(path)}
+    directories = {path for path in listed if (ROOT / path).is_dir()}
+    modules = {path.relative_to(ROOT) for path in (ROOT / "service").rglob("*.py")
+               if path.name != "__init__.py"}
+    unlisted = {module for module in modules
+                if module not in listed and not any(module.is_relative_to(d) for d in directories)}
+    assert unlisted == set(), "modules missing from docs/architecture.md (Layout)"
