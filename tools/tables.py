@@ -97,4 +97,4 @@ def render_agent_kpis() -> str:
 
     default = ", ".join(f"`{key}`" for key in DEFAULT_AGENT_KPIS)
     others = ", ".join(f"`{key}`" for key in AGENT_KPIS if key not in DEFAULT_AGENT_KPIS)
-    return f"* exported by default: {default}\n* listed to export them: {others}"
+    return f"* exported by default: {default}\n* exported when listed: {others}"
