@@ -16,8 +16,9 @@ help:
 	@echo "                 scale, recovery, a quixstreams peer) → bench/results.json; about 20 minutes"
 	@echo "make bench-core  the engine alone: replay 1,000,000 events, events/s and memory"
 	@echo "make lint        ruff + mypy;  make schemas  regenerate schemas/json"
-	@echo "make generate    the README's KPI, settings and metric tables and the Grafana dashboard,"
-	@echo "                 from the KPI registry (after adding or changing a KPI)"
+	@echo "make generate    the event JSON Schemas, the generated sections of docs/ (KPIs, events,"
+	@echo "                 settings, metrics, alerts) and the Grafana dashboard, from the code"
+	@echo "                 (after changing a KPI, an event, a setting or an alert rule)"
 
 system-deps:
 	@missing=""; \
@@ -52,12 +53,13 @@ test-unit: install
 	$(BIN)/pytest -q tests/unit tests/property
 
 lint: install
-	$(BIN)/ruff check service schemas tests deploy bench
+	$(BIN)/ruff check service schemas tests deploy bench tools
 	$(BIN)/mypy
 
 generate: install
-	$(BIN)/python -m service.docs
-	$(BIN)/python -m service.dashboard
+	$(BIN)/python -m schemas.export
+	$(BIN)/python -m tools.docs
+	$(BIN)/python -m tools.dashboard
 
 schemas: install
 	$(BIN)/python -m schemas.export

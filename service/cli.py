@@ -29,7 +29,7 @@ others answered is printed, the missing ones named), 2 for a request the workers
 --as-of, a team or agent no worker knows: the known ones are listed), 1 when none answers.
 
 environment: worker, gateway, produce and simulate reach Kafka at KAFKA_BOOTSTRAP_SERVERS
-(default 127.0.0.1:9092); every setting is listed in the README ("Environment").
+(default 127.0.0.1:9092); every setting is listed in docs/configuration.md ("Environment").
 """
 
 
@@ -184,7 +184,7 @@ def _gateway(args: argparse.Namespace) -> int:
               "their signatures)", file=sys.stderr)
     if not config.secrets:
         print("support-kpi gateway: no vendor has a secret; set e.g. "
-              "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET (see README, Connect your helpdesk)",
+              "SUPPORT_KPI_GATEWAY_INTERCOM_SECRET (see docs/helpdesks.md)",
               file=sys.stderr)
         return 2
     try:
@@ -594,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser(
         "worker", help="run a streaming worker (Kafka in, /metrics and /kpis out)",
         description="Run one Faust worker of the streaming service. Settings come from the "
-        "environment (KAFKA_BOOTSTRAP_SERVERS, SUPPORT_KPI_*; see README).",
+        "environment (KAFKA_BOOTSTRAP_SERVERS, SUPPORT_KPI_*; see docs/configuration.md).",
         epilog="example:\n  KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 support-kpi worker --port 8001",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     worker.add_argument("--port", type=int, help="HTTP port (default: $SUPPORT_KPI_HTTP_PORT, "
@@ -611,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         "SUPPORT_KPI_GATEWAY_SECRETS_FILE) is served.",
         epilog="example:\n  SUPPORT_KPI_GATEWAY_INTERCOM_SECRET=... support-kpi gateway "
         "--port 8088\n  then point Intercom's webhook at https://YOUR-HOST/webhooks/intercom "
-        "(TLS in front: see README)",
+        "(TLS in front: see docs/helpdesks.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     gateway.add_argument("--port", type=int, help="HTTP port (default: "
                          "$SUPPORT_KPI_GATEWAY_PORT, else 8088)")

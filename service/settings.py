@@ -59,7 +59,8 @@ class Settings(BaseSettings):
         "when an event comes")
     data_dir: Path = Field(default=Path(".support-kpi"),
                            description="Worker data directory (RocksDB tables)")
-    config: Path | None = Field(default=None, description="KPI configuration YAML (SPEC §5)")
+    config: Path | None = Field(default=None,
+                                description="KPI configuration YAML (docs/configuration.md)")
     workers: str = Field(default="http://127.0.0.1:8000",
                          description="Comma-separated worker URLs that `report`, `queue` and "
                          "`board` merge")

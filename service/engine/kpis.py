@@ -1,7 +1,7 @@
 """The KPI registry: one entry per report key, in SPEC §6 order.
 
 It drives the report's keys and values, the Prometheus metric names (``service.metrics``), the
-metric table in the README and the dashboard; a KPI is added here and nowhere else.
+tables of docs/kpis.md and docs/outputs.md and the dashboard; a KPI is added here and nowhere else.
 """
 
 from collections.abc import Callable, Mapping
@@ -61,7 +61,7 @@ Kind = Literal["count", "ratio", "sum", "distribution", "group", "score", "gauge
 @dataclass(frozen=True)
 class KpiSpec:
     """One report key: both halves of a windowed KPI — the pane ``feeds`` facts add to, and
-    ``compute``, its value from the window's totals of them — and what the README, the metrics
+    ``compute``, its value from the window's totals of them — and what the docs, the metrics
     and the dashboard say of it."""
 
     key: str

@@ -96,7 +96,7 @@ def _dashboard_queries_evaluate(prometheus: PrometheusProcess) -> None:
     """Every panel query of the dashboard runs on the real Prometheus without error, and those
     over series that always have a value (live counts, counters, worker health) return data;
     ratios and quantiles without data in this short test have no sample, as designed."""
-    from service.dashboard import build_dashboard
+    from tools.dashboard import build_dashboard
 
     values = {"$team": "e2e", "${team}": "e2e", "$agent": "e2e-a1", "${agent}": "e2e-a1",
               "$window": "1h", "${window}": "1h", "$__rate_interval": "1m"}

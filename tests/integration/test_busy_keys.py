@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 AS_OF = "2024-03-04T12:00:00Z"
 START_MS = parse_as_of("2024-03-04T09:00:00Z")
 PEAK_RSS_MB = 400
-"""The bound the README's Guarantees state for a worker's peak resident memory under these
+"""The bound docs/guarantees.md states for a worker's peak resident memory under these
 inputs (measured: 99 and 172 MB; the 50,000-event agent once took one to 22.5 GB, the 120,000
 bad elements to 581 MB)."""
 LOOP_EVENTS = 20_000

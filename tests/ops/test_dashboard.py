@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from service.dashboard import DASHBOARD_PATH, build_dashboard, render
 from service.metrics.names import metric_specs
 from service.stream.health import HEALTH_METRICS
+from tools.dashboard import DASHBOARD_PATH, build_dashboard, render
 
 METRIC = re.compile(r"support_[a-z0-9_]+")
 VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")

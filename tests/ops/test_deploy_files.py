@@ -20,6 +20,7 @@ import yaml
 from service.cli import build_parser
 from service.config import load_config
 from service.settings import Settings
+from tools.runbooks import DEFAULT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -379,6 +380,15 @@ def test_compose_prometheus_scrapes_every_worker_and_loads_the_shared_rules() ->
         .removeprefix("config:"))
     receivers = {r["name"] for r in alertmanager_config["receivers"]}
     assert alertmanager_config["route"]["receiver"] in receivers
+
+
+def test_compose_prometheus_sets_the_runbook_base_from_the_environment() -> None:
+    """The alerts' runbook links start at $SUPPORT_KPI_RUNBOOK_BASE, by default the docs
+    directory of the repository, as without the label (docs/deployment.md)."""
+    targets = container_targets(compose()["services"]["prometheus"])
+    config = inline_config(targets["/etc/prometheus/prometheus.yml"].removeprefix("config:"))
+    label = config["global"]["external_labels"]["runbook_base"]
+    assert label == "${SUPPORT_KPI_RUNBOOK_BASE:-" + DEFAULT_BASE + "}"
 
 
 def test_compose_servers_listening_beyond_loopback_have_the_token() -> None:

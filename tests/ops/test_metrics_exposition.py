@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas import event_adapter
 from service.config import DEFAULT_AGENT_KPIS, KpiConfig
-from service.dashboard import build_dashboard
 from service.engine.engine import KpiEngine
 from service.metrics.collector import KpiCollector
 from service.metrics.names import metric_specs
 from service.stream.health import Health
+from tools.dashboard import build_dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_METRIC = re.compile(r"support_agent_[a-z0-9_]+")

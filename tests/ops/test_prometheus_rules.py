@@ -17,6 +17,8 @@ import yaml
 
 from service.metrics.names import TARGET_METRICS, metric_specs
 from service.stream.health import HEALTH_METRICS
+from tools.links import heading_anchors
+from tools.runbooks import DEFAULT_BASE, runbook_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -26,7 +28,7 @@ ALERT_RULES = PROMETHEUS_DIR / "alert_rules.yml"
 RULE_FILES = (RECORDING_RULES, ALERT_RULES)
 UNIT_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 
-RUNBOOK = "https://github.com/example/support-kpi/blob/main/README.md#alert-{}"
+RUNBOOKS = ROOT / DEFAULT_BASE / "runbooks.md"
 SEVERITIES = {"critical", "warning", "info"}
 HISTOGRAM = "support_processing_latency_seconds"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -155,7 +157,21 @@ def test_alert_metadata() -> None:
         annotations = rule.get("annotations", {})
         assert annotations.get("summary"), f"{name}: summary"
         assert annotations.get("description"), f"{name}: description"
-        assert annotations.get("runbook_url") == RUNBOOK.format(name.lower()), f"{name}: runbook"
+        assert annotations.get("runbook_url") == runbook_url(name), f"{name}: runbook"
+
+
+def test_runbook_urls_name_a_section_of_the_runbooks_in_the_clone() -> None:
+    """Without the external label the link is docs/runbooks.md#<alert>: a file of the clone,
+    and an anchor of one of its headings."""
+    anchors = heading_anchors(RUNBOOKS.read_text())
+    for rule in alerts():
+        url = runbook_url(rule["alert"])
+        assert "$externalLabels.runbook_base" in url
+        default = f"{DEFAULT_BASE}/runbooks.md#{rule['alert'].lower()}"
+        assert url.endswith("{{ end }}/runbooks.md#" + rule["alert"].lower()), url
+        path, _, anchor = default.partition("#")
+        assert (ROOT / path).is_file(), path
+        assert anchor in anchors, f"{rule['alert']}: no section in {RUNBOOKS.name}"
 
 
 def test_expected_alerts_present() -> None:

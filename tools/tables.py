@@ -1,17 +1,15 @@
-"""Generated parts of the README, rendered from the KPI registry: ``python -m service.docs``
-rewrites them between their markers, and a test fails when the README is stale."""
+"""The docs' tables that the code is the source of: the KPI registry (KPIs, live state,
+metrics), the environment settings and the configuration's defaults. Each function returns
+Markdown; ``tools.docs`` places it between the markers of its file."""
 
-import re
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+import yaml
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
 
-__all__ = ["README", "render_kpi_table", "render_sections", "update_readme"]
-
-README = Path(__file__).resolve().parents[1] / "README.md"
+__all__ = ["render_agent_kpis", "render_config_defaults", "render_kpi_table",
+           "render_metric_table", "render_settings_table"]
 
 _LEVELS = {"agents": "agent", "teams": "team", "overall": "overall"}
 
@@ -36,6 +34,7 @@ def _key(spec: KpiSpec) -> str:
 
 
 def render_kpi_table() -> str:
+    """The windowed KPIs, then the live state, each with levels, meaning and formula."""
     rows = ["| KPI | levels | what it is | formula |", "|---|---|---|---|"]
     for spec in WINDOW_KPIS:
         rows.append(f"| {_key(spec)} | {_levels(spec)} | {spec.help} | {spec.formula} |")
@@ -47,6 +46,7 @@ def render_kpi_table() -> str:
 
 
 def render_metric_table() -> str:
+    """Every exported gauge (KPIs and configured targets), then the worker's health metrics."""
     from service.metrics.names import TARGET_METRICS, metric_specs
     from service.stream.health import HEALTH_METRICS
 
@@ -71,6 +71,7 @@ def render_metric_table() -> str:
 
 
 def render_settings_table() -> str:
+    """Every environment variable of ``Settings`` with its default and meaning."""
     from service.settings import Settings
 
     rows = ["| variable | default | meaning |", "|---|---|---|"]
@@ -81,30 +82,19 @@ def render_settings_table() -> str:
     return "\n".join(rows)
 
 
-def render_sections() -> dict[str, str]:
-    return {"kpis": render_kpi_table(), "metrics": render_metric_table(),
-            "settings": render_settings_table()}
+def render_config_defaults() -> str:
+    """The configuration every team gets without a file, as the YAML that would say so."""
+    from service.config import KpiConfig
+
+    text = yaml.safe_dump(KpiConfig().model_dump(mode="json"), sort_keys=False,
+                          default_flow_style=None, width=96)
+    return f"```yaml\n{text}```"
 
 
-def _replacement(body: str) -> Callable[[re.Match[str]], str]:
-    return lambda match: match.group(1) + body + "\n" + match.group(2)
+def render_agent_kpis() -> str:
+    """The per-agent KPIs exported by default, and those a configuration may add."""
+    from service.config import AGENT_KPIS, DEFAULT_AGENT_KPIS
 
-
-def update_readme(path: Path = README) -> bool:
-    """Rewrite the generated sections; True when the file changed."""
-    text = path.read_text()
-    new = text
-    for name, body in render_sections().items():
-        pattern = re.compile(
-            rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.S)
-        if not pattern.search(new):
-            raise ValueError(f"{path}: markers for section {name!r} are missing")
-        new = pattern.sub(_replacement(body), new)
-    if new != text:
-        path.write_text(new)
-    return new != text
-
-
-if __name__ == "__main__":
-    changed = update_readme()
-    print(f"{README.name}: {'updated' if changed else 'up to date'}", file=sys.stderr)
+    default = ", ".join(f"`{key}`" for key in DEFAULT_AGENT_KPIS)
+    others = ", ".join(f"`{key}`" for key in AGENT_KPIS if key not in DEFAULT_AGENT_KPIS)
+    return f"* exported by default: {default}\n* exported when listed: {others}"
