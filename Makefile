@@ -35,10 +35,16 @@ system-deps:
 	    -y -q --no-install-recommends $$missing; \
 	fi
 
+# pip's "Collecting" lines show the progress, one package a line; setuptools' note on editable
+# installs (a BuildBackendWarning of 11 lines on every install) is filtered out by its message.
 $(INSTALLED): pyproject.toml | system-deps
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,rocksdb,bench]'
+	@test -x $(BIN)/python || { echo "Creating the virtual environment $(VENV) ..."; \
+	  $(PYTHON) -m venv $(VENV); }
+	@echo "Installing Python packages into $(VENV) (a few minutes the first time) ..."
+	@$(BIN)/pip install -q --upgrade pip
+	@set -o pipefail; PYTHONWARNINGS="ignore:Editable installation" \
+	  $(BIN)/pip install --progress-bar off -e '.[test,rocksdb,bench]' \
+	  | sed -n -u -E 's/^Collecting ([^ ]+).*/  \1/p; s/^Successfully installed .*/  done./p'
 	@touch $@
 
 install: $(INSTALLED)
