@@ -400,11 +400,14 @@ def _queue_table(listing: dict[str, Any]) -> str:
              + (f", the {len(entries)} most urgent" if len(entries) < listing["total"] else "")]
     if not entries:
         return lines[0]
+    names = listing.get("names", {})
+    teams, agents = names.get("teams", {}), names.get("agents", {})
     header = ("left", "deadline", "conversation", "team", "agent", "priority", "channel",
               "status", "clock")
     rows = [header] + [(
         duration(e["seconds_left"]),
-        e["deadline"] or "–", e["conversation_id"], e["team"] or "–", e["agent"] or "–",
+        e["deadline"] or "–", e["conversation_id"], teams.get(e["team"], e["team"] or "–"),
+        agents.get(e["agent"], e["agent"] or "–"),
         e["priority"], e["channel"], e["status"], e["clock"] or "–") for e in entries]
     return "\n".join([*lines, *_columns(rows)])
 

@@ -23,6 +23,13 @@ Overlay rules, where the SPEC leaves room for a choice:
 - A key present with an empty value (`teams:`, `holidays:`, `priorities:`) means empty.
 - `retention.closed_days` (SPEC §2, §5) is a whole number of days, at least 2 so that the
   horizon lies beyond the 25 hours of pane data (SPEC §4).
+- Names (SPEC §5 is silent; docs/configuration.md): `teams.<team>.name` and
+  `agents.<agent>.name` are how people call a team or agent (the board, the CLI, the
+  `support_team_info` and `support_agent_info` gauges); the key stays its id.
+  `teams.<team>.sources` lists the helpdesk groups, inboxes and mailboxes whose conversations
+  count for the team, as the gateway names them (`zendesk:22129848:360001`), or a whole
+  helpdesk account (`intercom:lkqcyt9t`) for its conversations that name no team; the gateway
+  writes the team's key instead. A source may belong to one team only.
 - `metrics.agent_kpis` (SPEC §6) lists the report keys exported per agent on `/metrics`
   (`DEFAULT_AGENT_KPIS` when left out, `all` for every key, `[]` or an empty value for none);
   teams and overall always export everything, and `/kpis` is not affected.
@@ -53,6 +60,7 @@ from pydantic_core import PydanticCustomError
 
 from service.engine.calendar import WEEKDAY_NAMES, BusinessCalendar, HoursError, parse_hours
 from service.engine.kpis import LIVE_KPIS, WEIGHTABLE_PATHS, WINDOW_KPIS
+from service.names import Directory
 
 __all__ = [
     "AGENT_KPIS",
@@ -283,9 +291,25 @@ class TeamSettings(_Model):
         )
 
 
-class TeamOverlay(_Model):
-    """One entry under `teams:`: any subset of the keys of `TeamSettings`."""
+def _display_name(value: str) -> str:
+    text = " ".join(value.split())
+    if not text or len(text) > 100:
+        raise PydanticCustomError("display_name", "a name of 1 to 100 characters")
+    return text
 
+
+DisplayName = Annotated[str, AfterValidator(_display_name)]
+SourceKey = Annotated[str, Field(pattern=r"^[a-z]+:[^:\s]+(:\S+)?$")]
+"""A helpdesk group, inbox or mailbox as the gateway names it (``vendor:tenant:id``), or a
+whole helpdesk account (``vendor:tenant``)."""
+
+
+class TeamOverlay(_Model):
+    """One entry under `teams:`: any subset of the keys of `TeamSettings`, the team's display
+    `name` and the helpdesk `sources` that count for it."""
+
+    name: DisplayName | None = None
+    sources: list[SourceKey] | None = None
     timezone: TimezoneName | None = None
     business_hours: BusinessHoursSpec | None = None
     holidays: list[HolidayDate] | None = None
@@ -453,12 +477,19 @@ class Retention(_Model):
         return self.closed_days * _DAY_MS
 
 
+class AgentEntry(_Model):
+    """One entry under `agents:`: how people call the agent."""
+
+    name: DisplayName
+
+
 class KpiConfig(_Model):
     """The whole configuration file. Equality and hashing are by content."""
 
     at_risk_ratio: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
     defaults: TeamSettings = TeamSettings()
     teams: dict[str, TeamOverlay] = Field(default_factory=dict)
+    agents: dict[str, AgentEntry] = Field(default_factory=dict)
     weighted_score: dict[KpiPath, WeightedKpi] = Field(default_factory=_default_weighted_score)
     retention: Retention = Retention()
     metrics: MetricsSettings = MetricsSettings()
@@ -468,7 +499,28 @@ class KpiConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _empty_values(cls, data: Any) -> Any:
-        return _none_as_empty(data, {"teams": {}, "retention": {}, "metrics": {}})
+        return _none_as_empty(data, {"teams": {}, "agents": {}, "retention": {},
+                                     "metrics": {}})
+
+    @model_validator(mode="after")
+    def _one_team_per_source(self) -> KpiConfig:
+        owner: dict[str, str] = {}
+        for team, overlay in self.teams.items():
+            for source in overlay.sources or ():
+                other = owner.setdefault(source, team)
+                if other != team:
+                    raise PydanticCustomError(
+                        "source_twice", "teams: '{source}' is a source of both '{a}' and '{b}'; "
+                        "a source belongs to one team", {"source": source, "a": other, "b": team})
+        return self
+
+    def directory(self) -> Directory:
+        """The display names and team sources of this configuration."""
+        return Directory(
+            teams={team: o.name for team, o in self.teams.items() if o.name is not None},
+            agents={agent: entry.name for agent, entry in self.agents.items()},
+            sources={source: team for team, o in self.teams.items()
+                     for source in o.sources or ()})
 
     @property
     def closed_retention_ms(self) -> int:

@@ -1,4 +1,5 @@
-"""Team and agent names asked for by a person: whether one is known, and what to say when not.
+"""Team and agent names for people: the directory of display names and helpdesk sources the
+configuration gives, whether a name asked for is known, and what to say when not.
 
 A name is *known* when the worker that holds its owner has data of it within the pane
 retention, or, for a team, when the configuration names it (SPEC §5). Every owner lives on one
@@ -7,16 +8,78 @@ and the board ask every worker's ``/owners`` for the names to suggest.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import get_close_matches
+from typing import Any
 
-__all__ = ["LEVELS", "UnknownName", "suggestions"]
+__all__ = ["LEVELS", "Directory", "UnknownName", "merge_names", "named", "suggestions"]
 
 LEVELS = ("team", "agent")
 """The levels a person names (overall has no name)."""
 
 _LISTED = 12
 """Known names printed in full before the rest are counted."""
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Display names by team and agent key, and the team of each helpdesk source
+    (``vendor:tenant:id`` of a group, inbox or mailbox, or ``vendor:tenant`` for an account's
+    conversations that name no team), from the configuration (``teams.<t>.name``,
+    ``teams.<t>.sources``, ``agents.<a>.name``)."""
+
+    teams: Mapping[str, str] = field(default_factory=dict)
+    agents: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def team_of(self, team: str | None, account: str) -> str | None:
+        """The team an event of the helpdesk ``account`` (``vendor:tenant``) counts for: its
+        ``team``'s mapped key, else ``team`` itself; with none, the account's team, if any."""
+        if team is None:
+            return self.sources.get(account)
+        return self.sources.get(team, team)
+
+    def of_keys(self, teams: Iterable[str], agents: Iterable[str]) -> dict[str, dict[str, str]]:
+        """``{"teams": {key: name}, "agents": {key: name}}`` of the keys that have a name."""
+        return {"teams": {k: self.teams[k] for k in sorted(set(teams)) if k in self.teams},
+                "agents": {k: self.agents[k] for k in sorted(set(agents)) if k in self.agents}}
+
+
+def _report_keys(report: Mapping[str, Any], level: str) -> set[str]:
+    found: set[str] = set()
+    for block in [report.get("live"), *(report.get("windows") or {}).values()]:
+        if isinstance(block, Mapping) and isinstance(block.get(level), Mapping):
+            found.update(block[level])
+    return found
+
+
+def named(answer: dict[str, Any], directory: Directory) -> dict[str, Any]:
+    """A report (SPEC §6) or a queue listing (``/conversations``) with ``names``: the display
+    names the directory gives its teams and agents (``{"teams": {key: name}, "agents":
+    {key: name}}``), when there is one."""
+    teams: Iterable[str]
+    agents: Iterable[str]
+    if "conversations" in answer:
+        entries = answer["conversations"]
+        teams = [e["team"] for e in entries if e.get("team")]
+        agents = [e["agent"] for e in entries if e.get("agent")]
+    else:
+        teams, agents = _report_keys(answer, "teams"), _report_keys(answer, "agents")
+    names = directory.of_keys(teams, agents)
+    if names["teams"] or names["agents"]:
+        answer["names"] = names
+    return answer
+
+
+def merge_names(answers: Iterable[Mapping[str, Any]], into: dict[str, Any]) -> dict[str, Any]:
+    """``into`` with the ``names`` of the workers' ``answers`` merged (sorted), if any."""
+    merged: dict[str, dict[str, str]] = {"teams": {}, "agents": {}}
+    for answer in answers:
+        for level, held in answer.get("names", {}).items():
+            merged[level].update(held)
+    if merged["teams"] or merged["agents"]:
+        into["names"] = {level: dict(sorted(held.items())) for level, held in merged.items()}
+    return into
 
 
 def suggestions(name: str, known: Iterable[str], limit: int = 3) -> list[str]:

@@ -46,8 +46,9 @@ def render_kpi_table() -> str:
 
 
 def render_metric_table() -> str:
-    """Every exported gauge (KPIs and configured targets), then the worker's health metrics."""
-    from service.metrics.names import TARGET_METRICS, metric_specs
+    """Every exported gauge (KPIs, configured targets and display names), then the worker's
+    health metrics."""
+    from service.metrics.names import INFO_METRICS, TARGET_METRICS, metric_specs
     from service.stream.health import HEALTH_METRICS
 
     rows = ["| metric | levels | labels | meaning |", "|---|---|---|---|"]
@@ -63,6 +64,10 @@ def render_metric_table() -> str:
     for target in TARGET_METRICS:
         extra = [label for label in target.labels if label != "team"]
         rows.append(f"| `{target.name}` | team | {', '.join(extra)} | {target.help} |")
+    for info in INFO_METRICS:
+        level = info.labels[0]
+        extra = [label for label in info.labels if label != level]
+        rows.append(f"| `{info.name}` | {level} | {', '.join(extra)} | {info.help} |")
     rows += ["", "Worker health:", "", "| metric | type | labels | meaning |",
              "|---|---|---|---|"]
     for name, kind, text, label_names in HEALTH_METRICS:

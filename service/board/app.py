@@ -131,9 +131,10 @@ def board_app(board: Board) -> web.Application:
                                 unanswered=unanswered, all_teams=ALL_TEAMS)
         urgent = merge_urgent((a.body for answers in listings for a in answers
                                if a.status == 200), URGENT_LIMIT)
-        return board.render("board.html", rows=team_rows(merge_reports(answered)),
-                            urgent=urgent, as_of=as_of, unanswered=unanswered,
-                            all_teams=ALL_TEAMS)
+        report = merge_reports(answered)
+        names = {"teams": {}, "agents": {}, **report.get("names", {})}
+        return board.render("board.html", rows=team_rows(report), urgent=urgent, names=names,
+                            as_of=as_of, unanswered=unanswered, all_teams=ALL_TEAMS)
 
     async def agent_page(request: web.Request) -> web.Response:
         agent = request.match_info["agent"]

@@ -24,6 +24,8 @@ of any status, then the open conversations by seconds left."""
 @dataclass(frozen=True, slots=True)
 class TeamRow:
     team: str
+    name: str
+    """How people call the team (the report's ``names``; the key when none)."""
     open: int
     awaiting: int
     at_risk: int
@@ -48,10 +50,12 @@ def _get(values: Mapping[str, Any] | None, *path: str) -> Any:
     return value
 
 
-def _row(team: str, live: Mapping[str, Any] | None, hour: Mapping[str, Any] | None,
-         day: Mapping[str, Any] | None, statuses: list[str]) -> TeamRow:
+def _row(team: str, name: str, live: Mapping[str, Any] | None,
+         hour: Mapping[str, Any] | None, day: Mapping[str, Any] | None,
+         statuses: list[str]) -> TeamRow:
     return TeamRow(
         team=team,
+        name=name,
         open=_get(live, "open") or 0,
         awaiting=_get(live, "awaiting_first_response") or 0,
         at_risk=_get(live, "sla_at_risk") or 0,
@@ -75,9 +79,12 @@ def team_rows(report: Mapping[str, Any]) -> list[TeamRow]:
     for agent in live.get("agents", {}).values():
         if agent.get("status") is not None:
             statuses.setdefault(agent.get("team") or "", []).append(agent["status"])
-    rows = [_row(team, live["teams"].get(team), _get(hour, "teams", team),
-                 _get(day, "teams", team), statuses.get(team, [])) for team in teams]
-    rows.append(_row(ALL_TEAMS, live.get("overall"), hour.get("overall"), day.get("overall"),
+    names = report.get("names", {}).get("teams", {})
+    rows = [_row(team, names.get(team, team), live["teams"].get(team),
+                 _get(hour, "teams", team), _get(day, "teams", team), statuses.get(team, []))
+            for team in teams]
+    rows.append(_row(ALL_TEAMS, ALL_TEAMS, live.get("overall"), hour.get("overall"),
+                     day.get("overall"),
                      [s for team_statuses in statuses.values() for s in team_statuses]))
     return rows
 

@@ -20,6 +20,7 @@ from service.engine.queue import queue_listing
 from service.engine.records import K_PRESENCE, Record, to_record
 from service.engine.sla import TeamPolicy
 from service.engine.watermark import Watermark
+from service.names import Directory, named
 
 __all__ = [
     "DEFAULT_FORGET_AFTER_MS",
@@ -40,6 +41,10 @@ class EngineConfig(TeamPolicy, Protocol):
 
     @property
     def weighted_score(self) -> Mapping[str, Any]: ...
+
+    def directory(self) -> Directory:
+        """The display names the report carries (``service.names``)."""
+        ...
 
 
 class CachedPolicy:
@@ -88,6 +93,7 @@ class KpiEngine:
         """Every owner's panes and presence (the streaming workers' book, all owners here)."""
         self.seq = 0
         self.counts: Counter[str] = Counter()
+        self.directory = config.directory()
 
     @property
     def watermark_ms(self) -> int | None:
@@ -156,8 +162,8 @@ class KpiEngine:
         book = self.book
         owned = (book.owners() | {OVERALL} | {team_owner(team) for team in live.teams}
                  | {agent_owner(agent) for agent in live.agents})
-        return book.report(as_of, owned, self.config.at_risk_ratio, self.config.weighted_score,
-                           live)
+        return named(book.report(as_of, owned, self.config.at_risk_ratio,
+                                 self.config.weighted_score, live), self.directory)
 
 
     def feedback(self, level: str, key: str, as_of_ms: int | None = None) -> dict[str, Any]:
@@ -188,6 +194,6 @@ class KpiEngine:
         """The conversations in a live state at the as-of (default: the last event), most
         urgent first (``service.engine.queue``); every one unless ``limit``."""
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
-        return queue_listing(self.conversations.live_summaries(), state, as_of,
-                             self.conversations.policy, self.config.at_risk_ratio, team, agent,
-                             limit)
+        return named(queue_listing(self.conversations.live_summaries(), state, as_of,
+                                   self.conversations.policy, self.config.at_risk_ratio, team,
+                                   agent, limit), self.directory)

@@ -21,6 +21,7 @@ from service.engine.live import ClockState, LiveCounts, clock_state, clocked_row
 from service.engine.panes import DAY_MS
 from service.engine.records import format_time
 from service.engine.sla import TeamPolicy, sla_elapsed_ms
+from service.names import merge_names
 
 __all__ = ["DEFAULT_QUEUE_LIMIT", "QUEUE_STATES", "QueueEntry", "QueueState",
            "conversation_queue", "merge_queues", "queue_listing"]
@@ -154,7 +155,8 @@ def deadline_ms(clock: ClockState, summary: LiveSummary, as_of_ms: int,
 def merge_queues(listings: Iterable[dict[str, Any]], limit: int | None) -> dict[str, Any]:
     """One listing from the ``/conversations`` answers of several workers: each conversation
     once, most urgent first, ``limit`` of them; ``total`` summed (a conversation listed by two
-    workers during a rebalance counts once)."""
+    workers during a rebalance counts once); the display names (``names``) of each."""
+    listings = list(listings)
     seen: dict[str, dict[str, Any]] = {}
     first: dict[str, Any] = {}
     total = 0
@@ -168,5 +170,6 @@ def merge_queues(listings: Iterable[dict[str, Any]], limit: int | None) -> dict[
     entries = sorted(seen.values(), key=lambda e: (
         e["seconds_left"] is None, e["seconds_left"] or 0.0, e["created_at"],
         e["conversation_id"]))
-    return {"as_of": first.get("as_of"), "state": first.get("state"), "total": total,
-            "conversations": entries if limit is None else entries[:limit]}
+    return merge_names(listings, {
+        "as_of": first.get("as_of"), "state": first.get("state"), "total": total,
+        "conversations": entries if limit is None else entries[:limit]})

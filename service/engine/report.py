@@ -12,6 +12,7 @@ from typing import Any
 from service.engine.kpis import LIVE_KPIS, LevelValues
 from service.engine.live import LiveCounts, LiveTotals
 from service.engine.records import format_time
+from service.names import merge_names
 
 __all__ = ["build_report", "merge_reports", "report_differences"]
 
@@ -64,7 +65,9 @@ def build_report(
 
 
 def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One report from the workers' reports: each key comes from the worker that owns it."""
+    reports = list(reports)
+    """One report from the workers' reports: each key comes from the worker that owns it, and
+    so do the display names (``names``) of the keys that have one."""
     merged: dict[str, Any] | None = None
     for report in reports:
         if merged is None:
@@ -82,7 +85,7 @@ def merge_reports(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
     merged["windows"] = {name: ordered(levels) for name, levels in merged["windows"].items()}
     merged["live"] = ordered(merged["live"])
-    return merged
+    return merge_names(reports, merged)
 
 
 def _merge_levels(into: dict[str, Any], levels: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 For each ``POST /webhooks/{vendor}``: the body is read up to the configured limit (413 past it),
 the vendor's signature is checked over the raw bytes (401 without detail), the delivery is mapped
-by the vendor's pure mapper (``service.gateway.vendors``), the events are validated against the
+by the vendor's pure mapper (``service.gateway.vendors``), the helpdesk groups, inboxes and
+mailboxes the KPI configuration maps to a team are given that team's key
+(``teams.<team>.sources``), the events are validated against the
 event schemas and published (idempotent producer, ``acks=all``); the answer is 200 only once
 Kafka acknowledged them, 503 while it does not (the vendor retries; ids are deterministic, so a
 retry is a duplicate downstream). A delivery that verified but cannot be mapped goes to the
@@ -31,10 +33,19 @@ from pydantic import ValidationError
 
 from schemas import event_adapter
 from service.access import bearer_token, token_matches
-from service.gateway.canonical import RECEIVED_AT_HEADER, Mapped, Unmappable, rfc3339
+from service.config import ConfigError
+from service.config import load_config as load_kpi_config
+from service.gateway.canonical import (
+    RECEIVED_AT_HEADER,
+    Mapped,
+    Unmappable,
+    rfc3339,
+    with_teams,
+)
 from service.gateway.publisher import GatewayPublisher, KafkaUnavailable
 from service.gateway.signatures import VENDORS, Verdict, verify
 from service.ingest import Rejection, describe_error, shorten
+from service.names import Directory
 from service.settings import Settings
 from service.stream.dead_letters import webhook_dead_letter
 from service.stream.reachability import PROBE_INTERVAL_S, KafkaReachability
@@ -65,6 +76,8 @@ class GatewayConfig:
     max_age_s: float = MAX_SIGNATURE_AGE_S
     token: str | None = None
     """The operator token ``/metrics`` needs when set (``SUPPORT_KPI_TOKEN``)."""
+    directory: Directory = field(default_factory=Directory)
+    """The teams the KPI configuration maps helpdesk groups, inboxes and mailboxes to."""
 
 
 def load_config(settings: Settings) -> GatewayConfig:
@@ -97,7 +110,12 @@ def load_config(settings: Settings) -> GatewayConfig:
             if isinstance(entry, dict) and entry.get("tenant") is not None:
                 tenants[vendor] = str(entry["tenant"])
     token = settings.token.get_secret_value() if settings.token is not None else None
-    return GatewayConfig(secrets, tenants, settings.gateway_max_body_bytes, token=token)
+    try:
+        directory = load_kpi_config(settings.config).directory()
+    except ConfigError as error:
+        raise GatewayConfigError(str(error)) from None
+    return GatewayConfig(secrets, tenants, settings.gateway_max_body_bytes, token=token,
+                         directory=directory)
 
 
 def _usable(secret: str, where: str) -> str:
@@ -207,6 +225,7 @@ def build_app(config: GatewayConfig, publisher: GatewayPublisher,
         try:
             try:
                 mapped = MAPPERS[vendor](body, headers, config.tenants.get(vendor))
+                with_teams(mapped.events, config.directory)
                 _validate(mapped)
             except Unmappable as error:
                 log.warning("%s: a verified delivery cannot be mapped (%s); dead-lettered",

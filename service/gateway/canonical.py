@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service import strict_json
+from service.names import Directory
 
 __all__ = [
     "ID_NAMESPACE",
@@ -30,6 +31,7 @@ __all__ = [
     "load_object",
     "name",
     "rfc3339",
+    "with_teams",
 ]
 
 RECEIVED_AT_HEADER = "x-support-kpi-received-at"
@@ -136,3 +138,21 @@ def from_iso(value: object, field_name: str) -> str:
 def header(headers: Mapping[str, str], key: str) -> str | None:
     """A header by its lower-case name."""
     return headers.get(key.lower())
+
+
+def with_teams(events: list[dict[str, Any]], directory: Directory) -> list[dict[str, Any]]:
+    """The events with the teams the configuration maps their helpdesk sources to
+    (:class:`~service.names.Directory`): a ``team`` that is a mapped group, inbox or mailbox
+    becomes its team's key; a ``conversation.created`` that names no team takes its helpdesk
+    account's team (``vendor:tenant``, from its conversation id), if one is mapped."""
+    if not directory.sources:
+        return events
+    for event in events:
+        team = event.get("team")
+        if team is None and event.get("type") != "conversation.created":
+            continue
+        account = ":".join(str(event.get("conversation_id", "")).split(":", 2)[:2])
+        mapped = directory.team_of(team, account)
+        if mapped is not None:
+            event["team"] = mapped
+    return events

@@ -10,7 +10,8 @@ always exported in full.
 
 With ``teams`` (the configuration's team resolver), every team in the report also gets its SLA
 targets and objectives (``TARGET_METRICS``), so that alert rules compare a team with its own
-goals.
+goals. Every team and agent in the report gets an info gauge with its display name
+(``INFO_METRICS``, from the report's ``names``; the key when it has none).
 """
 
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -20,10 +21,17 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from schemas.common import AgentPresence
-from service.metrics.names import DISTRIBUTION_STATS, TARGET_METRICS, MetricSpec, metric_specs
+from service.metrics.names import (
+    DISTRIBUTION_STATS,
+    INFO_METRICS,
+    TARGET_METRICS,
+    MetricSpec,
+    TargetMetric,
+    metric_specs,
+)
 
 __all__ = ["PRESENCE_STATES", "KpiCollector", "TeamGoals", "entries", "exported_specs", "goals",
-           "samples", "value_samples"]
+           "info_metrics", "infos", "samples", "value_samples"]
 
 PRESENCE_STATES: tuple[str, ...] = AgentPresence.__args__  # type: ignore[attr-defined]
 
@@ -50,6 +58,7 @@ class KpiCollector(Collector):
         self._report = report
         self._teams = teams
         self._specs = exported_specs(agent_kpis)
+        self._infos = info_metrics(self._specs)
 
     def describe(self) -> Iterator[Metric]:
         for spec in self._specs:
@@ -57,6 +66,8 @@ class KpiCollector(Collector):
         if self._teams is not None:
             for target in TARGET_METRICS:
                 yield GaugeMetricFamily(target.name, target.help, labels=list(target.labels))
+        for info in self._infos:
+            yield GaugeMetricFamily(info.name, info.help, labels=list(info.labels))
 
     def collect(self) -> Iterator[Metric]:
         report = self._report()
@@ -67,6 +78,7 @@ class KpiCollector(Collector):
             yield family
         if self._teams is not None:
             yield from goals(report, self._teams)
+        yield from infos(report, self._infos)
 
 
 def exported_specs(agent_kpis: Collection[str] | None) -> list[MetricSpec]:
@@ -99,14 +111,40 @@ def entries(spec: MetricSpec, report: Mapping[str, Any]
                 yield labels + tail, value
 
 
+def _keys(report: Mapping[str, Any], level: str) -> list[str]:
+    """The keys of ``level`` (teams, agents) anywhere in the report, sorted."""
+    keys: set[str] = set(report.get("live", {}).get(level, {}))
+    for levels in report.get("windows", {}).values():
+        keys.update(levels.get(level, {}))
+    return sorted(keys)
+
+
+def info_metrics(specs: Collection[MetricSpec]) -> list[TargetMetric]:
+    """The info gauges exported beside ``specs``: the agents' only when an agent KPI is."""
+    return [info for info in INFO_METRICS
+            if info.labels[0] != "agent" or any(s.level == "agent" for s in specs)]
+
+
+def infos(report: Mapping[str, Any], exported: Collection[TargetMetric] = INFO_METRICS
+          ) -> Iterator[Metric]:
+    """The ``exported`` info gauges of every team and agent the report names: 1, with the
+    display name of the report's ``names`` (the key when it has none)."""
+    named = report.get("names", {})
+    for info in exported:
+        level = f"{info.labels[0]}s"
+        family = GaugeMetricFamily(info.name, info.help, labels=list(info.labels))
+        names = named.get(level, {})
+        for key in _keys(report, level):
+            family.add_metric([key, names.get(key, key)], 1.0)
+        yield family
+
+
 def goals(report: Mapping[str, Any], teams: Callable[[str], TeamGoals]) -> Iterator[Metric]:
     """The target and objective gauges of every team the report names."""
-    names: set[str] = set(report.get("live", {}).get("teams", {}))
-    for levels in report.get("windows", {}).values():
-        names.update(levels.get("teams", {}))
+    names = _keys(report, "teams")
     seconds, objective = (GaugeMetricFamily(t.name, t.help, labels=list(t.labels))
                           for t in TARGET_METRICS)
-    for name in sorted(names):
+    for name in names:
         team = teams(name)
         for (kind, priority), (target_ms, _) in sorted(team.targets.items()):
             seconds.add_metric([name, kind, priority], target_ms / 1000)

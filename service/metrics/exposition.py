@@ -16,7 +16,15 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from service.metrics.collector import TeamGoals, entries, exported_specs, goals, value_samples
+from service.metrics.collector import (
+    TeamGoals,
+    entries,
+    exported_specs,
+    goals,
+    info_metrics,
+    infos,
+    value_samples,
+)
 
 __all__ = ["KpiExposition"]
 
@@ -47,6 +55,7 @@ class KpiExposition:
         self._gauges = [(spec, _Gauge(spec.name, spec.help, spec.labels))
                         for spec in exported_specs(agent_kpis)]
         self._teams = teams
+        self._infos = info_metrics([spec for spec, _ in self._gauges])
         self._kept: list[dict[tuple[str, ...], tuple[Any, str]]] = [{} for _ in self._gauges]
         """By gauge: label values (:func:`~service.metrics.collector.entries`) → (the value,
         its lines) of the last render."""
@@ -77,15 +86,15 @@ class KpiExposition:
                 now[labels] = (value, text)
                 out.append(text)
             self._kept[number] = now
-        if self._teams is not None:
-            for family in goals(report, self._teams):
-                labels_of = list(family.samples[0].labels) if family.samples else []
-                goal = _Gauge(family.name, family.documentation, labels_of)
-                out.append(goal.header)
-                for sample in family.samples:
-                    values = [sample.labels[name] for name in labels_of]
-                    out.append(goal.line % (*(escape(values[i]) for i in goal.order),
-                                            floatToGoString(sample.value)))
+        for family in [*(goals(report, self._teams) if self._teams is not None else ()),
+                       *infos(report, self._infos)]:
+            labels_of = list(family.samples[0].labels) if family.samples else []
+            goal = _Gauge(family.name, family.documentation, labels_of)
+            out.append(goal.header)
+            for sample in family.samples:
+                values = [sample.labels[name] for name in labels_of]
+                out.append(goal.line % (*(escape(values[i]) for i in goal.order),
+                                        floatToGoString(sample.value)))
         return "".join(out).encode()
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from service.engine.kpis import LIVE_KPIS, WINDOW_KPIS, KpiSpec
 
-__all__ = ["DISTRIBUTION_STATS", "LEVEL_NAMES", "TARGET_METRICS", "MetricSpec", "TargetMetric",
-           "metric_name", "metric_specs"]
+__all__ = ["DISTRIBUTION_STATS", "INFO_METRICS", "LEVEL_NAMES", "TARGET_METRICS", "MetricSpec",
+           "TargetMetric", "metric_name", "metric_specs"]
 
 LEVEL_NAMES = {"agents": "agent", "teams": "team", "overall": "overall"}
 _LEVEL_LABELS = {"agent": ("agent", "team"), "team": ("team",), "overall": ()}
@@ -75,8 +75,9 @@ def metric_specs() -> list[MetricSpec]:
 
 @dataclass(frozen=True)
 class TargetMetric:
-    """A gauge of a team's configured goal (SPEC §5), exported beside its KPIs so that alert
-    rules compare each team with its own target rather than a number written into the rule."""
+    """A gauge from the configuration (SPEC §5) exported beside the KPIs: a team's goal, so
+    that alert rules compare each team with its own target rather than a number written into
+    the rule, or a key's display name (an info gauge, always 1)."""
 
     name: str
     help: str
@@ -91,3 +92,14 @@ TARGET_METRICS: tuple[TargetMetric, ...] = (
                  "The share of judged conversations that should meet the SLA (configuration)",
                  ("team", "sla")),
 )
+
+INFO_METRICS: tuple[TargetMetric, ...] = (
+    TargetMetric("support_team_info",
+                 "1 for each team exported here, with its display name (configuration; the key "
+                 "when none): join with * on(team) group_left(name)", ("team", "name")),
+    TargetMetric("support_agent_info",
+                 "1 for each agent exported here, with its display name (configuration; the "
+                 "key when none): join with * on(agent) group_left(name)", ("agent", "name")),
+)
+"""Display names as labels of their own series, so that a KPI series keeps its labels when a
+name changes (the usual Prometheus info-metric join)."""

@@ -124,6 +124,7 @@ class KpiService:
     def __init__(self, settings: Settings, config: KpiConfig) -> None:
         self.settings = settings
         self.config = config
+        self.directory = config.directory()
         self.policy = CachedPolicy(config)
         self.partitions = settings.partitions
         self.app = faust.App(
@@ -452,12 +453,13 @@ class KpiService:
 
     def report(self, as_of_ms: int) -> dict[str, Any]:
         return reads.report_of(self.owners, as_of_ms, self.policy, self.config.at_risk_ratio,
-                               self.config.weighted_score, DEFAULT_RETENTION_MS)
+                               self.config.weighted_score, DEFAULT_RETENTION_MS,
+                               self.directory)
 
     def queue(self, state: str, as_of_ms: int, team: str | None, agent: str | None,
               limit: int) -> dict[str, Any]:
         return reads.queue_of(self.owners, state, as_of_ms, self.policy,
-                              self.config.at_risk_ratio, team, agent, limit)
+                              self.config.at_risk_ratio, team, agent, limit, self.directory)
 
     def feedback(self, level: str, key: str, as_of_ms: int) -> dict[str, Any] | None:
         return reads.feedback_of(self.owners, level, key, as_of_ms, self.config.weighted_score)

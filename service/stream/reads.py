@@ -22,7 +22,7 @@ from service.engine.panes import WINDOWS
 from service.engine.queue import queue_listing
 from service.engine.report import merge_reports
 from service.engine.sla import TeamPolicy
-from service.names import UnknownName
+from service.names import Directory, UnknownName, named
 from service.stream.conversations import ConversationStage
 from service.stream.owners import OwnerStage
 
@@ -31,27 +31,30 @@ __all__ = ["earliest_as_of_ms", "explain_part", "feedback_of", "known_names", "o
 
 
 def report_of(owners: OwnerStage, as_of_ms: int, policy: TeamPolicy, at_risk_ratio: float,
-              weights: Mapping[str, Any], retention_ms: int) -> dict[str, Any]:
-    """SPEC §6's report of the owners held here (overall only on its own partition)."""
+              weights: Mapping[str, Any], retention_ms: int, directory: Directory
+              ) -> dict[str, Any]:
+    """SPEC §6's report of the owners held here (overall only on its own partition), with the
+    display names the directory gives its keys."""
     owned = owners.owned()
     reports = [book.report(as_of_ms, {o for p, o in owned if p == partition}, at_risk_ratio,
                            weights)
                for partition, book in owners.books()]
     if not reports:
         return OwnerBook(policy, retention_ms).report(as_of_ms, set(), at_risk_ratio, weights)
-    return merge_reports(reports)
+    return named(merge_reports(reports), directory)
 
 
 def queue_of(owners: OwnerStage, state: str, as_of_ms: int, policy: TeamPolicy,
              at_risk_ratio: float, team: str | None, agent: str | None,
-             limit: int) -> dict[str, Any]:
+             limit: int, directory: Directory) -> dict[str, Any]:
     """The ``/conversations`` answer from the live summaries of the narrowest owner asked for
-    (the agent's, else the team's, else overall), when it is held here; else empty."""
+    (the agent's, else the team's, else overall), when it is held here; else empty. With the
+    display names of its teams and agents."""
     owner = agent_owner(agent) if agent else team_owner(team) if team else OVERALL
     book = owners.book_of(owner)
     live = {} if book is None else book.live.get(owner, {})
-    return queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team, agent,
-                         limit)
+    return named(queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team,
+                               agent, limit), directory)
 
 
 def feedback_of(owners: OwnerStage, level: str, key: str, as_of_ms: int,

@@ -243,6 +243,33 @@ def test_survivor_takes_over_when_a_worker_stops(namespace: Namespace, start_wor
     assert f'agent="{agent}"' in text, "the survivor exports the moved agent's series"
 
 
+def test_display_names_reach_the_report_the_metrics_and_the_queue(
+        namespace: Namespace, start_worker: Any, tmp_path: Path) -> None:
+    """Names from the configuration (issue 25 item 3): the worker's report carries them as
+    replay's does, /metrics has an info series per team and agent, the queue table shows the
+    name instead of the key."""
+    config = tmp_path / "names.yaml"
+    config.write_text("teams:\n  billing: {name: Billing EU}\n"
+                      "agents:\n  agent-0001: {name: Ana Souza}\n")
+    path = events_file(tmp_path, seed=5)
+    expected = json.loads(namespace.cli("replay", str(path), "--as-of", AS_OF, "--no-pretty",
+                                        "--config", str(config)))
+    assert expected["names"] == {"teams": {"billing": "Billing EU"},
+                                 "agents": {"agent-0001": "Ana Souza"}}
+    namespace.cli("produce", str(path), "--batch", "50")
+    worker = start_worker("w1", SUPPORT_KPI_CONFIG=str(config)).wait_ready()
+    wait_equal([worker], expected, "the worker's named report to equal replay's")
+    text = worker.metrics()
+    assert 'support_team_info{name="Billing EU",team="billing"} 1.0' in text
+    assert 'support_team_info{name="tech",team="tech"} 1.0' in text
+    assert 'support_agent_info{agent="agent-0001",name="Ana Souza"} 1.0' in text
+    table = namespace.cli("queue", "--workers", worker.url, "--state", "open", "--team",
+                          "billing", "--as-of", AS_OF).decode()
+    rows = table.splitlines()[2:]
+    assert rows and all("Billing EU" in row for row in rows), table
+    assert not any(" billing " in row for row in rows), table
+
+
 def test_sigkill_mid_stream_then_restart(namespace: Namespace, start_worker: Any,
                                          tmp_path: Path) -> None:
     path = events_file(tmp_path, conversations=400, seed=3)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.metrics.names import TARGET_METRICS, metric_specs
+from service.metrics.names import INFO_METRICS, TARGET_METRICS, metric_specs
 from service.stream.health import HEALTH_METRICS
 from tools.links import heading_anchors
 from tools.runbooks import DEFAULT_BASE, runbook_url
@@ -77,7 +77,7 @@ def records() -> list[dict[str, Any]]:
 
 def exported_metrics() -> set[str]:
     return ({spec.name for spec in metric_specs()} | {entry[0] for entry in HEALTH_METRICS}
-            | {target.name for target in TARGET_METRICS})
+            | {target.name for target in (*TARGET_METRICS, *INFO_METRICS)})
 
 
 def metrics_in(expr: str) -> set[str]:

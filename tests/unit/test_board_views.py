@@ -34,10 +34,16 @@ REPORT = {
 def test_a_row_per_team_of_any_window_then_all_teams() -> None:
     rows = team_rows(REPORT)
     assert [row.team for row in rows] == ["billing", "sales", ALL_TEAMS]
-    assert rows[0] == TeamRow("billing", 3, 2, 1, 1, 4000.0, 1, 1, 900.0, 0.5, None)
+    assert rows[0] == TeamRow("billing", "billing", 3, 2, 1, 1, 4000.0, 1, 1, 900.0, 0.5, None)
     # sales has no live conversations and no 1h responses: zeros and none.
-    assert rows[1] == TeamRow("sales", 0, 0, 0, 0, None, 1, 0, None, 1.0, 1.0)
-    assert rows[2] == TeamRow(ALL_TEAMS, 3, 2, 1, 1, 4000.0, 2, 1, 600.0, 0.75, 0.5)
+    assert rows[1] == TeamRow("sales", "sales", 0, 0, 0, 0, None, 1, 0, None, 1.0, 1.0)
+    assert rows[2] == TeamRow(ALL_TEAMS, ALL_TEAMS, 3, 2, 1, 1, 4000.0, 2, 1, 600.0, 0.75, 0.5)
+
+
+def test_a_team_shows_by_its_display_name_when_the_report_has_one() -> None:
+    rows = team_rows({**REPORT, "names": {"teams": {"billing": "Billing EU"}, "agents": {}}})
+    assert [(row.team, row.name) for row in rows] == [
+        ("billing", "Billing EU"), ("sales", "sales"), (ALL_TEAMS, ALL_TEAMS)]
 
 
 def test_formats() -> None:

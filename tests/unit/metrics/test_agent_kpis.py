@@ -57,7 +57,8 @@ def test_only_listed_agent_kpis_are_exported() -> None:
     agent_families = {line.split()[2] for line in text.splitlines()
                       if line.startswith("# TYPE support_agent_")}
     assert agent_families == {"support_agent_first_response_seconds",
-                              "support_agent_first_response_samples", "support_agent_status"}
+                              "support_agent_first_response_samples", "support_agent_status",
+                              "support_agent_info"}
 
 
 def test_none_and_all_export_every_agent_metric() -> None:

@@ -19,6 +19,10 @@ teams:
   t0:
     sla:
       first_response: {target: 600, objective: 0.9}
+  billing:
+    name: 'Billing "EU" \\ Berlin'
+agents:
+  agent-0001: {name: Ana Souza}
 """))
 ODD = 'a "quoted" team \\ with\na newline'
 """A team name with every character the format escapes in a label value."""
@@ -47,6 +51,12 @@ def test_equals_prometheus_client(agent_kpis: list[str] | None, with_teams: bool
     registry.register(collector)
     expected = generate_latest(registry)
     assert b'team="a \\"quoted\\" team \\\\ with\\na newline"' in expected
+    assert b'support_team_info{name="Billing \\"EU\\" \\\\ Berlin",team="billing"} 1.0' in expected
+    assert b'support_team_info{name="tech",team="tech"} 1.0' in expected
+    if agent_kpis != []:
+        assert b'support_agent_info{agent="agent-0001",name="Ana Souza"} 1.0' in expected
+    else:
+        assert b"support_agent_info" not in expected, "no agent series, no agent names"
     assert KpiExposition(agent_kpis, teams).render(data) == expected
 
 
