@@ -87,6 +87,39 @@ def test_rows_exist(dashboard: dict[str, Any]) -> None:
     assert rows == ["Overview", "Bots and handoffs", "Agent drill-down", "Service health"]
 
 
+ROW_PANELS = {
+    "Overview": [
+        "Open", "Unassigned", "Awaiting first response", "Oldest awaiting first response",
+        "SLA at risk", "SLA breaching", "First response time ($window)",
+        "Next response time ($window)", "Resolution time ($window)",
+        "Full resolution time ($window)", "SLA achieved ratio ($window)",
+        "CSAT positive ratio ($window)", "NPS score ($window)", "CES average ($window)",
+        "First contact resolution ($window)", "Abandonment ratio ($window)",
+        "Occupancy ($window)", "Pulled per logged-in hour ($window)"],
+    "Bots and handoffs": [
+        "Bot resolution ratio ($window)", "Handed off and bot resolved ($window)",
+        "First response after handoff ($window)"],
+    "Agent drill-down": [
+        "Weighted score ($window)", "CSAT positive ratio ($window)",
+        "CSAT and QA averages ($window)", "CSAT responses and QA reviews ($window)",
+        "First response p90 ($window)", "Occupancy ($window)", "Presence"],
+    "Service health": [
+        "Events/s", "Consumer lag", "Dead letters/s", "Processing latency p99", "Owned keys",
+        "Ready"],
+}
+
+
+def test_each_row_has_its_panels(dashboard: dict[str, Any]) -> None:
+    """Every panel the dashboard had when it was hand-written JSON, in its row and order."""
+    rows: dict[str, list[str]] = {}
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            current = rows.setdefault(panel["title"], [])
+        else:
+            current.append(panel["title"])
+    assert rows == ROW_PANELS
+
+
 def test_bot_row_shows_every_bot_kpi(dashboard: dict[str, Any]) -> None:
     """Issue 13: the bots-and-handoffs row carries each of the SPEC §3 bot KPIs, team and
     overall."""
