@@ -167,7 +167,7 @@ def status_timeline() -> statetimeline.Panel:
                       for index, state in enumerate(PRESENCE_STATES))
     mappings = [ValueMap(options={str(index): ValueMappingResult(text=state, index=index)})
                 for index, state in enumerate(PRESENCE_STATES)]
-    return (with_queries(statetimeline.Panel(), "Presence", [Target(expr, "{{agent}}", spec.help)],
+    return (with_queries(statetimeline.Panel(), "Presence", [Target(expr, "{{name}}", spec.help)],
                          width=24, height=8, unit="none")
             .merge_values(True).show_value(common.VisibilityMode.AUTO)
             .align_value(common.TimelineValueAlignment.LEFT).row_height(0.9).legend(legend())

@@ -13,7 +13,7 @@ Queries filter by the dashboard variables ``$team``, ``$agent`` and ``$window``
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.metrics.names import MetricSpec, metric_specs
+from service.metrics.names import INFO_METRICS, MetricSpec, metric_specs
 from service.stream.health import HEALTH_METRICS
 
 RATE_RANGE = "5m"
@@ -22,7 +22,7 @@ RATE_RANGE = "5m"
 @dataclass(frozen=True)
 class Target:
     """One query of a panel: the PromQL ``expr``, Grafana's ``legend`` template (e.g.
-    ``{{team}} p90``) and the metric's ``help`` text (the panel's description)."""
+    ``{{name}} p90``) and the metric's ``help`` text (the panel's description)."""
 
     expr: str
     legend: str
@@ -76,10 +76,14 @@ def selector(spec: MetricSpec, **matchers: str) -> str:
 
 def by_owner(spec: MetricSpec, **matchers: str) -> str:
     """One series per team (team level), per agent (agent level) or one (overall), taking the
-    max across worker instances."""
-    keys = {"team": "team", "agent": "agent", "overall": ""}[spec.level]
-    by = f" by ({keys})" if keys else ""
-    return f"max{by} ({selector(spec, **matchers)})"
+    max across worker instances; a team's or agent's series carries its display ``name`` from
+    its info gauge (``support_team_info``, ``support_agent_info``)."""
+    if spec.level == "overall":
+        return f"max ({selector(spec, **matchers)})"
+    key = spec.level
+    (info,) = [i.name for i in INFO_METRICS if i.labels[0] == key]
+    return (f"max by ({key}) ({selector(spec, **matchers)}) * on({key}) group_left(name) "
+            f"max by ({key}, name) ({info})")
 
 
 def health_rate(spec: HealthSpec, by: Sequence[str] = ()) -> str:
@@ -104,7 +108,7 @@ def team_and_overall(team: MetricSpec, overall: MetricSpec, suffix: str = "",
                      **matchers: str) -> list[Target]:
     """The per-team series plus the overall one for one KPI leaf."""
     tail = f" {suffix}" if suffix else ""
-    return [Target(by_owner(team, **matchers), f"{{{{team}}}}{tail}", team.help),
+    return [Target(by_owner(team, **matchers), f"{{{{name}}}}{tail}", team.help),
             Target(by_owner(overall, **matchers), f"overall{tail}", overall.help)]
 
 
@@ -117,5 +121,5 @@ def agent_kpi(*path: str, suffix: str = "", **matchers: str) -> list[Target]:
     """A KPI per agent, e.g. ``agent_kpi("first_response_seconds", stat="p90")``."""
     spec = kpi("agent", *path)
     tail = f" {suffix}" if suffix else ""
-    return [Target(by_owner(spec, **matchers), f"{{{{agent}}}}{tail}", spec.help)]
+    return [Target(by_owner(spec, **matchers), f"{{{{name}}}}{tail}", spec.help)]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.metrics.names import metric_specs
+from service.metrics.names import INFO_METRICS, metric_specs
 from service.stream.health import HEALTH_METRICS
 from tools.dashboard import DASHBOARD_PATH, build_dashboard, render
 
@@ -53,7 +53,8 @@ def _expressions(dashboard: dict[str, Any]) -> Iterator[str]:
 
 
 def _exported() -> set[str]:
-    return {spec.name for spec in metric_specs()} | {name for name, *_ in HEALTH_METRICS}
+    return ({spec.name for spec in metric_specs()} | {name for name, *_ in HEALTH_METRICS}
+            | {info.name for info in INFO_METRICS})
 
 
 def _histograms() -> set[str]:
