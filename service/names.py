@@ -1,6 +1,9 @@
 """Team and agent names for people: the directory of display names and helpdesk sources the
 configuration gives, whether a name asked for is known, and what to say when not.
 
+Reports and queue listings carry the display names of their keys (``names``, merged across
+workers with the answers); the gateway maps helpdesk sources to teams (:meth:`Directory.team_of`).
+
 A name is *known* when the worker that holds its owner has data of it within the pane
 retention, or, for a team, when the configuration names it (SPEC §5). Every owner lives on one
 partition, so the worker holding it can tell an unknown name from one held elsewhere; the CLI
@@ -12,10 +15,7 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
-__all__ = ["LEVELS", "Directory", "UnknownName", "merge_names", "named", "suggestions"]
-
-LEVELS = ("team", "agent")
-"""The levels a person names (overall has no name)."""
+__all__ = ["Directory", "UnknownName", "merge_names", "named", "suggestions"]
 
 _LISTED = 12
 """Known names printed in full before the rest are counted."""

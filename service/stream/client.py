@@ -30,7 +30,7 @@ class WorkerRefused(ValueError):
     :mod:`service.names`), else None."""
 
     def __init__(self, url: str, status: int, reason: str,
-                 unknown: dict[str, str] | None = None) -> None:
+                 unknown: dict[str, Any] | None = None) -> None:
         super().__init__(f"{url} answered {status}: {reason}")
         self.url, self.status, self.reason, self.unknown = url, status, reason, unknown
 
