@@ -469,7 +469,7 @@ class _Desk:
         (the least loaded first, then the one idle longest)."""
         queue = self.queues[team]
         capacity = self.shape.capacity
-        while queue:
+        while queue and team not in self.down:
             free = [a for a in self.by_team[team]
                     if a.status == "available" and len(a.held) < capacity]
             if not free:
