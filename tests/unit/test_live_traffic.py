@@ -75,8 +75,13 @@ def test_backfill_sends_the_past_day_at_once(
 def test_a_second_run_never_repeats_the_ids_of_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service drops an event whose id it has seen: a restarted simulator that repeated
     its ids (conv-0-0, ev-1, ...) would feed it nothing new."""
-    clock = iter([1_796_400_000.0, 1_796_400_000.0, 1_796_400_060.0, 1_796_400_060.0])
-    monkeypatch.setattr(publish.time, "time", lambda: next(clock, 1_796_400_060.0))
+    clock = [1_796_400_000.0]
+
+    async def sleep(delay: float) -> None:
+        clock[0] += delay  # the simulated wall clock reaches the next event at once
+
+    monkeypatch.setattr(publish.time, "time", lambda: clock[0])
+    monkeypatch.setattr(publish.asyncio, "sleep", sleep)
 
     async def first_ids() -> set[str]:
         ids: set[str] = set()
@@ -86,5 +91,7 @@ def test_a_second_run_never_repeats_the_ids_of_the_first(monkeypatch: pytest.Mon
                 return ids
         return ids
 
-    runs = [asyncio.run(first_ids()), asyncio.run(first_ids())]
+    first = asyncio.run(first_ids())
+    clock[0] = 1_796_400_060.0  # restarted a minute later
+    runs = [first, asyncio.run(first_ids())]
     assert runs[0] and runs[1] and not runs[0] & runs[1]
