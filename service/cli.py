@@ -253,6 +253,15 @@ def _kafka_failed(command: str, bootstrap: str, error: Exception) -> int:
     return 1
 
 
+def _incident(args: argparse.Namespace) -> Any:
+    """The simulator's incident from ``--incident-*`` (None with ``--incident-minutes 0``)."""
+    from service.desk import IncidentPlan
+
+    if args.incident_minutes <= 0:
+        return None
+    return IncidentPlan(args.incident_team, args.incident_at * 60, args.incident_minutes * 60)
+
+
 def _simulate(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -267,7 +276,7 @@ def _simulate(args: argparse.Namespace) -> int:
         asyncio.run(simulate(settings.kafka_bootstrap_servers, settings.topic,
                              settings.partitions, args.rate, args.agents, args.duration,
                              args.seed, args.batch, progress, args.timeout, stats,
-                             args.backfill_hours * 3600))
+                             args.backfill_hours * 3600, _incident(args)))
     except KeyboardInterrupt:
         stats.interrupted = True
     except Exception as error:
@@ -304,7 +313,8 @@ def _simulate_webhooks(args: argparse.Namespace, settings: Any, progress: Any) -
     try:
         asyncio.run(simulate_webhooks(url, settings.gateway_intercom_secret.get_secret_value(),
                                       args.rate, args.agents, args.duration, args.seed,
-                                      progress, stats, args.backfill_hours * 3600))
+                                      progress, stats, args.backfill_hours * 3600,
+                                      _incident(args)))
     except KeyboardInterrupt:
         pass
     except aiohttp.ClientError as error:
@@ -560,6 +570,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from service.synthetic import TEAMS as SIMULATED_TEAMS
+
     parser = argparse.ArgumentParser(
         prog="support-kpi",
         description="Live customer-support KPIs per agent and team, from helpdesk events.",
@@ -637,23 +649,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulator = commands.add_parser(
         "simulate", help="publish realistic live traffic",
-        description="Agents on staggered shifts that staff every team at every hour, chat and "
-        "email, bots and auto-replies, transfers, pending, reopen, abandonment, ratings, QA "
-        "reviews and agent presence, stamped with the current time.",
-        epilog="examples:\n  support-kpi simulate --rate 50 --agents 40 --duration 600\n"
+        description="A working desk, stamped with the current time: agents on shifts that "
+        "staff every team at every hour (more by day than by night, in each team's time zone) "
+        "take conversations only while available and up to 5 at once; customers write in at a "
+        "rate sized to the staff on shift, so the queues stay short and first responses come "
+        "within minutes. Chat and email, bots and auto-replies, transfers, pending, reopen, "
+        "abandonment, ratings, QA reviews and agent presence. One scheduled incident: a team "
+        "goes offline (by default vip, 5 minutes after the start, for 25 minutes) while its "
+        "customers keep writing; about 15 minutes in its response clocks pass the 15-minute "
+        "target and the SLA alerts fire, and once the team is back they resolve.",
+        epilog="examples:\n  support-kpi simulate --agents 40 --duration 600\n"
         "  support-kpi simulate --backfill-hours 24   (the last day first, then live)\n"
+        "  support-kpi simulate --incident-at 2 --incident-minutes 20 --incident-team vip\n"
+        "  support-kpi simulate --incident-minutes 0   (no incident)\n"
+        "  support-kpi simulate --rate 300   (more than the staff can serve: a load test)\n"
         "  support-kpi simulate --gateway http://127.0.0.1:8088   (through the gateway)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    simulator.add_argument("--rate", type=float, default=20.0,
-                           help="events per second (default 20; the first seconds carry the "
-                           "shifts already under way)")
-    simulator.add_argument("--agents", type=int, default=40,
-                           help="simulated agents on shifts (default 40)")
+    simulator.add_argument("--rate", type=_positive_float, default=None,
+                           help="events per second, averaged over a day, whatever the staff "
+                           "can serve (default: sized to the staff; about 0.14/s for 40 "
+                           "agents)")
+    simulator.add_argument("--agents", type=_positive_int, default=40,
+                           help="simulated agents on shifts, spread over four teams (default "
+                           "40)")
     simulator.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
     simulator.add_argument("--backfill-hours", type=float, default=0, metavar="H",
                            help="start H hours in the past and send what is already due at "
-                           "once (the last hour at --rate, earlier hours at a tenth of it), "
-                           "so that the windows up to 24 h have data (default 0)")
+                           "once, so that the windows up to 24 h have data (default 0)")
+    simulator.add_argument("--incident-at", type=float, default=5.0, metavar="MIN",
+                           help="the incident starts MIN minutes after the start of live "
+                           "traffic (default 5; negative: within the backfill)")
+    simulator.add_argument("--incident-minutes", type=float, default=25.0, metavar="MIN",
+                           help="how long the incident's team stays offline (default 25; 0: no "
+                           "incident). Its SLA alerts need about 17 minutes to fire (a "
+                           "15-minute response target, then 2 minutes pending)")
+    simulator.add_argument("--incident-team", default="vip", metavar="TEAM",
+                           choices=[name for name, _ in SIMULATED_TEAMS],
+                           help="the team that goes offline (default vip, whose 15-minute "
+                           "first-response target shows soonest)")
     simulator.add_argument("--seed", type=int, default=0,
                            help="random seed: the same seed, the same traffic (default 0)")
     simulator.add_argument("--batch", type=_positive_int, default=1, help="events per message")

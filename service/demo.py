@@ -1,10 +1,14 @@
 """``make demo``: a local Kafka broker, two workers, the board, a Prometheus with the deployed
 recording and alert rules, and the simulator; Ctrl-C stops them all.
 
-The simulator first backfills the last 24 hours (the last one at the live rate, earlier ones
-at a tenth of it) with every team staffed at every hour, so the windows are full and the desk
-works whenever the demo starts. With ``--via-gateway`` (``make demo VIA=gateway``) it posts
-signed Intercom webhooks to a ``support-kpi gateway`` instead of publishing canonical events.
+The simulator (:mod:`service.desk`) first backfills the last 24 hours of a calm desk: every
+team staffed at every hour, agents taking conversations only while available and within their
+concurrency limit, customers writing in at a rate sized to the staff. So the windows are full
+and no SLA alert fires whenever the demo starts, until the one scheduled incident: a team goes
+offline for a while (``--incident-*``); its alerts fire and, once it is back, resolve. With
+``--via-gateway`` (``make demo VIA=gateway``) it posts signed Intercom webhooks to a
+``support-kpi gateway`` instead of publishing canonical events. While the workers read the
+backfill, the board and the summary line say they are catching up instead of showing numbers.
 
 Prints the URLs of the board, Prometheus' alerts page, the queue and each worker, then a
 one-line summary of the live KPIs every few seconds. Stopping does not depend on the terminal:
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from service.board.views import catching_up
 from service.config import CONFIG_ENV_VAR
 from service.engine.report import merge_reports
 from service.processes import (
@@ -65,8 +70,8 @@ def _summary(workers: list[WorkerProcess]) -> str:
             f"{hour.get('conversations_created', 0)}, resolved "
             f"{hour.get('conversations_resolved', 0)}, first response p90 {p90}, agents "
             f"{len(report['live']['agents'])}")
-    behind = sum(sum(((w.readiness() or {}).get("lag") or {}).values()) for w in workers)
-    return line + (f" · catching up: {behind:,} messages to read" if behind > 1000 else "")
+    behind = catching_up(w.readiness() for w in workers)
+    return line + (f" · catching up: {behind.messages:,} messages to read" if behind else "")
 
 
 class Stopping(Exception):
@@ -77,13 +82,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  make demo\n  make demo | tee demo.log\n"
+        "  .venv/bin/python -m service.demo --incident-at 1 --incident-minutes 20\n"
+        "  .venv/bin/python -m service.demo --incident-minutes 0   (no incident)\n"
         "  .venv/bin/python -m service.demo --rate 40 --backfill-hours 0")
-    parser.add_argument("--rate", type=float, default=20, help="simulated events per second "
-                        "(default 20)")
+    parser.add_argument("--rate", type=float, help="simulated events per second, whatever the "
+                        "staff can serve (default: sized to the 40 agents' shifts)")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
     parser.add_argument("--backfill-hours", type=float, default=BACKFILL_HOURS,
                         help=f"simulated hours before now, sent first (default "
                         f"{BACKFILL_HOURS}; 0: start empty)")
+    parser.add_argument("--incident-at", type=float, default=5.0, metavar="MIN",
+                        help="the scheduled incident starts MIN minutes after the simulator "
+                        "(default 5; negative: within the backfill)")
+    parser.add_argument("--incident-minutes", type=float, default=25.0, metavar="MIN",
+                        help="how long the incident's team stays offline (default 25; 0: no "
+                        "incident); its SLA alerts fire about 17 minutes in (a 15-minute "
+                        "response target, then 2 minutes pending) and resolve a few minutes "
+                        "after the team is back")
+    parser.add_argument("--incident-team", default="vip", metavar="TEAM",
+                        help="the team that goes offline (default vip)")
     parser.add_argument("--via-gateway", action="store_true",
                         help="feed the workers through the webhook gateway (signed Intercom "
                         "webhooks)")
@@ -135,8 +152,12 @@ def main() -> int:
         prometheus = PrometheusProcess(home / "prometheus", [u.removeprefix("http://")
                                                              for u in urls], port=9090).start()
         services.append(prometheus)
-        simulate = [str(BIN), "simulate", "--rate", str(args.rate),
-                    "--backfill-hours", str(args.backfill_hours)]
+        simulate = [str(BIN), "simulate", "--backfill-hours", str(args.backfill_hours),
+                    "--incident-at", str(args.incident_at),
+                    "--incident-minutes", str(args.incident_minutes),
+                    "--incident-team", args.incident_team]
+        if args.rate is not None:
+            simulate += ["--rate", str(args.rate)]
         if args.via_gateway:
             env["SUPPORT_KPI_GATEWAY_INTERCOM_SECRET"] = secrets.token_urlsafe(24)
             gateway = GatewayProcess("gateway", env, home / "gateway", port=8088).start()
@@ -152,6 +173,10 @@ def main() -> int:
         say(f"\nboard      {board.url}/board")
         say(f"alerts     {prometheus.alerts_page()}   (Prometheus with deploy/prometheus rules, "
             f"scraping the workers every {prometheus.interval_s:g} s)")
+        say("grafana    import deploy/grafana/dashboards/support-kpi.json into your Grafana "
+            "(Dashboards → New → Import)")
+        say(f"           with a Prometheus data source at {prometheus.url} for $datasource "
+            "(docs/deployment.md, Grafana)")
         say(f"queue      {workers_env} .venv/bin/support-kpi queue --state at_risk   "
             f"(each worker: {urls[0]}/conversations?state=at_risk)")
         say(f"report     {workers_env} .venv/bin/support-kpi report")
@@ -162,6 +187,12 @@ def main() -> int:
             say(f"The simulator sends the last {args.backfill_hours:g} h first; the windows "
                 "fill within " + ("about two minutes (every event a signed webhook)."
                                   if args.via_gateway else "a minute."))
+        if args.incident_minutes > 0:
+            begins = time.time() + args.incident_at * 60
+            say(f"Incident: team {args.incident_team} goes offline at "
+                f"{time.strftime('%H:%M', time.localtime(begins))} for "
+                f"{args.incident_minutes:g} minutes while its customers keep writing; its SLA "
+                "alerts fire about 17 minutes in and resolve once the team is back.")
         say("Ctrl-C stops everything.\n")
         started = time.monotonic()
         next_line = started + 5

@@ -27,8 +27,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from service import strict_json
+from service.config import config_from_env
+from service.desk import (
+    CONVERSATIONS_PER_AGENT_HOUR,
+    DeskShape,
+    IncidentPlan,
+    ResponseTargets,
+    desk_events,
+    per_agent_hour_for,
+)
 from service.partitioning import event_key, partition_for
-from service.synthetic import TrafficShape, generate_events
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Envelope", "Envelopes", "PublishStats", "ensure_topics",
            "failure_report", "live_traffic", "produce", "simulate"]
@@ -518,32 +526,24 @@ async def _produce_line(publisher: _Publisher, raw: bytes, number: int, stats: P
         await publisher.add(event_key(event), orjson.dumps(event), number)
 
 
-BACKFILL_HISTORY_SHARE = 0.1
-"""In a backfill, hours before the last one carry this share of the live rate: the windows up
-to 24 h have data without replaying a whole day at full rate."""
-
-LIVE_EVENTS_PER_CONVERSATION = 8.8
-"""The simulator's mean events per conversation, which turns an events/s rate into
-conversations per minute."""
-
-
-def live_traffic(rate: float, agents: int, seed: int = 0,
-                 backfill_s: float = 0) -> AsyncIterator[dict[str, Any]]:
-    """The simulator's canonical events at about ``rate`` events/s, stamped with the current
-    time and released as the wall clock reaches them (endless). Every team is staffed at
-    every hour; ids carry the start time, so a second run never repeats the first's.
-    ``backfill_s``: the traffic starts that many seconds in the past and what is already due
-    goes out at once (the last hour at ``rate``, earlier hours at ``BACKFILL_HISTORY_SHARE`` of
-    it)."""
+def live_traffic(rate: float | None, agents: int, seed: int = 0, backfill_s: float = 0,
+                 incident: IncidentPlan | None = None) -> AsyncIterator[dict[str, Any]]:
+    """The simulator's canonical events (:mod:`service.desk`: ``agents`` on shifts that staff
+    every team at every hour, taking conversations only while available and within their
+    concurrency limit), stamped with the current time and released as the wall clock reaches
+    them (endless). Customers write in at a rate sized to the staff on shift, unless ``rate``
+    (events/s, averaged over a day) says otherwise: more than the staff can serve makes a desk
+    whose queues grow. ``incident``: when a team goes offline (None: never). Ids carry the
+    start time, so a second run never repeats the first's. ``backfill_s``: the traffic starts
+    that many seconds in the past and what is already due goes out at once."""
     now_ms = int(time.time() * 1000)
-    per_minute = max(rate, 0.1) * 60 / LIVE_EVENTS_PER_CONVERSATION
-    shape = TrafficShape(conversations=10**9, agents=agents,
-                         start_ms=now_ms - int(backfill_s * 1000),
-                         conversations_per_minute=per_minute, source="simulator",
-                         round_the_clock=True, history_until_ms=now_ms - 3_600_000,
-                         history_per_minute=per_minute * BACKFILL_HISTORY_SHARE,
-                         id_prefix=f"sim{now_ms:x}-")
-    return _released(generate_events(shape, seed=seed))
+    shape = DeskShape(start_ms=now_ms - int(backfill_s * 1000), agents=agents,
+                      per_agent_hour=(CONVERSATIONS_PER_AGENT_HOUR if rate is None
+                                      else per_agent_hour_for(rate, agents)),
+                      incident=None if incident is None else incident.at(now_ms),
+                      targets=ResponseTargets.from_config(config_from_env()),
+                      id_prefix=f"sim{now_ms:x}-")
+    return _released(desk_events(shape, seed=seed))
 
 
 async def _released(events: Iterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
@@ -564,13 +564,14 @@ def _ms(text: str) -> int:
     return to_epoch_ms(datetime.fromisoformat(text))
 
 
-async def simulate(bootstrap: str, topic: str, partitions: int, rate: float, agents: int,
-                   duration_s: float | None = None, seed: int = 0, batch: int = 1,
+async def simulate(bootstrap: str, topic: str, partitions: int, rate: float | None,
+                   agents: int, duration_s: float | None = None, seed: int = 0, batch: int = 1,
                    progress: TextIO | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                   stats: PublishStats | None = None, backfill_s: float = 0) -> PublishStats:
-    """Live traffic at about ``rate`` events/s, stamped with the current time, for
-    ``duration_s`` seconds (None: until cancelled, i.e. Ctrl-C); the ``backfill_s`` seconds
-    before now first (see :func:`live_traffic`).
+                   stats: PublishStats | None = None, backfill_s: float = 0,
+                   incident: IncidentPlan | None = None) -> PublishStats:
+    """Live traffic (see :func:`live_traffic`: ``rate`` events/s, None: sized to the staff),
+    stamped with the current time, for ``duration_s`` seconds (None: until cancelled, i.e.
+    Ctrl-C); the ``backfill_s`` seconds before now first.
 
     Stops early when a send fails or an event waited ``timeout_s`` seconds for its
     acknowledgement; the returned stats (``stats`` when given) say what was delivered and, in
@@ -582,7 +583,7 @@ async def simulate(bootstrap: str, topic: str, partitions: int, rate: float, age
     async with _publishing(bootstrap, topic, partitions, batch, timeout_s, stats, progress,
                            "simulate") as publisher:
         started = time.monotonic()
-        async for event in live_traffic(rate, agents, seed, backfill_s):
+        async for event in live_traffic(rate, agents, seed, backfill_s, incident):
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             await publisher.add(event_key(event), orjson.dumps(event))

@@ -1,12 +1,12 @@
 """Realistic synthetic helpdesk traffic, for the simulator, benchmarks and property tests.
 
 Teams work day shifts in their own time zones (the ``vip`` team every day, the others on
-weekdays), or, for the live simulator, staggered shifts that staff every team at every hour;
-conversations arrive on chat and email, meet auto-replies and bots (which resolve
+weekdays); conversations arrive on chat and email, meet auto-replies and bots (which resolve
 some chats on their own and hand the others over), get pulled or pushed to agents,
 transferred, put on pending or snoozed, resolved, reopened, abandoned and rated; agents change
 presence and receive QA reviews. The stream is deterministic for a seed and comes out in ``at``
-order.
+order. (The live simulator's desk, where agents take work only while available and within a
+concurrency limit, is :mod:`service.desk`.)
 """
 
 import heapq
@@ -65,29 +65,17 @@ class TrafficShape:
     start_ms: int = 1_709_546_400_000  # 2024-03-04T10:00:00Z, a Monday
     conversations_per_minute: float = 20.0
     source: str = "synthetic"
-    round_the_clock: bool = False
-    """Every team staffed at every hour, weekends too: three shifts a day starting near 00:00,
-    08:00 and 16:00 UTC (the live simulator, so that a demo shows a working desk whenever it
-    starts). False: day shifts in the teams' time zones."""
-    history_until_ms: int | None = None
-    """Conversations created before this time arrive at ``history_per_minute`` instead of
-    ``conversations_per_minute`` (a backfill of past hours that costs fewer events)."""
-    history_per_minute: float | None = None
-    id_prefix: str = ""
-    """Put before every event and conversation id: runs with different prefixes never share an
-    id (a restarted simulator must not repeat the ids of its last run, which the service would
-    take for duplicates)."""
 
-    def gap_ms(self, at_ms: float) -> float:
-        """The mean time between conversations created at ``at_ms``, in ms."""
-        per_minute = self.conversations_per_minute
-        if (self.history_until_ms is not None and self.history_per_minute is not None
-                and at_ms < self.history_until_ms):
-            per_minute = self.history_per_minute
-        return 60_000 / per_minute
+    @property
+    def gap_ms(self) -> float:
+        """The mean time between conversations created, in ms."""
+        return 60_000 / self.conversations_per_minute
 
 
 class _Stream:
+    """Events in ``at`` order (ties: push order), each stamped with ``at`` and, unless it has
+    one, the id ``{id_prefix}ev-{n}``."""
+
     def __init__(self, rng: random.Random, id_prefix: str = "") -> None:
         self.rng = rng
         self.heap: list[tuple[int, int, dict[str, Any]]] = []
@@ -112,27 +100,19 @@ def _agent_names(shape: TrafficShape) -> list[tuple[str, str]]:
 
 
 def _shifts(stream: _Stream, rng: random.Random, agents: list[tuple[str, str]],
-            day_ms: int, round_the_clock: bool) -> None:
+            day_ms: int) -> None:
     """Each agent's shift on the local date that is current at noon UTC of ``day_ms``: starts
     between 08:00 and 10:00 in the team's time zone, lasts 6 to 9 hours, with breaks; weekends
-    off except for the round-the-clock team. ``round_the_clock``: the agents of each team take
-    turns in three shifts that start 0 to 30 minutes after 00:00, 08:00 and 16:00 UTC of
-    ``day_ms`` and last 8.5 to 10 hours, every day."""
+    off except for the round-the-clock team."""
     zones = dict(TEAMS)
-    team_size = len({team for _, team in agents})
-    for index, (agent, team) in enumerate(agents):
-        if round_the_clock:
-            turn = index // team_size % 3
-            at = day_ms + turn * 8 * 60 * MINUTE + rng.randint(0, 30) * MINUTE
-            shift_end = at + rng.randint(510, 600) * MINUTE
-        else:
-            zone = ZoneInfo(zones.get(team, "UTC"))
-            local_date = datetime.fromtimestamp((day_ms + 12 * 3_600_000) / 1000, zone).date()
-            if local_date.weekday() >= 5 and team != "vip":
-                continue
-            begin = datetime.combine(local_date, time(8), zone).timestamp() * 1000
-            at = int(begin) + rng.randint(0, 120) * MINUTE
-            shift_end = at + rng.randint(360, 540) * MINUTE
+    for agent, team in agents:
+        zone = ZoneInfo(zones.get(team, "UTC"))
+        local_date = datetime.fromtimestamp((day_ms + 12 * 3_600_000) / 1000, zone).date()
+        if local_date.weekday() >= 5 and team != "vip":
+            continue
+        begin = datetime.combine(local_date, time(8), zone).timestamp() * 1000
+        at = int(begin) + rng.randint(0, 120) * MINUTE
+        shift_end = at + rng.randint(360, 540) * MINUTE
         stream.push(at, {"type": "agent.status_changed", "agent_id": agent, "team": team,
                          "status": "available"})
         t = at + rng.randint(20, 90) * MINUTE
@@ -254,17 +234,17 @@ def generate_events(shape: TrafficShape, seed: int = 0) -> Iterator[dict[str, An
     """Events of ``shape.conversations`` conversations, in ``at`` order (presence from the day
     before the first conversation, so that shifts under way at the start are there)."""
     rng = random.Random(seed)
-    stream = _Stream(rng, shape.id_prefix)
+    stream = _Stream(rng)
     agents = _agent_names(shape)
     next_day = shape.start_ms - shape.start_ms % DAY - DAY
     at = float(shape.start_ms)
     for n in range(shape.conversations):
-        at += rng.expovariate(1.0) * shape.gap_ms(at)
+        at += rng.expovariate(1.0) * shape.gap_ms
         while next_day <= at + DAY:
-            _shifts(stream, rng, agents, next_day, shape.round_the_clock)
+            _shifts(stream, rng, agents, next_day)
             next_day += DAY
         yield from stream.pop_until(int(at))
-        _conversation(stream, rng, f"{shape.id_prefix}conv-{seed}-{n}", int(at), agents,
+        _conversation(stream, rng, f"conv-{seed}-{n}", int(at), agents,
                       shape.source)
     yield from (e for e in stream.pop_until(2**62) if e["type"] != "agent.status_changed"
                 or _ms(e["at"]) <= at + DAY)

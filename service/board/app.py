@@ -1,6 +1,8 @@
 """The board process: asks every worker, merges, renders HTML (``support-kpi board``).
 
-``GET /board`` — the wallboard of every team (:mod:`service.board.views`);
+``GET /board`` — the wallboard of every team (:mod:`service.board.views`) by display name, or,
+while a worker is catching up (its consumer lag, from ``/readyz``), a notice saying so instead
+of numbers that describe a past moment as if it were now;
 ``GET /agents/{agent}`` — the agent's own feedback page (404 naming the known agents for one
 no worker knows); ``GET /healthz``. The pages reload
 themselves every ``SUPPORT_KPI_BOARD_REFRESH_S`` seconds and load nothing from elsewhere.
@@ -23,7 +25,14 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from service.access import bearer_token, token_matches
-from service.board.views import ALL_TEAMS, URGENT_STATES, duration, percent, team_rows
+from service.board.views import (
+    ALL_TEAMS,
+    URGENT_STATES,
+    catching_up,
+    duration,
+    percent,
+    team_rows,
+)
 from service.board.views import urgent_conversations as merge_urgent
 from service.engine.feedback import token_opens
 from service.engine.records import format_time
@@ -120,21 +129,25 @@ def board_app(board: Board) -> web.Application:
         if not board.operator(request):
             return refused()
         as_of = _now()
-        reports, *listings = await asyncio.gather(
+        readiness, reports, *listings = await asyncio.gather(
+            board.ask(session["s"], "/readyz"),
             board.ask(session["s"], f"/kpis?as_of={quote(as_of)}"),
             *(board.ask(session["s"], f"/conversations?state={state}&limit={URGENT_LIMIT}"
                         f"&as_of={quote(as_of)}") for state in URGENT_STATES))
         answered = [a.body for a in reports if a.status == 200]
         unanswered = [a.url for a in reports if a.status != 200]
-        if not answered:
+        behind = catching_up(a.body for a in readiness)
+        if not answered or behind is not None:
             return board.render("board.html", rows=[], urgent=[], as_of=as_of,
-                                unanswered=unanswered, all_teams=ALL_TEAMS)
+                                unanswered=unanswered, all_teams=ALL_TEAMS,
+                                catching_up=behind)
         urgent = merge_urgent((a.body for answers in listings for a in answers
                                if a.status == 200), URGENT_LIMIT)
         report = merge_reports(answered)
         names = {"teams": {}, "agents": {}, **report.get("names", {})}
         return board.render("board.html", rows=team_rows(report), urgent=urgent, names=names,
-                            as_of=as_of, unanswered=unanswered, all_teams=ALL_TEAMS)
+                            as_of=as_of, unanswered=unanswered, all_teams=ALL_TEAMS,
+                            catching_up=None)
 
     async def agent_page(request: web.Request) -> web.Response:
         agent = request.match_info["agent"]

@@ -12,8 +12,14 @@ from typing import Any
 
 from service.engine.queue import merge_queues
 
-__all__ = ["ALL_TEAMS", "URGENT_STATES", "TeamRow", "duration", "percent", "team_rows",
-           "urgent_conversations"]
+__all__ = ["ALL_TEAMS", "CATCHING_UP_MESSAGES", "URGENT_STATES", "CatchingUp", "TeamRow",
+           "catching_up", "duration", "percent", "team_rows", "urgent_conversations"]
+
+CATCHING_UP_MESSAGES = 1000
+"""A worker with more input messages than this still to read (its consumer lag, over every
+topic it reads) is catching up: after a start with a backfill, a restart or an outage, its live
+state describes a past moment as if it were now (clocks that have stopped look breaching, hours
+overdue), so the board shows no numbers until it has read them."""
 
 ALL_TEAMS = "all teams"
 URGENT_STATES = ("breaching", "at_risk", "open")
@@ -111,3 +117,28 @@ def duration(seconds: float | None) -> str:
 def percent(ratio: float | None) -> str:
     """``–`` for none, else a whole percentage (0.857 → 86%)."""
     return "–" if ratio is None else f"{round(ratio * 100)}%"
+
+
+@dataclass(frozen=True, slots=True)
+class CatchingUp:
+    """Workers that are not live yet: ``messages`` still to read over all of them (consumer
+    lag), ``workers`` how many are behind or still restoring their tables."""
+
+    messages: int
+    workers: int
+
+
+def catching_up(readiness: Iterable[Mapping[str, Any] | None]) -> CatchingUp | None:
+    """From the workers' ``/readyz`` bodies (None: no answer, which the page reports apart):
+    the workers behind by more than :data:`CATCHING_UP_MESSAGES` or still ``recovering``;
+    None when every worker that answered is live."""
+    messages = workers = 0
+    for body in readiness:
+        if not isinstance(body, Mapping):
+            continue
+        lag = body.get("lag")
+        behind = sum(lag.values()) if isinstance(lag, Mapping) else 0
+        if behind > CATCHING_UP_MESSAGES or body.get("status") == "recovering":
+            messages += behind
+            workers += 1
+    return CatchingUp(messages, workers) if workers else None

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import aiohttp
 
+from service.desk import IncidentPlan
 from service.gateway.shapes import IntercomShapes
 from service.gateway.signatures import sign
 from service.partitioning import event_key, partition_for
@@ -35,15 +36,17 @@ LANES = 16
 same lane, so its notifications arrive in order, as a helpdesk sends them."""
 
 
-async def simulate_webhooks(url: str, secret: str, rate: float, agents: int,
+async def simulate_webhooks(url: str, secret: str, rate: float | None, agents: int,
                             duration_s: float | None = None, seed: int = 0,
                             progress: TextIO | None = None,
                             stats: WebhookStats | None = None,
-                            backfill_s: float = 0) -> WebhookStats:
-    """Post Intercom-shaped, signed notifications of live traffic to ``url`` (…/webhooks/
-    intercom) at about ``rate`` events/s, for ``duration_s`` seconds (None: until cancelled);
-    the ``backfill_s`` seconds before now first (see :func:`live_traffic`), up to
-    :data:`LANES` at once. Raises aiohttp.ClientError when the gateway cannot be reached."""
+                            backfill_s: float = 0,
+                            incident: IncidentPlan | None = None) -> WebhookStats:
+    """Post Intercom-shaped, signed notifications of live traffic (see :func:`live_traffic`:
+    ``rate`` events/s, None: sized to the staff; ``incident``) to ``url`` (…/webhooks/
+    intercom), for ``duration_s`` seconds (None: until cancelled); the ``backfill_s`` seconds
+    before now first, up to :data:`LANES` at once. Raises aiohttp.ClientError when the gateway
+    cannot be reached."""
     stats = stats if stats is not None else WebhookStats()
     shapes = IntercomShapes()
     started = time.monotonic()
@@ -76,7 +79,7 @@ async def simulate_webhooks(url: str, secret: str, rate: float, agents: int,
     async with aiohttp.ClientSession() as session:
         senders = [asyncio.create_task(send(session, lane)) for lane in lanes]
         try:
-            async for event in live_traffic(rate, agents, seed, backfill_s):
+            async for event in live_traffic(rate, agents, seed, backfill_s, incident):
                 if refused.is_set() or failures or (
                         duration_s is not None and time.monotonic() - started >= duration_s):
                     break

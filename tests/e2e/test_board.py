@@ -10,9 +10,11 @@ own view code.
 
 import os
 import shutil
+import threading
 import time
 import urllib.error
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from service.board.views import CATCHING_UP_MESSAGES
 from service.config import KpiConfig
 from service.engine.engine import KpiEngine
 from service.engine.feedback import agent_token
@@ -210,3 +213,80 @@ def _feedback(worker: WorkerProcess, agent: str, as_of: str) -> dict[str, Any] |
 def _feedback_of(workers: list[WorkerProcess], agent: str, as_of: str) -> dict[str, Any]:
     (page,) = [p for p in (_feedback(w, agent, as_of) for w in workers) if p is not None]
     return page
+
+
+class _StubWorker:
+    """A worker's HTTP answers the board reads (``/readyz``, ``/kpis``, ``/conversations``),
+    served on a loopback port from a thread, with a consumer lag the test sets."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        self.lag = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if path == "/readyz":
+                    body: Any = {"status": "ready", "lag": {"support.events": stub.lag}}
+                elif path == "/kpis":
+                    body = stub.report
+                else:
+                    body = {"conversations": [], "state": "open"}
+                data = orjson.dumps(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "_StubWorker":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_board_says_the_workers_are_catching_up_then_shows_the_numbers(
+        tmp_path: Path, browser: webdriver.Chrome) -> None:
+    """Issue 25: for about 90 s after `make demo` started the board showed the backfill's
+    artefacts (716 breaching, "time left -18 h"). While a worker's consumer lag (from its
+    /readyz) is over CATCHING_UP_MESSAGES the page says the workers are catching up and shows
+    no numbers; once it is live, the numbers."""
+    live = {"open": 3, "awaiting_first_response": 1, "sla_at_risk": 0, "sla_breaching": 716,
+            "oldest_awaiting_first_response_seconds": 64_800.0}
+    report = {"as_of": "2024-03-04T12:00:00.000Z",
+              "windows": {w: {"overall": {}, "teams": {}, "agents": {}} for w in ("1h", "24h")},
+              "live": {"overall": live, "teams": {"vip": live}, "agents": {}}}
+    with _StubWorker(report) as worker:
+        board = BoardProcess("board", {k: v for k, v in os.environ.items()
+                                       if not k.startswith("SUPPORT_KPI_")},
+                             tmp_path / "board", [worker.url], log=tmp_path / "board.log")
+        board.start()
+        try:
+            board.wait_ready(30)
+            worker.lag = CATCHING_UP_MESSAGES + 40_000
+            browser.get(f"{board.url}/board")
+            notice = browser.find_element(By.ID, "catching-up")
+            assert int(notice.get_attribute("data-value")) == CATCHING_UP_MESSAGES + 40_000
+            assert "catching up" in notice.text and "41,000 messages" in notice.text
+            assert browser.find_elements(By.CSS_SELECTOR, "#teams, #urgent") == []
+            assert "716" not in browser.find_element(By.TAG_NAME, "body").text
+            screenshot(browser, tmp_path, "board-catching-up.png")
+
+            worker.lag = 2
+            browser.get(f"{board.url}/board")
+            assert browser.find_elements(By.ID, "catching-up") == []
+            row = browser.find_element(By.CSS_SELECTOR, "#teams tr[data-team='vip']")
+            assert number(cell_values(row)["sla_breaching"]) == 716
+        finally:
+            board.stop()

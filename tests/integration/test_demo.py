@@ -1,8 +1,16 @@
 """`make demo` starts Kafka, two workers, the board, Prometheus and the simulator, shows a
 working desk within two minutes at any hour, and stops everything on Ctrl-C even when its
 output pipe is gone (issue 14: with `make demo | tee demo.log`, Ctrl-C killed tee and the
-cleanup died writing to the closed pipe, leaving the workers and the simulator running)."""
+cleanup died writing to the closed pipe, leaving the workers and the simulator running).
 
+The desk is calm (issue 25: within three minutes 10 of 17 alert rules were pending or firing,
+the critical first-response alert for every team): two minutes after the start Prometheus,
+with the deployed rules, has every team's breaching count at 0 and no critical alert firing.
+The scheduled incident (a team offline while a burst of its customers writes in) makes the
+critical alert fire for that team only, and it resolves once the team is back.
+"""
+
+import json
 import os
 import re
 import select
@@ -10,13 +18,54 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(r"resolved (\d+), first response p90 (\S+)")
+TEAMS = {"billing", "tech", "sales", "vip"}
+
+
+def _api(prometheus: str, path: str, **query: str) -> Any:
+    url = f"{prometheus}/api/v1/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    with urllib.request.urlopen(url, timeout=30) as page:
+        return json.loads(page.read())["data"]
+
+
+def _breaching(prometheus: str) -> dict[str, float]:
+    """Team → its live breaching count, as Prometheus scraped it last (max over workers)."""
+    return {r["metric"]["team"]: float(r["value"][1]) for r in _api(
+        prometheus, "query", query="max by (team) (support_team_sla_breaching)")["result"]}
+
+
+def _alerts(prometheus: str) -> list[dict[str, Any]]:
+    """Active alerts (pending and firing), each with labels and state."""
+    return list(_api(prometheus, "alerts")["alerts"])
+
+
+def _interrupt(demo: "subprocess.Popen[Any]") -> None:
+    """Ctrl-C: the demo must stop within two minutes (else it is killed and the test fails)."""
+    os.kill(demo.pid, signal.SIGINT)
+    try:
+        demo.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        pytest.fail("the demo did not stop within two minutes of Ctrl-C")
+
+
+def _poll(condition: Callable[[], Any], deadline: float, what: str) -> Any:
+    """``condition()`` until truthy, every 2 s, failing at ``deadline`` (monotonic)."""
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
 
 
 def _children(ancestor: int) -> dict[int, str]:
@@ -93,16 +142,29 @@ def test_demo_shows_a_working_desk_within_two_minutes_and_stops_without_its_term
         with urllib.request.urlopen(prometheus + "/api/v1/rules", timeout=30) as page:
             rules = page.read().decode()
         assert "FirstResponseSlaBreaching" in rules and "team:support_sla_judged:max" in rules
+
+        # Calm within two minutes of `make demo`: every team scraped, none breaching, no
+        # critical alert firing (the incident comes five minutes after the simulator starts).
+        prometheus_url = prometheus
+
+        def calm() -> bool:
+            breaching = _breaching(prometheus_url)
+            firing = [a for a in _alerts(prometheus_url) if a["state"] == "firing"
+                      and a["labels"].get("severity") == "critical"]
+            return set(breaching) == TEAMS and not any(breaching.values()) and not firing
+
+        _poll(calm, began + 120, "Prometheus to show every team, none breaching and no "
+              "critical alert firing, two minutes after the start")
+        active = _alerts(prometheus_url)
+        print(f"\n{time.monotonic() - began:.0f} s after the start: "
+              f"{[(a['labels']['alertname'], a['labels'].get('team'), a['state']) for a in active]}"
+              f"\n{working}")
+        assert not [a for a in active if a["labels"].get("severity") == "critical"], active
         started = _children(demo.pid)
         assert len(started) >= 6, started  # Kafka, two workers, board, Prometheus, simulator
     finally:
         demo.stdout.close()  # the terminal's end of the pipe goes, as tee's does on Ctrl-C
-        os.kill(demo.pid, signal.SIGINT)
-        try:
-            demo.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            pytest.fail("the demo did not stop within two minutes of Ctrl-C")
+        _interrupt(demo)
         errors.close()
     assert demo.returncode == 0, (tmp_path / "stderr.log").read_text()[-3000:]
     left = {pid for pid, at in started.items() if _alive(pid, at)}
@@ -126,3 +188,49 @@ def test_demo_through_the_gateway_counts_conversations() -> None:
     created = [int(n) for n in re.findall(r"1h: created (\d+)", out)]
     assert created and max(created) > 0, out[-2000:]
     assert out.rstrip().endswith("stopped.")
+
+
+def test_the_scheduled_incident_fires_the_critical_alert_for_its_team_then_resolves() -> None:
+    """The incident, moved into the backfill so that a test sees it within minutes: team vip
+    goes offline 14 minutes before the simulator starts, for 20 minutes. Its first clocks pass
+    the 15-minute target about a minute after the start, so the deployed (unchanged) rule
+    fires after its 2 minutes pending; vip is back at minute 6 and answers the most overdue
+    first, and the alert resolves. No other team's critical alert fires meanwhile."""
+    began = time.monotonic()
+    demo = subprocess.Popen([sys.executable, "-m", "service.demo", "--incident-at", "-14",
+                             "--incident-minutes", "20", "--incident-team", "vip"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    assert demo.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("alerts "):
+                break
+        alerts = re.search(r"^alerts\s+(\S+)", "".join(lines), re.M)
+        assert alerts, "".join(lines)
+        prometheus = re.sub(r"(/classic)?/alerts$", "", alerts[1])
+        others: list[dict[str, Any]] = []
+
+        def state_of_vip() -> str | None:
+            active = _alerts(prometheus)
+            others.extend(a for a in active if a["state"] == "firing"
+                          and a["labels"].get("severity") == "critical"
+                          and a["labels"].get("team") != "vip")
+            states = {a["state"] for a in active
+                      if a["labels"]["alertname"] == "FirstResponseSlaBreaching"
+                      and a["labels"].get("team") == "vip"}
+            return "firing" if "firing" in states else "pending" if states else None
+
+        _poll(lambda: state_of_vip() == "firing", began + 9 * 60,
+              "FirstResponseSlaBreaching to fire for team vip")
+        fired = time.monotonic() - began
+        _poll(lambda: state_of_vip() is None, began + 16 * 60,
+              "FirstResponseSlaBreaching of team vip to resolve once vip is back")
+        resolved = time.monotonic() - began
+        print(f"\nvip's critical alert fired {fired:.0f} s and resolved {resolved:.0f} s "
+              "after the demo started")
+        assert not others, others
+    finally:
+        _interrupt(demo)

@@ -2,7 +2,16 @@
 escaping of what comes from the events."""
 
 from service.board.app import Board
-from service.board.views import ALL_TEAMS, TeamRow, duration, percent, team_rows
+from service.board.views import (
+    ALL_TEAMS,
+    CATCHING_UP_MESSAGES,
+    CatchingUp,
+    TeamRow,
+    catching_up,
+    duration,
+    percent,
+    team_rows,
+)
 
 REPORT = {
     "as_of": "2024-03-04T12:00:00.000Z",
@@ -64,3 +73,17 @@ def test_what_comes_from_events_is_escaped() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'http-equiv="refresh" content="15"' in html
     assert "http://" not in html.replace("http-equiv", ""), "no external assets"
+
+
+def test_catching_up_from_the_workers_readiness() -> None:
+    """A worker with more than CATCHING_UP_MESSAGES to read (its lag over every topic), or
+    still restoring its tables, is catching up; one that did not answer is reported apart."""
+    live = {"status": "ready", "lag": {"support.events": 3, "support-kpi-deltas": 0}}
+    behind = {"status": "ready", "lag": {"support.events": 40_000, "support-kpi-deltas": 1_200}}
+    assert catching_up([live, live]) is None
+    assert catching_up([live, None]) is None
+    assert catching_up([live, behind]) == CatchingUp(messages=41_200, workers=1)
+    assert catching_up([{"status": "recovering"}, behind]) == CatchingUp(41_200, 2)
+    at_threshold = {"status": "ready", "lag": {"support.events": CATCHING_UP_MESSAGES}}
+    assert catching_up([at_threshold]) is None
+    assert catching_up([{"status": "kafka_unreachable", "lag": None}]) is None
