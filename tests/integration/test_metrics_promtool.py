@@ -75,7 +75,8 @@ def test_agent_kpis_from_the_config_file(namespace: Namespace, start_worker: Any
     agent_families = {line.split()[2] for line in text.splitlines()
                       if line.startswith("# TYPE support_agent_")}
     assert agent_families == {"support_agent_first_response_seconds",
-                              "support_agent_first_response_samples", "support_agent_status"}
+                              "support_agent_first_response_samples", "support_agent_status",
+                              "support_agent_info"}
     assert "support_team_sla_first_response_achieved{" in text
     code, problems = _promtool_problems(text.encode())
     assert code == 0 and not problems, "\n".join(problems)
