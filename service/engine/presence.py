@@ -19,7 +19,7 @@ in O(log n), for an agent as for a team or overall owner holding every agent's s
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
 from typing import NamedTuple
 
 from service.engine.records import Record
@@ -83,76 +83,101 @@ def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
             yield segment, low, high
 
 
-class _Edges:
-    """The starts and ends of a multiset of intervals, sorted, with lazily kept prefix sums:
-    the time they cover before any instant in O(log n).
+_NEAR = 64
+"""A value added this close to the end of a column is put in place; one further back waits
+with the others for one sort (a bulk load adds every agent's segments in agent order)."""
 
-    Covered time before ``t`` = Σ over starts before t of (t − start) − Σ over ends before t of
-    (t − end) (an interval without end covers every instant after its start). The prefix
-    sums are taken relative to ``_base`` (the first start when they were last computed in
-    full), so they stay far inside 64 bits; a change at position k invalidates the sums after
-    it, and the next read extends them from there (changes are mostly near the end)."""
 
-    __slots__ = ("_base", "_end_sums", "_ends_valid", "_start_sums", "_starts_valid", "ends",
-                 "starts")
+class _Column:
+    """Sorted integers (epoch ms) with lazily kept prefix sums, relative to ``_base`` (the
+    first value when they were last computed in full) so that they stay far inside 64 bits.
+
+    A change at position k invalidates the sums after it, and the next read extends them from
+    there: changes are mostly near the end (recent times). A value added further back than
+    :data:`_NEAR` waits in ``_pending`` (a removal looks there too); the next read sorts once."""
+
+    __slots__ = ("_base", "_pending", "_sums", "_valid", "values")
 
     def __init__(self) -> None:
-        self.starts = array("q")
-        self.ends = array("q")
-        self._start_sums = array("q", (0,))
-        self._end_sums = array("q", (0,))
-        self._starts_valid = self._ends_valid = 1
+        self.values = array("q")
+        self._sums = array("q", (0,))
+        self._valid = 1
         """How many leading prefix sums are still right."""
+        self._pending: list[int] = []
         self._base = 0
 
+    def add(self, value: int) -> None:
+        values = self.values
+        n = len(values)
+        if not n or value >= values[-1]:
+            values.append(value)
+            return
+        if n > _NEAR and value < values[n - _NEAR]:
+            self._pending.append(value)
+            return
+        i = bisect_right(values, value, max(n - _NEAR, 0))
+        values.insert(i, value)
+        self._valid = min(self._valid, i + 1)
+
+    def remove(self, value: int) -> None:
+        """Take out one occurrence of a value that was added."""
+        values = self.values
+        i = bisect_left(values, value)
+        if i < len(values) and values[i] == value:
+            del values[i]
+            self._valid = min(self._valid, i + 1)
+        else:
+            self._pending.remove(value)
+
+    def _settle(self) -> None:
+        if self._pending:
+            self.values = array("q", sorted(chain(self.values, self._pending)))
+            self._pending.clear()
+            self._valid = 1
+
+    def before(self, t: int) -> int:
+        """Σ (t − value) over the values before ``t``."""
+        self._settle()
+        values, sums, valid = self.values, self._sums, self._valid
+        if valid <= len(values):
+            if valid == 1 and values:
+                self._base = values[0]
+            base = self._base
+            del sums[valid:]
+            sums.extend(islice(accumulate((v - base for v in islice(values, valid - 1, None)),
+                                          initial=sums[valid - 1]), 1, None))
+            self._valid = len(values) + 1
+        i = bisect_left(values, t)
+        return i * (t - self._base) - sums[i]
+
+
+class _Edges:
+    """The starts and ends of a multiset of intervals: the time they cover before any instant
+    in O(log n), as Σ over starts before t of (t − start) − Σ over ends before t of (t − end)
+    (an interval without end covers every instant after its start)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts = _Column()
+        self.ends = _Column()
+
     def add(self, start: int, end: int | None) -> None:
-        i = bisect_right(self.starts, start)
-        self.starts.insert(i, start)
-        self._starts_valid = min(self._starts_valid, i + 1)
+        self.starts.add(start)
         if end is not None:
-            j = bisect_right(self.ends, end)
-            self.ends.insert(j, end)
-            self._ends_valid = min(self._ends_valid, j + 1)
+            self.ends.add(end)
 
     def remove(self, start: int, end: int | None) -> None:
-        i = bisect_left(self.starts, start)
-        del self.starts[i]
-        self._starts_valid = min(self._starts_valid, i + 1)
+        self.starts.remove(start)
         if end is not None:
-            j = bisect_left(self.ends, end)
-            del self.ends[j]
-            self._ends_valid = min(self._ends_valid, j + 1)
-
-    def _sums(self) -> tuple["array[int]", "array[int]"]:
-        starts, ends = self.starts, self.ends
-        if self._starts_valid == 1 and self._ends_valid == 1 and starts:
-            self._base = starts[0]
-        base = self._base
-        out = []
-        for values, sums, valid in ((starts, self._start_sums, self._starts_valid),
-                                    (ends, self._end_sums, self._ends_valid)):
-            if valid <= len(values):
-                del sums[valid:]
-                sums.extend(islice(accumulate((v - base for v in islice(values, valid - 1,
-                                                                        None)),
-                                              initial=sums[valid - 1]), 1, None))
-            out.append(sums)
-        self._starts_valid = len(starts) + 1
-        self._ends_valid = len(ends) + 1
-        return out[0], out[1]
+            self.ends.remove(end)
 
     def covered(self, start_ms: int, end_ms: int) -> int:
         """The time (ms) the intervals cover inside [start_ms, end_ms), overlaps counted once
         per interval."""
-        start_sums, end_sums = self._sums()
-        base = self._base
         starts, ends = self.starts, self.ends
-        total = 0
-        for t, sign in ((end_ms, 1), (start_ms, -1)):
-            i = bisect_left(starts, t)
-            j = bisect_left(ends, t)
-            total += sign * (i * (t - base) - start_sums[i] - j * (t - base) + end_sums[j])
-        return total
+        return (starts.before(end_ms) - ends.before(end_ms)
+                - starts.before(start_ms) + ends.before(start_ms))
 
 
 class PresenceSums:

@@ -254,3 +254,32 @@ def test_presence_sums_equal_the_clipped_segments_under_adds_and_removes(
             assert sums.span(start, end) == covered(held, start, end)
     for start, end in queries:
         assert sums.span(start, end) == covered(held, start, end)
+
+
+def test_presence_sums_of_a_bulk_load_in_agent_order_then_changes() -> None:
+    """A team owner's segments read back agent after agent (each agent's in time order, so
+    most land far behind the end and wait for one sort), then changed anywhere and read."""
+    rng = random.Random(11)
+    held = [Segment(EPOCH + (agent * 7 + n * 40) * 60_000,
+                    EPOCH + (agent * 7 + n * 40 + rng.randint(1, 35)) * 60_000, "t1",
+                    rng.random() < 0.5)
+            for agent in range(30) for n in range(12)]
+    sums = PresenceSums()
+    for segment in held:
+        sums.add(segment)
+    for step in range(200):
+        if step % 3 == 0:
+            gone = held.pop(rng.randrange(len(held)))
+            sums.remove(gone)
+        else:
+            start = rng.randint(0, 700)
+            segment = Segment(EPOCH + start * 60_000, None if step % 7 == 0
+                              else EPOCH + (start + rng.randint(1, 60)) * 60_000, "t1",
+                              rng.random() < 0.5)
+            held.append(segment)
+            sums.add(segment)
+        if step % 10 == 0:
+            low = EPOCH + rng.randint(-10, 700) * 60_000
+            high = low + rng.randint(0, 900) * 60_000
+            assert sums.span(low, high) == covered(held, low, high), step
+    assert sums.span(EPOCH, EPOCH + 10**9) == covered(held, EPOCH, EPOCH + 10**9)
