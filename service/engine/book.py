@@ -195,6 +195,21 @@ class OwnerBook:
             return timeline.drop_attention(fact_id)
         return timeline.set_attention(fact_id, interval[0], interval[1])
 
+    def load_segments(self, owner: Owner, agent: str, segments: Iterable[Segment]) -> None:
+        """The occupancy segments of ``agent`` that ``owner`` counts, read back from a store
+        into a book that holds none of them yet: what :meth:`apply_segments` adding them gives,
+        with one sort instead of an insert each."""
+        segments = list(segments)
+        if not segments:
+            return
+        held = self.segments.setdefault(owner, {}).setdefault(agent, {})
+        for segment in segments:
+            held[segment.start] = segment
+        sums = self._presence.get(owner)
+        if sums is None:
+            sums = self._presence[owner] = PresenceSums()
+        sums.extend(segments)
+
     def apply_segments(self, owner: Owner, agent: str, change: SegmentChange) -> None:
         """The occupancy segments of ``agent`` that ``owner`` (a team or overall) counts:
         removed ones by their start, then added ones."""

@@ -19,7 +19,7 @@ in O(log n), for an agent as for a team or overall owner holding every agent's s
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, chain, islice
+from itertools import accumulate, islice
 from typing import NamedTuple
 
 from service.engine.records import Record
@@ -83,62 +83,56 @@ def clipped(segments: Iterable[Segment], start_ms: int, end_ms: int
             yield segment, low, high
 
 
-_NEAR = 64
-"""A value added this close to the end of a column is put in place; one further back waits
-with the others for one sort (a bulk load adds every agent's segments in agent order)."""
-
-
 class _Column:
     """Sorted integers (epoch ms) with lazily kept prefix sums, relative to ``_base`` (the
     first value when they were last computed in full) so that they stay far inside 64 bits.
 
     A change at position k invalidates the sums after it, and the next read extends them from
-    there: changes are mostly near the end (recent times). A value added further back than
-    :data:`_NEAR` waits in ``_pending`` (a removal looks there too); the next read sorts once."""
+    there: changes are mostly near the end (recent times). :meth:`extend` (a bulk load) appends
+    unsorted and sorts once, at the next use."""
 
-    __slots__ = ("_base", "_pending", "_sums", "_valid", "values")
+    __slots__ = ("_base", "_sorted", "_sums", "_valid", "values")
 
     def __init__(self) -> None:
         self.values = array("q")
         self._sums = array("q", (0,))
         self._valid = 1
         """How many leading prefix sums are still right."""
-        self._pending: list[int] = []
+        self._sorted = True
         self._base = 0
 
+    def _settle(self) -> "array[int]":
+        if not self._sorted:
+            self.values = array("q", sorted(self.values))
+            self._sorted = True
+            self._valid = 1
+        return self.values
+
     def add(self, value: int) -> None:
-        values = self.values
-        n = len(values)
-        if not n or value >= values[-1]:
+        values = self._settle()
+        if not values or value >= values[-1]:
             values.append(value)
             return
-        if n > _NEAR and value < values[n - _NEAR]:
-            self._pending.append(value)
-            return
-        i = bisect_right(values, value, max(n - _NEAR, 0))
+        i = bisect_right(values, value)
         values.insert(i, value)
         self._valid = min(self._valid, i + 1)
 
+    def extend(self, values: Iterable[int]) -> None:
+        """Add many values at once (sorted at the next use)."""
+        self.values.extend(values)
+        self._sorted = False
+
     def remove(self, value: int) -> None:
         """Take out one occurrence of a value that was added."""
-        values = self.values
+        values = self._settle()
         i = bisect_left(values, value)
-        if i < len(values) and values[i] == value:
-            del values[i]
-            self._valid = min(self._valid, i + 1)
-        else:
-            self._pending.remove(value)
-
-    def _settle(self) -> None:
-        if self._pending:
-            self.values = array("q", sorted(chain(self.values, self._pending)))
-            self._pending.clear()
-            self._valid = 1
+        del values[i]
+        self._valid = min(self._valid, i + 1)
 
     def before(self, t: int) -> int:
         """Σ (t − value) over the values before ``t``."""
-        self._settle()
-        values, sums, valid = self.values, self._sums, self._valid
+        values = self._settle()
+        sums, valid = self._sums, self._valid
         if valid <= len(values):
             if valid == 1 and values:
                 self._base = values[0]
@@ -172,6 +166,11 @@ class _Edges:
         if end is not None:
             self.ends.remove(end)
 
+    def extend(self, intervals: Iterable[tuple[int, int | None]]) -> None:
+        intervals = list(intervals)
+        self.starts.extend(start for start, _ in intervals)
+        self.ends.extend(end for _, end in intervals if end is not None)
+
     def covered(self, start_ms: int, end_ms: int) -> int:
         """The time (ms) the intervals cover inside [start_ms, end_ms), overlaps counted once
         per interval."""
@@ -196,6 +195,12 @@ class PresenceSums:
         self._logged.add(segment.start, segment.end)
         if segment.busy:
             self._busy.add(segment.start, segment.end)
+
+    def extend(self, segments: Iterable[Segment]) -> None:
+        """Add many segments at once (a bulk load: one sort instead of an insert each)."""
+        segments = list(segments)
+        self._logged.extend((s.start, s.end) for s in segments)
+        self._busy.extend((s.start, s.end) for s in segments if s.busy)
 
     def remove(self, segment: Segment) -> None:
         """Take out a segment that was added (by value)."""

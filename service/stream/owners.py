@@ -115,10 +115,12 @@ class OwnerStage:
             attention.setdefault(agent, []).append((fid, (start, end)))
         for agent in presence.keys() | attention.keys():
             book.timeline(agent).load(presence.get(agent, ()), attention.get(agent, ()))
+        segments: dict[tuple[str, str], list[Segment]] = {}
         for row_key, value in store.scan(prefix(partition, b"g")):
             code, agent, _ = key_parts(row_key, 3)
-            book.apply_segments(owner_of_code(code), agent,
-                                SegmentChange((), (decode_segment(value),)))
+            segments.setdefault((code, agent), []).append(decode_segment(value))
+        for (code, agent), held in segments.items():
+            book.load_segments(owner_of_code(code), agent, held)
         for row_key, value in store.scan(prefix(partition, b"h")):
             (agent,) = key_parts(row_key, 1)
             part.holders[agent] = set(loads(value))
