@@ -67,8 +67,10 @@ def install_repeat_filter(logger: logging.Logger | None = None,
 class StartupNoiseFilter(logging.Filter):
     """Drops, for ``grace_s`` seconds after it is made, what aiokafka logs while a group of
     workers starts on a fresh broker: "Group Coordinator Request failed" with one of
-    :data:`STARTUP_ERRORS` (retried) and "Heartbeat failed … because it is rebalancing" (the
-    next worker joining). Later, or with another error, they pass: then something is wrong."""
+    :data:`STARTUP_ERRORS` (retried), "Heartbeat failed … because it is rebalancing" (the
+    next worker joining) and "Marking the coordinator dead" (the broker moving the group's
+    coordinator while it starts; aiokafka looks it up again). Later, or with another error,
+    they pass: then something is wrong."""
 
     def __init__(self, grace_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -82,7 +84,8 @@ class StartupNoiseFilter(logging.Filter):
             error = record.args[0] if isinstance(record.args, tuple) and record.args else None
             expected = getattr(error, "errno", None) in STARTUP_ERRORS
         else:
-            expected = message.endswith("because it is rebalancing")
+            expected = (message.endswith("because it is rebalancing")
+                        or message.startswith("Marking the coordinator dead"))
         return not expected or self.clock() >= self.until
 
 

@@ -51,8 +51,13 @@ def test_a_fresh_brokers_coordinator_errors_are_quiet_only_at_start() -> None:
                                     __file__, 1, "Heartbeat failed for group %s because it is "
                                     "rebalancing", ("support-kpi",), None)
     assert not noise.filter(rebalancing)
+    dead = logging.LogRecord("aiokafka.consumer.group_coordinator", logging.WARNING, __file__,
+                             1, "Marking the coordinator dead (node %s)for group %s.",
+                             (1, "support-kpi"), None)
+    assert not noise.filter(dead), "seen on the demo's screen at start (issue 25 item 6)"
     now[0] = 60.0
     assert noise.filter(rebalancing)
+    assert noise.filter(dead)
     assert noise.filter(coordinator_record(GroupCoordinatorNotAvailableError()))
 
 
