@@ -570,7 +570,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from service.synthetic import TEAMS as SIMULATED_TEAMS
+    from service.desk import add_incident_arguments
 
     parser = argparse.ArgumentParser(
         prog="support-kpi",
@@ -676,17 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--backfill-hours", type=float, default=0, metavar="H",
                            help="start H hours in the past and send what is already due at "
                            "once, so that the windows up to 24 h have data (default 0)")
-    simulator.add_argument("--incident-at", type=float, default=5.0, metavar="MIN",
-                           help="the incident starts MIN minutes after the start of live "
-                           "traffic (default 5; negative: within the backfill)")
-    simulator.add_argument("--incident-minutes", type=float, default=25.0, metavar="MIN",
-                           help="how long the incident's team stays offline (default 25; 0: no "
-                           "incident). Its SLA alerts need about 17 minutes to fire (a "
-                           "15-minute response target, then 2 minutes pending)")
-    simulator.add_argument("--incident-team", default="vip", metavar="TEAM",
-                           choices=[name for name, _ in SIMULATED_TEAMS],
-                           help="the team that goes offline (default vip, whose 15-minute "
-                           "first-response target shows soonest)")
+    add_incident_arguments(simulator)
     simulator.add_argument("--seed", type=int, default=0,
                            help="random seed: the same seed, the same traffic (default 0)")
     simulator.add_argument("--batch", type=_positive_int, default=1, help="events per message")

@@ -29,6 +29,7 @@ from typing import Any
 
 from service.board.views import catching_up
 from service.config import CONFIG_ENV_VAR
+from service.desk import add_incident_arguments
 from service.engine.report import merge_reports
 from service.processes import (
     BIN,
@@ -91,16 +92,7 @@ def main() -> int:
     parser.add_argument("--backfill-hours", type=float, default=BACKFILL_HOURS,
                         help=f"simulated hours before now, sent first (default "
                         f"{BACKFILL_HOURS}; 0: start empty)")
-    parser.add_argument("--incident-at", type=float, default=5.0, metavar="MIN",
-                        help="the scheduled incident starts MIN minutes after the simulator "
-                        "(default 5; negative: within the backfill)")
-    parser.add_argument("--incident-minutes", type=float, default=25.0, metavar="MIN",
-                        help="how long the incident's team stays offline (default 25; 0: no "
-                        "incident); its SLA alerts fire about 17 minutes in (a 15-minute "
-                        "response target, then 2 minutes pending) and resolve a few minutes "
-                        "after the team is back")
-    parser.add_argument("--incident-team", default="vip", metavar="TEAM",
-                        help="the team that goes offline (default vip)")
+    add_incident_arguments(parser)
     parser.add_argument("--via-gateway", action="store_true",
                         help="feed the workers through the webhook gateway (signed Intercom "
                         "webhooks)")

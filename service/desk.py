@@ -29,6 +29,7 @@ deterministic for a seed and comes out in ``at`` order.
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -610,6 +611,23 @@ class _Desk:
             self.say(at_ms, conv, type="conversation.status_changed", status="closed",
                      by="system")
             conv.resolved, conv.ended = False, True
+
+
+def add_incident_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--incident-at``, ``--incident-minutes`` and ``--incident-team`` (the scheduled
+    :class:`Incident`), as ``support-kpi simulate`` and ``make demo`` take them."""
+    parser.add_argument("--incident-at", type=float, default=5.0, metavar="MIN",
+                        help="the incident starts MIN minutes after the start of live traffic "
+                        "(default 5; negative: within the backfill)")
+    parser.add_argument("--incident-minutes", type=float, default=25.0, metavar="MIN",
+                        help="how long the incident's team stays offline (default 25; 0: no "
+                        "incident). Its SLA alerts need about 17 minutes to fire (a "
+                        "15-minute response target, then 2 minutes pending) and resolve a "
+                        "few minutes after the team is back")
+    parser.add_argument("--incident-team", default="vip", metavar="TEAM",
+                        choices=[name for name, _ in TEAMS],
+                        help="the team that goes offline (default vip, whose 15-minute "
+                        "first-response target shows soonest)")
 
 
 def desk_events(shape: DeskShape, seed: int = 0,
