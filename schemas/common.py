@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     GetCoreSchemaHandler,
     GetPydanticSchema,
@@ -19,6 +20,7 @@ __all__ = [
     "Author",
     "Channel",
     "ConversationStatus",
+    "DisplayName",
     "EventTime",
     "Id",
     "Initiator",
@@ -58,6 +60,17 @@ def _event_time_schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+def _printable(text: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError("a name may not hold control characters (line breaks, tabs, …)")
+    return text
+
+
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=200),
+                        AfterValidator(_printable)]
+"""A name for people (an agent's or team's): 1–200 characters, no control characters."""
 EventTime = Annotated[
     datetime,
     GetPydanticSchema(_event_time_schema),

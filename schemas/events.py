@@ -14,6 +14,7 @@ from schemas.common import (
     Author,
     Channel,
     ConversationStatus,
+    DisplayName,
     EventTime,
     Id,
     Initiator,
@@ -56,8 +57,22 @@ class BaseEvent(BaseModel):
     at: EventTime
     team: str | None = Field(default=None, description="Queue / team")
     source: str | None = Field(default=None, description="Name of the publishing system")
+    team_name: DisplayName | None = Field(
+        default=None, description="The team's name for people, as the helpdesk calls it "
+        "(shown beside the key; a configured name wins)")
+    agent_name: DisplayName | None = Field(
+        default=None, description="The agent's (agent_id's) name for people, as the helpdesk "
+        "calls them (shown beside the key; a configured name wins)")
 
     conversation_scoped: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _names_have_keys(self) -> Self:
+        if self.team_name is not None and self.team is None:
+            raise ValueError("team_name is given without a team")
+        if self.agent_name is not None and getattr(self, "agent_id", None) is None:
+            raise ValueError("agent_name is given without an agent_id")
+        return self
 
 
 class _ConversationEvent(BaseEvent):

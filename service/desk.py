@@ -68,6 +68,10 @@ slots of its smallest shift, so that the team works them off soon after it is ba
 WIND_DOWN_MS = 20 * MINUTE_MS
 """Before the end of a shift an agent takes no new conversations (status ``after_work``)."""
 
+_FIRST_NAMES = ("Ana", "Bilal", "Chen", "Dara", "Emeka", "Fatima", "Giulia", "Hiro", "Ines",
+                "Jonas", "Kavya", "Luis", "Mei", "Nadia", "Omar", "Priya")
+_LAST_NAMES = ("Souza", "Khan", "Wang", "Murphy", "Okafor", "Haddad", "Rossi", "Tanaka",
+               "Garcia", "Berg", "Iyer", "Moreno")
 CHANNELS = (("chat", "email", "phone", "social"), (5, 3, 1, 1))
 PRIORITIES = (("low", "normal", "high", "urgent"), (2, 6, 2, 1))
 
@@ -208,6 +212,14 @@ def _local_start(day: datetime, shift: Shift, zone: ZoneInfo) -> int:
     return int(local.timestamp() * 1000)
 
 
+def agent_name(agent: str) -> str:
+    """The simulated desk's name for ``agent-NNNN``: a first and last name, the same on every
+    run (192 distinct), as a helpdesk's payload would carry it."""
+    n = int(agent.rpartition("-")[2] or 0)
+    first, rest = divmod(n, len(_FIRST_NAMES))
+    return f"{_FIRST_NAMES[rest]} {_LAST_NAMES[first % len(_LAST_NAMES)]}"
+
+
 def scheduled_agents(shape: DeskShape) -> list[tuple[str, str, Shift]]:
     """(agent, team, shift) of every agent: agents go round the teams (``agent-0000`` to the
     first team, ...), and each team's agents fill :data:`SHIFTS` by their shares (largest
@@ -272,6 +284,9 @@ class _Desk:
         heapq.heappush(self.actions, (at_ms, self.seq, action))
 
     def emit(self, at_ms: int, event: dict[str, Any]) -> None:
+        agent = event.get("agent_id")
+        if agent is not None:
+            event["agent_name"] = agent_name(agent)
         self.stream.push(at_ms, event)
 
     def say(self, at_ms: int, conv: _Conversation, **fields: Any) -> None:

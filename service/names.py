@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any
 
+from service.engine.learned_names import LearnedNames
+
 __all__ = ["Directory", "UnknownName", "merge_names", "named", "suggestions"]
 
 _LISTED = 12
@@ -53,10 +55,11 @@ def _report_keys(report: Mapping[str, Any], level: str) -> set[str]:
     return found
 
 
-def named(answer: dict[str, Any], directory: Directory) -> dict[str, Any]:
+def named(answer: dict[str, Any], directory: Directory,
+          learned: LearnedNames | None = None) -> dict[str, Any]:
     """A report (SPEC §6) or a queue listing (``/conversations``) with ``names``: the display
-    names the directory gives its teams and agents (``{"teams": {key: name}, "agents":
-    {key: name}}``), when there is one."""
+    names of its teams and agents (``{"teams": {key: name}, "agents": {key: name}}``), when
+    there is one: the directory's, else the one ``learned`` from the events, else none."""
     teams: Iterable[str]
     agents: Iterable[str]
     if "conversations" in answer:
@@ -66,6 +69,11 @@ def named(answer: dict[str, Any], directory: Directory) -> dict[str, Any]:
     else:
         teams, agents = _report_keys(answer, "teams"), _report_keys(answer, "agents")
     names = directory.of_keys(teams, agents)
+    if learned is not None:
+        for level, keys in (("team", teams), ("agent", agents)):
+            given = names[f"{level}s"]
+            heard = learned.of_keys(level, set(keys) - set(given))
+            names[f"{level}s"] = dict(sorted({**heard, **given}.items()))
     if names["teams"] or names["agents"]:
         answer["names"] = names
     return answer

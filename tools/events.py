@@ -11,7 +11,7 @@ from schemas.export import SCHEMA_DIR
 
 __all__ = ["COMMON_FIELDS", "render_event_tables"]
 
-COMMON_FIELDS = ("id", "type", "at", "team", "source")
+COMMON_FIELDS = ("id", "type", "at", "team", "source", "team_name", "agent_name")
 """Fields of every event type, listed once in the first table."""
 
 

@@ -24,6 +24,7 @@ from service.engine.feeds import SKETCH_BASE
 from service.engine.fold import LiveSummary
 from service.engine.kpis import LevelValues, window_values
 from service.engine.labels import AgentTeams
+from service.engine.learned_names import LearnedNames
 from service.engine.live import LiveSums, LiveTotals
 from service.engine.owner_keys import OVERALL, Owner, agent_owner, fact_owners, team_owner
 from service.engine.panes import WINDOWS, WindowSpec
@@ -82,6 +83,8 @@ class OwnerBook:
         """Agent or team owner → its ratings and reviews within the retention, by fact id."""
         self.watermark = Watermark(retention_ms) if watermark is None else watermark
         self.live_sums = LiveSums(policy)
+        self.names = LearnedNames()
+        """The names for people the events gave its teams and agents."""
         self._computed: dict[tuple[str, Owner], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
 
@@ -338,6 +341,7 @@ class OwnerBook:
 
     def drop(self, owners: Iterable[Owner]) -> None:
         """Forget owners whose partition moved to another worker."""
+        self.names.drop(owners)
         for owner in owners:
             self.live.pop(owner, None)
             self.live_sums.forget(owner)

@@ -12,7 +12,9 @@ of the deltas topic that holds one of their owners, coalesced over the batch:
 * ``attention`` — agent → fact id → the interval it is assignee of a conversation awaiting a
   response, or None once gone;
 * ``live`` — owner → conversation id → its live summary, or None once it no longer counts;
-* ``presence`` — agent → its presence events.
+* ``presence`` — agent → its presence events;
+* ``names`` — team or agent owner → the latest name the batch's events gave it
+  (:mod:`service.engine.learned_names`).
 
 The first two add up: the owner stage applies them to a row (one owner's pane of one minute)
 only if that row has not applied the same source's offsets before (a redelivered batch, after
@@ -30,6 +32,7 @@ from service.engine.facts import Busy, FactChange, Rating, Review
 from service.engine.feeds import Entries
 from service.engine.fold import LiveSummary
 from service.engine.kpis import PANES
+from service.engine.learned_names import Sighting, keep_latest
 from service.engine.owner_keys import Owner, agent_owner, fact_owners, owners_of
 from service.engine.panes import MINUTE_MS
 from service.engine.presence import Segment, SegmentChange
@@ -37,8 +40,9 @@ from service.engine.records import Record
 
 __all__ = ["DELTAS_VERSION", "DeltaBuilder", "OwnerDeltas", "Source"]
 
-DELTAS_VERSION = 1
-"""The version of the deltas topic's messages (:mod:`service.stream.messages`)."""
+DELTAS_VERSION = 2
+"""The version of the deltas topic's messages (:mod:`service.stream.messages`); version 2 added
+``names``, and a worker reads version 1 too."""
 
 PaneKey = tuple[Owner, int]
 """(owner, minute): one owner's 1-minute pane, epoch ms."""
@@ -70,6 +74,7 @@ class OwnerDeltas:
     attention: dict[str, dict[str, tuple[int, int | None] | None]] = field(default_factory=dict)
     live: dict[Owner, dict[str, LiveSummary | None]] = field(default_factory=dict)
     presence: dict[str, list[Record]] = field(default_factory=dict)
+    names: dict[Owner, Sighting] = field(default_factory=dict)
     segments: dict[tuple[Owner, str], SegmentChange] = field(default_factory=dict)
     """(team or overall owner, agent) → the agent's segments it counts that went and came."""
     resync: dict[tuple[Owner, str], tuple[Segment, ...]] = field(default_factory=dict)
@@ -79,7 +84,7 @@ class OwnerDeltas:
 
     def __bool__(self) -> bool:
         return bool(self.panes or self.marks or self.feedback or self.attention or self.live
-                    or self.presence or self.segments or self.resync)
+                    or self.presence or self.names or self.segments or self.resync)
 
     def row_keys(self) -> set[PaneKey]:
         """The (owner, minute) rows the additive parts touch."""
@@ -158,6 +163,10 @@ class DeltaBuilder:
 
     def presence(self, agent: str, record: Record) -> None:
         self._to(agent_owner(agent)).presence.setdefault(agent, []).append(record)
+
+    def name(self, owner: Owner, sighting: Sighting) -> None:
+        """An event gave ``owner`` a name; the batch sends the latest."""
+        keep_latest(self._to(owner).names, owner, sighting)
 
     def segments(self, owner: Owner, agent: str, change: SegmentChange) -> None:
         """Segment changes of ``agent`` counted by ``owner`` (an owner stage's hop); several of

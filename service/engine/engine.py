@@ -14,6 +14,7 @@ from service.engine.conversations import REVIEW_PREFIX, Conversations, closed_re
 from service.engine.explain import check_request, explain
 from service.engine.facts import FactChange
 from service.engine.feedback import feedback_page
+from service.engine.learned_names import sightings
 from service.engine.owner_keys import OVERALL, agent_owner, fact_owners, owner_for, team_owner
 from service.engine.panes import HOUR_MS, ceil_to_minute
 from service.engine.queue import queue_listing
@@ -108,6 +109,8 @@ class KpiEngine:
         """Apply one validated event. Returns its fact changes, or None for a duplicate."""
         self.seq += 1
         record = to_record(event, self.seq)
+        for owner, sighting in sightings(event, record.at):
+            self.book.names.learn(owner, sighting)
         return self.process_record(event.type, record,
                                    getattr(event, "conversation_id", None))
 
@@ -163,7 +166,7 @@ class KpiEngine:
         owned = (book.owners() | {OVERALL} | {team_owner(team) for team in live.teams}
                  | {agent_owner(agent) for agent in live.agents})
         return named(book.report(as_of, owned, self.config.at_risk_ratio,
-                                 self.config.weighted_score, live), self.directory)
+                                 self.config.weighted_score, live), self.directory, book.names)
 
 
     def feedback(self, level: str, key: str, as_of_ms: int | None = None) -> dict[str, Any]:
@@ -196,4 +199,4 @@ class KpiEngine:
         as_of = self.default_as_of() if as_of_ms is None else as_of_ms
         return named(queue_listing(self.conversations.live_summaries(), state, as_of,
                                    self.conversations.policy, self.config.at_risk_ratio, team,
-                                   agent, limit), self.directory)
+                                   agent, limit), self.directory, self.book.names)

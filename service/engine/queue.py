@@ -155,7 +155,8 @@ def deadline_ms(clock: ClockState, summary: LiveSummary, as_of_ms: int,
 def merge_queues(listings: Iterable[dict[str, Any]], limit: int | None) -> dict[str, Any]:
     """One listing from the ``/conversations`` answers of several workers: each conversation
     once, most urgent first, ``limit`` of them; ``total`` summed (a conversation listed by two
-    workers during a rebalance counts once); the display names (``names``) of each."""
+    workers during a rebalance counts once); the display names (``names``) of the teams and
+    agents listed, from whichever worker gave them."""
     listings = list(listings)
     seen: dict[str, dict[str, Any]] = {}
     first: dict[str, Any] = {}
@@ -170,6 +171,18 @@ def merge_queues(listings: Iterable[dict[str, Any]], limit: int | None) -> dict[
     entries = sorted(seen.values(), key=lambda e: (
         e["seconds_left"] is None, e["seconds_left"] or 0.0, e["created_at"],
         e["conversation_id"]))
-    return merge_names(listings, {
+    listed = entries if limit is None else entries[:limit]
+    merged = merge_names(listings, {
         "as_of": first.get("as_of"), "state": first.get("state"), "total": total,
-        "conversations": entries if limit is None else entries[:limit]})
+        "conversations": listed})
+    names = merged.get("names")
+    if names is not None:
+        keys = {"teams": {e.get("team") for e in listed},
+                "agents": {e.get("agent") for e in listed}}
+        kept = {level: {k: v for k, v in held.items() if k in keys[level]}
+                for level, held in names.items()}
+        if any(kept.values()):
+            merged["names"] = kept
+        else:
+            del merged["names"]
+    return merged

@@ -30,6 +30,8 @@ __all__ = [
     "load_json",
     "load_object",
     "name",
+    "named_agent",
+    "person_name",
     "rfc3339",
     "with_teams",
 ]
@@ -80,6 +82,32 @@ def name(vendor: str, tenant: str | None, vendor_id: object) -> str:
     if vendor_id is None or vendor_id == "":
         raise Unmappable(f"{vendor}: an id is missing")
     return f"{vendor}:{tenant or 'default'}:{vendor_id}"
+
+
+_NAME_LIMIT = 200
+"""The longest name for people an event may carry (SPEC §2 ``agent_name``, ``team_name``)."""
+
+
+def person_name(who: object, *fields: str) -> str | None:
+    """A name for people from a payload object's ``fields`` (default ``name``; several, such as
+    ``first_name`` and ``last_name``, are joined with a space): whitespace runs and control
+    characters become one space, cut to 200 characters; None when there is none. A name is
+    only shown, never a key, so a payload without one maps as before."""
+    if not isinstance(who, dict):
+        return None
+    parts = [who.get(f) for f in fields or ("name",)]
+    text = " ".join(p for p in parts if isinstance(p, str))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:_NAME_LIMIT].rstrip() or None
+
+
+def named_agent(event: dict[str, Any], who: object, *fields: str) -> dict[str, Any]:
+    """``event`` with ``agent_name`` from ``who`` (:func:`person_name`), when it has an
+    ``agent_id`` and ``who`` a name."""
+    text = person_name(who, *fields)
+    if text is not None and event.get("agent_id") is not None:
+        event["agent_name"] = text
+    return event
 
 
 def event_id(vendor: str, tenant: str | None, *parts: object) -> str:
@@ -144,7 +172,9 @@ def with_teams(events: list[dict[str, Any]], directory: Directory) -> list[dict[
     """The events with the teams the configuration maps their helpdesk sources to
     (:class:`~service.names.Directory`): a ``team`` that is a mapped group, inbox or mailbox
     becomes its team's key; a ``conversation.created`` that names no team takes its helpdesk
-    account's team (``vendor:tenant``, from its conversation id), if one is mapped."""
+    account's team (``vendor:tenant``, from its conversation id), if one is mapped. A mapped
+    event loses the helpdesk's ``team_name``: it named the group, not the team it counts
+    for."""
     if not directory.sources:
         return events
     for event in events:
@@ -153,6 +183,7 @@ def with_teams(events: list[dict[str, Any]], directory: Directory) -> list[dict[
             continue
         account = ":".join(str(event.get("conversation_id", "")).split(":", 2)[:2])
         mapped = directory.team_of(team, account)
-        if mapped is not None:
+        if mapped is not None and mapped != team:
             event["team"] = mapped
+            event.pop("team_name", None)
     return events

@@ -30,6 +30,14 @@ _STATUS_TOPICS = {"resolved": "conversation.admin.closed", "closed": "conversati
 _ROUTER = {"type": "bot", "id": "routing"}
 
 
+def _admin(event: dict[str, Any]) -> dict[str, Any]:
+    """The Intercom admin of ``event``'s ``agent_id``, with its ``agent_name`` as ``name``."""
+    admin = {"type": "admin", "id": event.get("agent_id")}
+    if event.get("agent_name"):
+        admin["name"] = event["agent_name"]
+    return admin
+
+
 class IntercomShapes:
     """Stateful only for what Intercom repeats on every notification: each conversation's
     team and customer."""
@@ -44,8 +52,7 @@ class IntercomShapes:
         kind = event["type"]
         seconds = parse_as_of(event["at"]) / 1000
         if kind == "agent.status_changed":
-            item = {"type": "admin", "id": event["agent_id"],
-                    "away_mode_enabled": event["status"] in ("away", "offline"),
+            item = {**_admin(event), "away_mode_enabled": event["status"] in ("away", "offline"),
                     "team_ids": [event["team"]] if event.get("team") else []}
             return self._wrap(event, "admin.away_mode_updated", seconds, item)
         cid = event.get("conversation_id")
@@ -60,8 +67,7 @@ class IntercomShapes:
                 return None
             rating = {"rating": event["score"], "remark": event.get("comment"),
                       "created_at": seconds, "updated_at": seconds,
-                      "teammate": ({"type": "admin", "id": event["agent_id"]}
-                                   if event.get("agent_id") else None)}
+                      "teammate": _admin(event) if event.get("agent_id") else None}
             return self._wrap(event, "conversation.rating.added", seconds,
                               self._item(cid, conversation_rating=rating))
         topic, part = self._part(event, kind)
@@ -76,8 +82,7 @@ class IntercomShapes:
         customer = event.get("customer_id") or f"customer-{cid}"
         self.customers[cid] = customer
         by_agent = event.get("initiator") == "agent"
-        author = ({"type": "admin", "id": event.get("agent_id")} if by_agent
-                  else {"type": "user", "id": customer})
+        author = _admin(event) if by_agent else {"type": "user", "id": customer}
         fields: dict[str, Any] = {}
         if not by_agent or event.get("agent_id"):
             fields["source"] = {
@@ -102,19 +107,19 @@ class IntercomShapes:
             if event.get("internal"):
                 return "conversation.admin.noted", {
                     "part_type": "note", "body": "<p>note</p>",
-                    "author": {"type": "admin", "id": agent}}
+                    "author": _admin(event)}
             if author == "bot" or event.get("automated") or agent is None:
                 return "conversation.operator.replied", {
                     "part_type": "comment", "body": "<p>auto</p>", "author": {"type": "bot"}}
             return "conversation.admin.replied", {
                 "part_type": "comment", "body": "<p>reply</p>",
-                "author": {"type": "admin", "id": agent}}
+                "author": _admin(event)}
         if kind == "conversation.assigned":
-            author = {"type": "admin", "id": agent} if event.get("method") == "pull" \
+            author = _admin(event) if event.get("method") == "pull" \
                 else _ROUTER
             return "conversation.admin.assigned", {
                 "part_type": "assignment", "body": None, "author": author,
-                "assigned_to": {"type": "admin", "id": agent}}
+                "assigned_to": _admin(event)}
         if kind == "conversation.unassigned":
             return "conversation.admin.assigned", {
                 "part_type": "assignment", "body": None, "author": _ROUTER,
@@ -124,7 +129,7 @@ class IntercomShapes:
                 "part_type": "close", "body": None, "author": {"type": "user"}}
         if kind == "conversation.status_changed":
             by = event.get("by", "system")
-            author = ({"type": "admin", "id": agent} if by == "agent" and agent
+            author = (_admin(event) if by == "agent" and agent
                       else {"type": "user"} if by == "customer"
                       else {"type": "bot"} if by == "bot" else {"type": "system"})
             return _STATUS_TOPICS[event["status"]], {

@@ -30,6 +30,7 @@ from service.engine.conversation import Conversation
 from service.engine.conversations import REVIEW_PREFIX, Conversations
 from service.engine.deltas import DeltaBuilder, OwnerDeltas, Source
 from service.engine.fold import LiveSummary
+from service.engine.learned_names import sightings
 from service.engine.owner_keys import Owner
 from service.engine.records import K_PRESENCE, Record, to_record
 from service.engine.sla import TeamPolicy
@@ -243,6 +244,8 @@ class ConversationStage:
                before: dict[str, LiveSummary | None], out: StageResult) -> None:
         watermark, conversations = part.watermark, part.conversations
         at = record.at
+        for owner, sighting in sightings(event, at):
+            builder.name(owner, sighting)
         watermark_ms = watermark.see(at)
         late = watermark.late(at)
         if record.kind == K_PRESENCE:

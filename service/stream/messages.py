@@ -1,8 +1,9 @@
 """The deltas topic's messages (internal, versioned): encode and decode side by side.
 
 A message is one :class:`~service.engine.deltas.OwnerDeltas` as a JSON array, ``[version,
-source, panes, marks, feedback, attention, live, presence, segments, resync]``, facts,
-summaries, records and segments as arrays of their fields. A message of another version, or one
+source, panes, marks, feedback, attention, live, presence, segments, resync, names]``, facts,
+summaries, records and segments as arrays of their fields (version 1, read too, has no
+``names``). A message of another version, or one
 that does not decode, raises :class:`BadDelta` naming what is wrong: the worker dead-letters it
 (reason ``undecodable_delta``) and says so in ``/readyz``; it never stops.
 """
@@ -14,6 +15,7 @@ import orjson
 from service.engine.deltas import DELTAS_VERSION, OwnerDeltas, Source, merge_changes
 from service.engine.facts import Rating, Review, fact_from
 from service.engine.fold import LiveSummary
+from service.engine.learned_names import Sighting, keep_latest
 from service.engine.owner_keys import owner_of_code
 from service.engine.presence import Segment, SegmentChange
 from service.engine.records import Record
@@ -30,10 +32,11 @@ def _segments(segments: tuple[Segment, ...]) -> list[Any]:
     return [tuple(s) for s in segments]
 
 
-_PREFIX = (2, 2, 1, 1, 1, 1, 2, 2)
-"""Per section (panes, marks, feedback, attention, live, presence, segments, resync): how many
-leading fields of an item name what it is about; the rest are lists of values."""
-_PANES, _MARKS, _SEGMENTS, _RESYNC = 0, 1, 6, 7
+_PREFIX = (2, 2, 1, 1, 1, 1, 2, 2, 3)
+"""Per section (panes, marks, feedback, attention, live, presence, segments, resync, names):
+how many leading fields of an item name what it is about; the rest are lists of values (a
+name's item is whole: owner, time, name)."""
+_PANES, _MARKS, _SEGMENTS, _RESYNC, _NAMES = 0, 1, 6, 7, 8
 
 _Unit = list[tuple[int, bytes]]
 """Encoded items that must travel in one part, each with its section."""
@@ -97,6 +100,7 @@ def _sections(deltas: OwnerDeltas) -> list[list[list[Any]]]:
          for (owner, agent), change in deltas.segments.items()],
         [[owner.code, agent, _segments(segments)]
          for (owner, agent), segments in deltas.resync.items()],
+        [[owner.code, at, name] for owner, (at, name) in deltas.names.items()],
     ]
 
 
@@ -130,6 +134,7 @@ def _units(sections: list[list[list[Any]]], encoded: list[list[bytes]], large: i
                 units += [[(_SEGMENTS, dumps([*prefix, [], [s]]))] for s in item[3]]
             else:
                 units += [[(section, dumps([*prefix, [value]]))] for value in item[1]]
+    units += [[(_NAMES, raw)] for raw in encoded[_NAMES]]
     return units
 
 
@@ -173,23 +178,26 @@ def decode_deltas(raw: bytes | None) -> OwnerDeltas:
         raise BadDelta(f"not JSON: {error}") from None
     if not isinstance(data, list) or not data:
         raise BadDelta("not a deltas message (a JSON array with a version first)")
-    if data[0] != DELTAS_VERSION:
-        raise BadDelta(f"version {data[0]!r}, this worker reads version {DELTAS_VERSION} "
-                       "(a worker of another release wrote it)")
+    if type(data[0]) is not int or data[0] not in _SECTIONS:
+        raise BadDelta(f"version {data[0]!r}, this worker reads versions "
+                       f"{', '.join(map(str, _SECTIONS))} (a worker of another release wrote it)")
     try:
         return _decode(data)
-    except (TypeError, ValueError, KeyError, IndexError) as error:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
         raise BadDelta(f"{type(error).__name__}: {error}") from None
 
 
-_SECTIONS = 10
+_SECTIONS = {1: 10, DELTAS_VERSION: 11}
+"""Version → the length of its messages' array."""
 _HEAD = 5
 
 
 def _decode(data: list[Any]) -> OwnerDeltas:
-    if len(data) != _SECTIONS:
-        raise ValueError(f"{len(data)} sections, expected {_SECTIONS}")
-    _, head, panes, marks, feedback, attention, live, presence, segments, resync = data
+    expected = _SECTIONS[data[0]]
+    if len(data) != expected:
+        raise ValueError(f"{len(data)} sections, expected {expected}")
+    _, head, panes, marks, feedback, attention, live, presence, segments, resync = data[:10]
+    names = data[10] if len(data) > 10 else []
     if not isinstance(head, list) or len(head) != _HEAD:
         raise ValueError(f"source {head!r}: expected {_HEAD} values (partition, first, last, "
                          "watermark, origin)")
@@ -225,4 +233,8 @@ def _decode(data: list[Any]) -> OwnerDeltas:
         deltas.segments[key] = change if known is None else merge_changes(known, change)
     for code, agent, held in resync:
         deltas.resync[(owner_of_code(code), agent)] = tuple(Segment(*s) for s in held)
+    for code, at, name in names:
+        if type(at) is not int or not isinstance(name, str):
+            raise ValueError(f"name of {code!r}: expected a time (ms) and a string")
+        keep_latest(deltas.names, owner_of_code(code), Sighting(at, name))
     return deltas

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from service.engine.book import OwnerBook, segment_routes
 from service.engine.deltas import DeltaBuilder, OwnerDeltas, Source
+from service.engine.learned_names import LearnedNames, Sighting
 from service.engine.owner_keys import OVERALL, Owner, owner_for, owner_of_code, team_owner
 from service.engine.panes import MINUTE_MS
 from service.engine.presence import AgentTimeline, Segment, SegmentChange
@@ -124,6 +125,9 @@ class OwnerStage:
         for row_key, value in store.scan(prefix(partition, b"h")):
             (agent,) = key_parts(row_key, 1)
             part.holders[agent] = set(loads(value))
+        for row_key, value in store.scan(prefix(partition, b"n")):
+            (code,) = key_parts(row_key, 1)
+            book.names.learn(owner_of_code(code), Sighting(*loads(value)))
         return self._resync(partition, part)
 
     def _resync(self, partition: int, part: _Partition) -> list[tuple[int, OwnerDeltas]]:
@@ -251,6 +255,9 @@ class OwnerStage:
             for segment in segments:
                 writes[key(partition, b"g", owner.code, agent, segment.start)] = \
                     encode_segment(segment)
+        for owner, sighting in deltas.names.items():
+            if book.names.learn(owner, sighting):
+                writes[key(partition, b"n", owner.code)] = dumps(list(sighting))
         for (owner, agent), change in deltas.segments.items():
             book.apply_segments(owner, agent, change)
             for segment in change.removed:
@@ -338,6 +345,13 @@ class OwnerStage:
         if home in self.partitions:
             found.add((home, OVERALL))
         return found
+
+    def learned_names(self) -> LearnedNames:
+        """The names the events gave the owners held here, all books together."""
+        names = LearnedNames()
+        for part in self.partitions.values():
+            names.held.update(part.book.names.held)
+        return names
 
     def book_of(self, owner: Owner) -> OwnerBook | None:
         """The book that holds ``owner``, if its partition is here."""

@@ -34,14 +34,14 @@ def report_of(owners: OwnerStage, as_of_ms: int, policy: TeamPolicy, at_risk_rat
               weights: Mapping[str, Any], retention_ms: int, directory: Directory
               ) -> dict[str, Any]:
     """SPEC §6's report of the owners held here (overall only on its own partition), with the
-    display names the directory gives its keys."""
+    display names of its keys (:func:`service.names.named`)."""
     owned = owners.owned()
     reports = [book.report(as_of_ms, {o for p, o in owned if p == partition}, at_risk_ratio,
                            weights)
                for partition, book in owners.books()]
     if not reports:
         return OwnerBook(policy, retention_ms).report(as_of_ms, set(), at_risk_ratio, weights)
-    return named(merge_reports(reports), directory)
+    return named(merge_reports(reports), directory, owners.learned_names())
 
 
 def queue_of(owners: OwnerStage, state: str, as_of_ms: int, policy: TeamPolicy,
@@ -49,12 +49,22 @@ def queue_of(owners: OwnerStage, state: str, as_of_ms: int, policy: TeamPolicy,
              limit: int, directory: Directory) -> dict[str, Any]:
     """The ``/conversations`` answer from the live summaries of the narrowest owner asked for
     (the agent's, else the team's, else overall), when it is held here; else empty. With the
-    display names of its teams and agents."""
+    display names of its teams and agents, and the names learned for the agents held here that
+    have live conversations: the worker that lists an agent's conversations may not hold the
+    agent, and a client merging every worker's ``names`` then has them all."""
     owner = agent_owner(agent) if agent else team_owner(team) if team else OVERALL
     book = owners.book_of(owner)
     live = {} if book is None else book.live.get(owner, {})
-    return named(queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team,
-                               agent, limit), directory)
+    learned = owners.learned_names()
+    answer = named(queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team,
+                                 agent, limit), directory, learned)
+    working = {o.key for _, held_book in owners.books() for o, held in held_book.live.items()
+               if held and o.level == "agent" and o.key not in directory.agents}
+    heard = learned.of_keys("agent", working)
+    if heard:
+        names = answer.setdefault("names", {"teams": {}, "agents": {}})
+        names["agents"] = dict(sorted({**heard, **names["agents"]}.items()))
+    return answer
 
 
 def feedback_of(owners: OwnerStage, level: str, key: str, as_of_ms: int,

@@ -21,6 +21,7 @@ The owner stage (deltas partitions):
 * ``r`` an agent's presence event; ``c`` its carried team and horizon; ``a`` an attention
   interval
 * ``g`` an occupancy segment a team or overall owner counts
+* ``n`` a team's or agent's name learned from the events — [time, name]
 * ``w`` the partition's watermark
 """
 

@@ -125,6 +125,7 @@ def test_intercom_deliveries_give_the_hand_computed_report(
     assert overall["abandoned"] == 0
     andy = report["windows"]["24h"]["agents"][agent]
     assert (andy["assigned"], andy["pulled"], andy["conversations_resolved"]) == (2, 1, 1)
+    assert report["names"]["agents"] == {agent: "Andy"}, "the admin's name in the parts"
     assert report["live"]["overall"]["open"] == 0
     assert report["live"]["overall"]["waiting_on_customer"] == 0
 
@@ -193,6 +194,9 @@ def test_front_deliveries_give_the_hand_computed_report(
     teammate = report["windows"]["24h"]["agents"]["front:default:tea_40yq"]
     assert teammate["first_response_seconds"]["count"] == 2
     assert report["live"]["agents"]["front:default:tea_40z6"]["assigned_open"] == 1
+    assert report["names"]["agents"] == {"front:default:tea_40yq": "Leela Turanga",
+                                         "front:default:tea_40z6": "Bender Rodriguez"}, \
+        "the teammates' first and last names"
 
 
 def test_bad_deliveries_publish_nothing(namespace: Namespace, gateway: GatewayProcess) -> None:

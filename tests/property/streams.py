@@ -1,5 +1,6 @@
 """Shared event streams for the property tests: synthetic traffic with distinct times per
-conversation, a two-team configuration, and the reference report."""
+conversation, names for people on some events (several per agent and team, so the latest
+must win), a two-team configuration, and the reference report."""
 
 from functools import cache
 from typing import Any
@@ -41,6 +42,11 @@ def stream(seed: int) -> tuple[Any, ...]:
         while (key, event["at"]) in seen:
             event["at"] = event["at"][:-4] + f"{(int(event['at'][-4:-1]) + 1) % 1000:03d}Z"
         seen.add((key, event["at"]))
+    for n, event in enumerate(raw):
+        if event.get("agent_id") and n % 3 == 0:
+            event["agent_name"] = f"Agent {event['agent_id']} ({n % 4})"
+        if event.get("team") and n % 4 == 1:
+            event["team_name"] = f"Team {event['team']} ({n % 3})"
     return tuple(event_adapter.validate_python(e) for e in raw)
 
 

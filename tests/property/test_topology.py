@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 from streams import _as_of, config, report_of, stream
 from test_arrival_order import hard_stream, shuffled_keeping_ties
 
+from service.engine.learned_names import LearnedNames
 from service.engine.owner_keys import Owner
 from service.engine.report import merge_reports
+from service.names import named
 from service.partitioning import partition_for
 from service.stream.conversations import ConversationStage, Message
 from service.stream.messages import encode_deltas
@@ -180,7 +182,10 @@ class Topology:
                 if mine:
                     reports.append(book.report(as_of_ms, mine, config().at_risk_ratio,
                                                config().weighted_score))
-        return merge_reports(reports)
+        learned = LearnedNames()
+        for worker in self.workers.values():
+            learned.held.update(worker.owners.learned_names().held)
+        return named(merge_reports(reports), config().directory(), learned)
 
 
 slow = settings(max_examples=20, deadline=None,

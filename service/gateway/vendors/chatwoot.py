@@ -36,6 +36,8 @@ from service.gateway.canonical import (
     from_unix_seconds,
     load_object,
     name,
+    named_agent,
+    person_name,
 )
 
 __all__ = ["CHANNELS", "STATUSES", "map_delivery"]
@@ -130,6 +132,7 @@ def _message(kind: str, data: dict[str, Any], tenant: str | None) -> Mapped:
         assignee = _obj(_obj(convo.get("meta")).get("assignee"))
         if assignee.get("id") is not None:
             event.update(about="agent", agent_id=name(VENDOR, tenant, assignee["id"]))
+            named_agent(event, assignee)
         if response.get("feedback_message"):
             event["comment"] = str(response["feedback_message"])
         return Mapped("message_updated:csat", [event])
@@ -158,6 +161,7 @@ def _message(kind: str, data: dict[str, Any], tenant: str | None) -> Mapped:
                 "by": "customer"})
     elif sender.get("type") == "user" and sender.get("id") is not None and not automated:
         message.update(author="agent", agent_id=name(VENDOR, tenant, sender["id"]))
+        named_agent(message, sender)
     else:
         # agent_bot / captain sender, no sender, an automation rule or a campaign
         message.update(author="bot", automated=True)
@@ -172,12 +176,15 @@ def _conversation(kind: str, data: dict[str, Any], tenant: str | None) -> Mapped
     conversation = name(VENDOR, tenant, convo_id)
     meta = _obj(data.get("meta"))
     team = _obj(meta.get("team")).get("id")
+    team_name = person_name(meta.get("team"))
 
     def base(event_type: str, at: str, *key: object) -> dict[str, Any]:
         event = {"id": event_id(VENDOR, tenant, convo_id, *key), "type": event_type, "at": at,
                  "conversation_id": conversation, "source": VENDOR}
         if team is not None:
             event["team"] = name(VENDOR, tenant, team)
+            if team_name is not None:
+                event["team_name"] = team_name
         return event
 
     if kind == "conversation_created":
@@ -219,6 +226,9 @@ def _conversation(kind: str, data: dict[str, Any], tenant: str | None) -> Mapped
         else:
             assigned = base("conversation.assigned", at, *key)
             assigned.update(agent_id=name(VENDOR, tenant, current), method="push")
+            assignee = _obj(meta.get("assignee"))
+            if str(assignee.get("id")) == str(current):
+                named_agent(assigned, assignee)
             events.append(assigned)
     if not events:
         return Mapped(kind, [], ignored=True)

@@ -9,7 +9,7 @@ is *Trigger webhook*: ``POST`` to ``https://<gateway>/webhooks/freshdesk``, cont
     {"freshdesk_webhook": {"triggered_event": "{{triggered_event}}",
       "ticket_id": "{{ticket.id}}", "ticket_status": "{{ticket.status}}",
       "ticket_priority": "{{ticket.priority}}", "ticket_source": "{{ticket.source}}",
-      "agent_id": "{{ticket.agent.id}}"}}
+      "agent_id": "{{ticket.agent.id}}", "agent_name": "{{ticket.agent.name}}"}}
 
 (the names under ``freshdesk_webhook`` are the ones the Zulip integration made common; other
 keys are ignored). For replies, add rules on *reply is sent* (by agent / by customer) whose
@@ -37,6 +37,7 @@ from service.gateway.canonical import (
     header,
     load_json,
     name,
+    person_name,
 )
 
 __all__ = [
@@ -163,6 +164,17 @@ def _agent(ticket: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _named(event: dict[str, Any], ticket: Mapping[str, Any], agent: object) -> dict[str, Any]:
+    """``event`` with the ticket's ``agent_name`` (``{{ticket.agent.name}}``), when its agent
+    is the ticket's agent (``agent``, from :data:`AGENT_FIELDS`) and the rule filled the name
+    in."""
+    text = person_name(ticket, "agent_name")
+    if (text is not None and not text.startswith("{{") and agent is not None
+            and str(agent) == _agent(ticket)):
+        event["agent_name"] = text
+    return event
+
+
 def _status_code(value: Any) -> int:
     try:
         return int(str(value))
@@ -205,6 +217,7 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
         if literal == "agent_reply":
             event.update(author="agent",
                          agent_id=name(VENDOR, tenant, _agent(ticket) or UNKNOWN_AGENT))
+            _named(event, ticket, _agent(ticket))
         else:
             event.update(author="customer")
         return Mapped(literal, [event])
@@ -215,6 +228,7 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
         event.update(author="agent",
                      agent_id=name(VENDOR, tenant, _agent(ticket) or UNKNOWN_AGENT),
                      internal=private)
+        _named(event, ticket, _agent(ticket))
         return Mapped(f"note_type:{triggered['note_type']}", [event])
 
     status = triggered.get("status")
@@ -234,6 +248,6 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
             return Mapped("responder_id", [base("conversation.unassigned")])
         event = base("conversation.assigned")
         event.update(agent_id=name(VENDOR, tenant, target), method="push")
-        return Mapped("responder_id", [event])
+        return Mapped("responder_id", [_named(event, ticket, target)])
 
     return Mapped(kind, [], ignored=True)

@@ -59,11 +59,14 @@ from service.gateway.canonical import (
     from_unix_seconds,
     load_object,
     name,
+    named_agent,
 )
 
 __all__ = ["VENDOR", "map_delivery"]
 
 VENDOR = "front"
+_TEAMMATE_NAME = ("first_name", "last_name")
+"""A teammate's name: first and last, as Front's app shows it."""
 
 _STATUS_TYPES: dict[str, str] = {
     "archive": "resolved",
@@ -139,18 +142,18 @@ class _Delivery:
                 return teammate
         return None
 
-    def _author(self) -> str | None:
-        """The teammate behind a message or comment: the source teammate, else the target's
-        author."""
+    def _author(self) -> tuple[str | None, object]:
+        """The teammate behind a message or comment, and their object: the source teammate,
+        else the target's author."""
         teammate = self._teammate_source()
         if teammate is not None:
-            return teammate
+            return teammate, self.source_data
         author = self.target_data.get("author")
         if isinstance(author, dict):
             author_id = author.get("id")
             if isinstance(author_id, str) and author_id:
-                return author_id
-        return None
+                return author_id, author
+        return None, None
 
     def _created(self, initiator: str) -> dict[str, Any]:
         created_at = self.conversation.get("created_at")
@@ -169,11 +172,12 @@ class _Delivery:
     def _agent_message(self, internal: bool) -> dict[str, Any]:
         message = self._base("message.created")
         message["author"] = "agent"
-        author = self._author()
+        author, teammate = self._author()
         if self.source_type == "rule" or author is None:
             message["automated"] = True
         else:
             message["agent_id"] = name(VENDOR, self.tenant, author)
+            named_agent(message, teammate, *_TEAMMATE_NAME)
         if internal:
             message["internal"] = True
         return message
@@ -203,7 +207,7 @@ class _Delivery:
             assigned = self._base("conversation.assigned")
             assigned["agent_id"] = name(VENDOR, self.tenant, assignee)
             assigned["method"] = "pull" if self._teammate_source() == assignee else "push"
-            return [assigned]
+            return [named_agent(assigned, self.target_data, *_TEAMMATE_NAME)]
         if kind == "unassign":
             return [self._base("conversation.unassigned")]
         status = self._base("conversation.status_changed")
@@ -212,6 +216,7 @@ class _Delivery:
         if teammate is not None and kind != "reminder":
             status["by"] = "agent"
             status["agent_id"] = name(VENDOR, self.tenant, teammate)
+            named_agent(status, self.source_data, *_TEAMMATE_NAME)
         else:
             status["by"] = "system"
         return [status]

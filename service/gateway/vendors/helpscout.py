@@ -30,6 +30,8 @@ from service.gateway.canonical import (
     header,
     load_object,
     name,
+    named_agent,
+    person_name,
 )
 
 __all__ = ["CSAT", "STATUSES", "map_delivery"]
@@ -56,6 +58,11 @@ REPLIES: dict[str, tuple[str, ...]] = {
     "convo.note.created": ("note",),
 }
 NOT_MESSAGES = ("lineitem", "forwardparent", "forwardchild")
+
+
+_USER_NAME = ("firstName", "lastName")
+"""A Help Scout user's name in a webhook body (the Person object of ``createdBy``, ``owner``,
+``closedByUser``)."""
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -86,6 +93,7 @@ def _message(thread: Mapping[str, Any], conversation: str, tenant: str | None,
     else:
         event["author"] = "agent"
         event["agent_id"] = name(VENDOR, tenant, _id(by))
+        named_agent(event, by, *_USER_NAME)
     if kind == "note":
         event["internal"] = True
     return event
@@ -129,6 +137,8 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
     conversation = name(VENDOR, tenant, convo_id)
     mailbox = _id(data.get("mailbox")) or data.get("mailboxId")
     team = name(VENDOR, tenant, mailbox) if mailbox not in (None, "") else None
+    team_name = person_name(data.get("mailbox")) if team else None
+    teamed = {"team": team, **({"team_name": team_name} if team_name else {})} if team else {}
 
     if kind in CREATED:
         created_by = _obj(data.get("createdBy"))
@@ -141,8 +151,7 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
         customer = _id(data.get("customer")) or _id(data.get("primaryCustomer"))
         if customer is not None:
             created["customer_id"] = name(VENDOR, tenant, customer)
-        if team:
-            created["team"] = team
+        created.update(teamed)
         events = [created]
         first = _threads(data, None)[:1]
         for thread in first:
@@ -169,8 +178,8 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
             event = {"id": ident, "type": "conversation.assigned", "at": at,
                      "conversation_id": conversation, "source": VENDOR,
                      "agent_id": name(VENDOR, tenant, _id(owner)), "method": "push"}
-        if team:
-            event["team"] = team
+            named_agent(event, owner, *_USER_NAME)
+        event.update(teamed)
         return Mapped(kind, [event])
 
     # convo.status
@@ -183,6 +192,9 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
     closer = _id(data.get("closedBy"))
     if status == "resolved" and closer not in (None, "", 0):
         event.update(by="agent", agent_id=name(VENDOR, tenant, closer))
+        closed_by = _obj(data.get("closedByUser"))
+        if _id(closed_by) == closer:
+            named_agent(event, closed_by, *_USER_NAME)
         if data.get("closedAt"):
             event["at"] = from_iso(data["closedAt"], "closedAt")
     return Mapped(kind, [event])

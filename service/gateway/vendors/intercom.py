@@ -57,6 +57,8 @@ from service.gateway.canonical import (
     from_unix_seconds,
     load_object,
     name,
+    named_agent,
+    person_name,
 )
 
 __all__ = ["VENDOR", "map_delivery"]
@@ -198,6 +200,7 @@ def _message(
         event.update(author="bot", automated=True)
     elif by == "agent":
         event.update(author="agent", agent_id=agent)
+        named_agent(event, author)
     elif by == "customer":
         event["author"] = "customer"
     else:
@@ -215,7 +218,7 @@ def _status(
     event.update(status=status, by=by)
     if agent is not None:
         event["agent_id"] = agent
-    return event
+    return named_agent(event, author)
 
 
 def _assignment(
@@ -238,10 +241,15 @@ def _assignment(
         _by, author_agent = _actor(app, author)
         agent = name(VENDOR, app, str(admin))
         event.update(agent_id=agent, method="pull" if author_agent == agent else "push")
+        if target.get("type") == "admin":
+            named_agent(event, target)
     else:
         event = _base(app, item, "conversation.unassigned", at, part_id, "assignment")
     if _set(team):
         event["team"] = name(VENDOR, app, str(team))
+        team_name = person_name(target)
+        if team_name is not None:
+            event["team_name"] = team_name
     return event
 
 
@@ -290,6 +298,9 @@ def _created(app: str | None, item: dict[str, Any], initiator: str) -> list[dict
     if _set(assignee):
         assigned = _base(app, item, "conversation.assigned", at, conversation, "assigned")
         assigned.update(agent_id=name(VENDOR, app, str(assignee)), method="push")
+        v1 = _dict(item.get("assignee"))
+        if str(v1.get("id")) == str(assignee):
+            named_agent(assigned, v1)
         events.append(assigned)
     if source:
         if initiator == "customer" and author.get("type") not in _CUSTOMER_TYPES:
@@ -366,6 +377,7 @@ def _rating(
                  about="agent" if _set(teammate.get("id")) else "unspecified")
     if _set(teammate.get("id")) and teammate.get("type") in (None, "admin"):
         event["agent_id"] = name(VENDOR, app, str(teammate["id"]))
+        named_agent(event, teammate)
     remark = rating.get("remark")
     if isinstance(remark, str) and remark.strip():
         event["comment"] = remark
@@ -387,6 +399,7 @@ def _away(
         "status": "away" if away else "available",
         "source": VENDOR,
     }
+    named_agent(event, item)
     teams = item.get("team_ids")
     if isinstance(teams, list) and len(teams) == 1 and _set(teams[0]):
         event["team"] = name(VENDOR, app, str(teams[0]))

@@ -53,7 +53,15 @@ Times: ``time`` (ISO 8601 with nanoseconds, cut to milliseconds). The tenant is 
 from collections.abc import Mapping
 from typing import Any
 
-from service.gateway.canonical import Mapped, Unmappable, event_id, from_iso, load_object, name
+from service.gateway.canonical import (
+    Mapped,
+    Unmappable,
+    event_id,
+    from_iso,
+    load_object,
+    name,
+    named_agent,
+)
 
 __all__ = ["VENDOR", "map_delivery"]
 
@@ -223,6 +231,7 @@ def _comment(ticket: _Ticket) -> list[dict[str, Any]]:
         if author_id is None:
             raise Unmappable("zendesk: event.comment.author.id is missing")
         message.update(author="agent", agent_id=ticket.name(author_id))
+        named_agent(message, author)
     else:
         message["author"] = "customer"
         if public and _lower(ticket.detail.get("status")) in ("new", "open"):

@@ -72,6 +72,15 @@ BASE = {"id": "e1", "at": "2024-03-04T10:00:00Z", "conversation_id": "c1"}
         ({**BASE, "type": "conversation.created", "id": ""}, "id: String should have at least"),
         ({**BASE, "type": "conversation.created", "conversation_id": None},
          "conversation_id: Input should be a valid string"),
+        ({**BASE, "type": "conversation.unassigned", "agent_name": "Leela"},
+         "agent_name is given without an agent_id"),
+        ({**BASE, "type": "conversation.created", "team_name": "Billing"},
+         "team_name is given without a team"),
+        ({**BASE, "type": "agent.status_changed", "agent_id": "a", "status": "away",
+          "agent_name": "Leela\nTuranga"}, "agent_name: a name may not hold "
+         "control characters"),
+        ({**BASE, "type": "conversation.created", "team": "t", "team_name": "x" * 201},
+         "team_name: String should have at most 200 characters"),
     ],
 )
 def test_invalid_event_names_field_and_reason(payload: dict, expected: str) -> None:

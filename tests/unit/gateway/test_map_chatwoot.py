@@ -77,8 +77,8 @@ def test_conversation_created() -> None:
     assert deliver(payload, "7").events == [{
         "id": event_id("chatwoot", "7", 42, "conversation_created", "conversation.created"),
         "type": "conversation.created", "at": T0, "conversation_id": "chatwoot:7:42",
-        "source": "chatwoot", "team": "chatwoot:7:4", "channel": "chat", "priority": "high",
-        "customer_id": "chatwoot:7:501"}]
+        "source": "chatwoot", "team": "chatwoot:7:4", "team_name": "billing", "channel": "chat",
+        "priority": "high", "customer_id": "chatwoot:7:501"}]
 
 
 def test_incoming_message_from_the_customer() -> None:
@@ -91,12 +91,12 @@ def test_agent_reply_and_private_note() -> None:
     assert deliver(message("message_created", message_type="outgoing", sender=AGENT)).events \
         == [{"id": mid("message.created"), "type": "message.created", "at": AT,
              "conversation_id": "chatwoot:7:42", "source": "chatwoot", "author": "agent",
-             "agent_id": "chatwoot:7:12"}]
+             "agent_id": "chatwoot:7:12", "agent_name": "Leela"}]
     assert deliver(message("message_created", message_type="outgoing", sender=AGENT,
                            private=True)).events == [{
         "id": mid("message.created"), "type": "message.created", "at": AT,
         "conversation_id": "chatwoot:7:42", "source": "chatwoot", "author": "agent",
-        "agent_id": "chatwoot:7:12", "internal": True}]
+        "agent_id": "chatwoot:7:12", "agent_name": "Leela", "internal": True}]
 
 
 @pytest.mark.parametrize("fields", [
@@ -168,7 +168,8 @@ def test_assignee_changes() -> None:
     assert deliver(payload, "7").events == [{
         "id": event_id("chatwoot", "7", 42, "assignee", 12, 1784710800.25),
         "type": "conversation.assigned", "at": T0_25, "conversation_id": "chatwoot:7:42",
-        "source": "chatwoot", "agent_id": "chatwoot:7:12", "method": "push"}]
+        "source": "chatwoot", "agent_id": "chatwoot:7:12", "method": "push",
+        "agent_name": "Leela"}]
     payload["changed_attributes"] = [{"assignee_id": {"previous_value": 12,
                                                       "current_value": None}}]
     assert deliver(payload, "7").events == [{
@@ -189,7 +190,7 @@ def test_csat_response_is_a_rating() -> None:
         "id": event_id("chatwoot", "7", 42, 9001, "message_updated", "rating", 4),
         "type": "rating.submitted", "at": AT, "conversation_id": "chatwoot:7:42",
         "source": "chatwoot", "survey": "csat", "score": 4, "about": "agent",
-        "agent_id": "chatwoot:7:12", "comment": "quick"}]
+        "agent_id": "chatwoot:7:12", "agent_name": "Leela", "comment": "quick"}]
 
 
 def test_tenant_from_the_body_else_the_argument() -> None:

@@ -61,11 +61,13 @@ def test_inbound_message_creates_reopens_then_customer_message() -> None:
 
 
 def test_outbound_reply_is_an_agent_message_from_the_target_author() -> None:
-    # source is the inbox (a list), so the agent is target.data.author.id = tea_40yq.
+    # source is the inbox (a list), so the agent is target.data.author.id = tea_40yq, whose
+    # first_name and last_name are Leela and Turanga.
     assert run(raw("zulip_outbound_reply")) == Mapped("out_reply", [
         {"id": eid("evt_28duq42"), "type": "message.created",
          "at": "2018-02-11T00:35:42.896Z", "conversation_id": "front:acme:cnv_keocka",
-         "source": "front", "author": "agent", "agent_id": "front:acme:tea_40yq"},
+         "source": "front", "author": "agent", "agent_id": "front:acme:tea_40yq",
+         "agent_name": "Leela Turanga"},
     ])
 
 
@@ -75,7 +77,7 @@ def test_comment_is_an_internal_agent_message() -> None:
         {"id": eid("evt_28duvr6"), "type": "message.created",
          "at": "2018-02-11T00:42:29.673Z", "conversation_id": "front:acme:cnv_keocka",
          "source": "front", "author": "agent", "agent_id": "front:acme:tea_40z6",
-         "internal": True},
+         "agent_name": "Bender Rodriguez", "internal": True},
     ])
 
 
@@ -84,7 +86,8 @@ def test_assign_by_another_teammate_is_a_push() -> None:
     assert run(raw("zulip_conversation_assigned")) == Mapped("assign", [
         {"id": eid("evt_28duxju"), "type": "conversation.assigned",
          "at": "2018-02-11T00:45:07.474Z", "conversation_id": "front:acme:cnv_keocka",
-         "source": "front", "agent_id": "front:acme:tea_40z6", "method": "push"},
+         "source": "front", "agent_id": "front:acme:tea_40z6", "method": "push",
+         "agent_name": "Bender Rodriguez"},
     ])
 
 
@@ -94,7 +97,7 @@ def test_archive_is_resolved_by_the_teammate() -> None:
         {"id": eid("evt_28du7y2"), "type": "conversation.status_changed",
          "at": "2018-02-11T00:12:46.678Z", "conversation_id": "front:acme:cnv_keo696",
          "source": "front", "status": "resolved", "by": "agent",
-         "agent_id": "front:acme:tea_40yq"},
+         "agent_id": "front:acme:tea_40yq", "agent_name": "Leela Turanga"},
     ])
 
 
@@ -104,7 +107,7 @@ def test_reopen_is_open_by_the_teammate() -> None:
         {"id": eid("evt_28du836"), "type": "conversation.status_changed",
          "at": "2018-02-11T00:12:52.956Z", "conversation_id": "front:acme:cnv_keo696",
          "source": "front", "status": "open", "by": "agent",
-         "agent_id": "front:acme:tea_40yq"},
+         "agent_id": "front:acme:tea_40yq", "agent_name": "Leela Turanga"},
     ])
 
 
@@ -113,7 +116,7 @@ def test_no_tenant_is_default() -> None:
         {"id": eid("evt_28du836", tenant=None), "type": "conversation.status_changed",
          "at": "2018-02-11T00:12:52.956Z", "conversation_id": "front:default:cnv_keo696",
          "source": "front", "status": "open", "by": "agent",
-         "agent_id": "front:default:tea_40yq"},
+         "agent_id": "front:default:tea_40yq", "agent_name": "Leela Turanga"},
     ]
 
 
@@ -185,7 +188,7 @@ def test_trash_is_closed_and_reminder_is_open_by_system() -> None:
         {"id": eid("evt_28du7y2"), "type": "conversation.status_changed",
          "at": "2018-02-11T00:12:46.678Z", "conversation_id": "front:acme:cnv_keo696",
          "source": "front", "status": "closed", "by": "agent",
-         "agent_id": "front:acme:tea_40yq"}]
+         "agent_id": "front:acme:tea_40yq", "agent_name": "Leela Turanga"}]
     body["type"] = "reminder"
     body["source"] = {"_meta": {"type": "reminder"}, "data": None}
     assert run(body).events == [

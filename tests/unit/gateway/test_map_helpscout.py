@@ -73,7 +73,7 @@ def test_created_gives_conversation_and_first_thread() -> None:
          "type": "conversation.created", "at": "2026-07-22T09:00:00.000Z",
          "conversation_id": "helpscout:acme:291938", "source": "helpscout", "channel": "email",
          "initiator": "customer", "customer_id": "helpscout:acme:449379",
-         "team": "helpscout:acme:85"},
+         "team": "helpscout:acme:85", "team_name": "Support"},
         {"id": event_id("helpscout", "acme", 291938, "convo.created", 88171881,
                         "message.created"),
          "type": "message.created", "at": "2026-07-22T09:00:00.000Z",
@@ -105,12 +105,13 @@ def test_agent_reply_and_note() -> None:
         "id": event_id("helpscout", None, 291938, "convo.agent.reply.created", 88171883),
         "type": "message.created", "at": "2026-07-22T09:05:00.000Z",
         "conversation_id": "helpscout:default:291938", "source": "helpscout",
-        "author": "agent", "agent_id": "helpscout:default:1234"}]
+        "author": "agent", "agent_id": "helpscout:default:1234", "agent_name": "Jack Sprout"}]
     assert deliver("convo.note.created", payload).events == [{
         "id": event_id("helpscout", None, 291938, "convo.note.created", 88171884),
         "type": "message.created", "at": "2026-07-22T09:06:00.000Z",
         "conversation_id": "helpscout:default:291938", "source": "helpscout",
-        "author": "agent", "agent_id": "helpscout:default:1234", "internal": True}]
+        "author": "agent", "agent_id": "helpscout:default:1234", "agent_name": "Jack Sprout",
+        "internal": True}]
 
 
 def test_assigned_and_unassigned() -> None:
@@ -119,13 +120,14 @@ def test_assigned_and_unassigned() -> None:
         "id": event_id("helpscout", None, 291938, "convo.assigned", digest(payload)),
         "type": "conversation.assigned", "at": "2026-07-22T09:04:00.000Z",
         "conversation_id": "helpscout:default:291938", "source": "helpscout",
-        "agent_id": "helpscout:default:1234", "method": "push", "team": "helpscout:default:85"}]
+        "agent_id": "helpscout:default:1234", "agent_name": "Jack Sprout", "method": "push",
+        "team": "helpscout:default:85", "team_name": "Support"}]
     payload = conversation([FIRST], owner=None, modifiedAt="2026-07-22T09:30:00Z")
     assert deliver("convo.assigned", payload).events == [{
         "id": event_id("helpscout", None, 291938, "convo.assigned", digest(payload)),
         "type": "conversation.unassigned", "at": "2026-07-22T09:30:00.000Z",
         "conversation_id": "helpscout:default:291938", "source": "helpscout",
-        "team": "helpscout:default:85"}]
+        "team": "helpscout:default:85", "team_name": "Support"}]
 
 
 @pytest.mark.parametrize(("status", "canonical"), [

@@ -25,6 +25,9 @@ ZAGENT = "intercom:i6wc9ipe:1957471"
 HAPP = "lkqcyt9t"
 HCONV = "intercom:lkqcyt9t:137324500000000"
 ANDY = "intercom:lkqcyt9t:3330619"
+# the agents with the names their parts give them (``author.name``, ``assigned_to.name``)
+Z_ONE = {"agent_id": ZAGENT, "agent_name": "Agent One"}
+H_ANDY = {"agent_id": ANDY, "agent_name": "Andy"}
 
 
 def eid(app: str, *parts: object) -> str:
@@ -52,16 +55,16 @@ def read(path: Path) -> bytes:
 
 Z_REPLY_ASSIGN = [  # part 2824382500: assignment by 1957471 to 1957471, with a body
     ev(ZAPP, ("2824382500", "assignment"), type="conversation.assigned",
-       at="2019-03-22T21:45:11.000Z", conversation_id=ZCONV, agent_id=ZAGENT, method="pull"),
+       at="2019-03-22T21:45:11.000Z", conversation_id=ZCONV, **Z_ONE, method="pull"),
     ev(ZAPP, ("2824382500", "message"), type="message.created", at="2019-03-22T21:45:11.000Z",
-       conversation_id=ZCONV, author="agent", agent_id=ZAGENT, internal=False),
+       conversation_id=ZCONV, author="agent", **Z_ONE, internal=False),
 ]
 
 ZULIP_EXPECTED: dict[str, list[dict[str, Any]]] = {
     "zulip_admin_away_mode_updated.json": [
         {"id": eid("abc123def", "notif_ca8a37c8-c6b7-4a5c-89bf-1491a6e53131", "away_mode"),
          "type": "agent.status_changed", "at": "2026-01-10T03:47:08.000Z",
-         "agent_id": "intercom:abc123def:1234567", "status": "away",
+         "agent_id": "intercom:abc123def:1234567", "agent_name": "Bo Williams", "status": "away",
          "source": "intercom", "team": "intercom:abc123def:9680998"},
     ],
     "zulip_conversation_admin_assigned.json": Z_REPLY_ASSIGN,
@@ -69,22 +72,22 @@ ZULIP_EXPECTED: dict[str, list[dict[str, Any]]] = {
     "zulip_conversation_admin_closed.json": [
         ev(ZAPP, ("2824395628", "status", "resolved"), type="conversation.status_changed",
            at="2019-03-22T21:49:49.000Z", conversation_id=ZCONV, status="resolved", by="agent",
-           agent_id=ZAGENT),
+           **Z_ONE),
     ],
     "zulip_conversation_admin_noted.json": [
         ev(ZAPP, ("2826904904", "message"), type="message.created",
            at="2019-03-23T22:02:16.000Z", conversation_id="intercom:i6wc9ipe:21330067382",
-           author="agent", agent_id=ZAGENT, internal=True),
+           author="agent", **Z_ONE, internal=True),
     ],
     "zulip_conversation_admin_opened.json": [  # part_type open; assigned_to is no assignment
         ev(ZAPP, ("2826953202", "status", "open"), type="conversation.status_changed",
            at="2019-03-23T22:42:11.000Z", conversation_id="intercom:i6wc9ipe:21330229536",
-           status="open", by="agent", agent_id=ZAGENT),
+           status="open", by="agent", **Z_ONE),
     ],
     "zulip_conversation_admin_snoozed.json": [
         ev(ZAPP, ("2826902108", "status", "snoozed"), type="conversation.status_changed",
            at="2019-03-23T22:00:13.000Z", conversation_id="intercom:i6wc9ipe:21330067382",
-           status="snoozed", by="agent", agent_id=ZAGENT),
+           status="snoozed", by="agent", **Z_ONE),
     ],
     "zulip_conversation_user_created.json": [  # v1: no source.type → channel other
         ev(ZAPP, ("21321941764", "created"), type="conversation.created",
@@ -106,10 +109,10 @@ ZULIP_EXPECTED: dict[str, list[dict[str, Any]]] = {
 
 H_SNOOZED = ev(HAPP, ("6073794381", "status", "snoozed"), type="conversation.status_changed",
                at="2020-08-05T13:45:26.000Z", conversation_id=HCONV, status="snoozed", by="agent",
-               agent_id=ANDY)
+               **H_ANDY)
 H_UNSNOOZED = ev(HAPP, ("6073794381", "status", "open"), type="conversation.status_changed",
                  at="2020-08-05T13:45:26.000Z", conversation_id=HCONV, status="open", by="agent",
-                 agent_id=ANDY)
+                 **H_ANDY)
 
 HULL_EXPECTED: dict[str, list[dict[str, Any]]] = {
     # an outbound message from Andy: Intercom creates it closed, i.e. waiting on the customer
@@ -119,7 +122,8 @@ HULL_EXPECTED: dict[str, list[dict[str, Any]]] = {
            priority="normal", initiator="agent",
            customer_id="intercom:lkqcyt9t:5ee3d479d1cf3dedbee23d68"),
         ev(HAPP, ("137324500000000", "assigned"), type="conversation.assigned",
-           at="2020-08-05T13:40:05.000Z", conversation_id=HCONV, agent_id=ANDY, method="push"),
+           at="2020-08-05T13:40:05.000Z", conversation_id=HCONV, **H_ANDY, method="push"),
+        # the message's author names no name (Andy's name is on the assignee only)
         ev(HAPP, ("137324500000000", "message"), type="message.created",
            at="2020-08-05T13:40:05.000Z", conversation_id=HCONV, author="agent", agent_id=ANDY,
            internal=False),
@@ -131,26 +135,26 @@ HULL_EXPECTED: dict[str, list[dict[str, Any]]] = {
     "webhook-conversation-admin-opened.json": [
         ev(HAPP, ("6073760644", "status", "open"), type="conversation.status_changed",
            at="2020-08-05T13:42:17.000Z", conversation_id=HCONV, status="open", by="agent",
-           agent_id=ANDY),
+           **H_ANDY),
         ev(HAPP, ("6073760644", "assignment"), type="conversation.unassigned",
            at="2020-08-05T13:42:17.000Z", conversation_id=HCONV),
     ],
     "webhook-conversation-admin-assigned.json": [  # Andy takes it himself: pull
         ev(HAPP, ("6073773149", "assignment"), type="conversation.assigned",
-           at="2020-08-05T13:43:28.000Z", conversation_id=HCONV, agent_id=ANDY, method="pull"),
+           at="2020-08-05T13:43:28.000Z", conversation_id=HCONV, **H_ANDY, method="pull"),
     ],
     # topic replied, part_type open with a body (edited fixture): open (a no-op) and the reply
     "webhook-conversation-admin-replied.json": [
         ev(HAPP, ("6073780765", "status", "open"), type="conversation.status_changed",
            at="2020-08-05T13:44:09.000Z", conversation_id=HCONV, status="open", by="agent",
-           agent_id=ANDY),
+           **H_ANDY),
         ev(HAPP, ("6073780765", "message"), type="message.created",
-           at="2020-08-05T13:44:09.000Z", conversation_id=HCONV, author="agent", agent_id=ANDY,
+           at="2020-08-05T13:44:09.000Z", conversation_id=HCONV, author="agent", **H_ANDY,
            internal=False),
     ],
     "webhook-conversation-admin-noted.json": [
         ev(HAPP, ("6073788584", "message"), type="message.created",
-           at="2020-08-05T13:44:54.000Z", conversation_id=HCONV, author="agent", agent_id=ANDY,
+           at="2020-08-05T13:44:54.000Z", conversation_id=HCONV, author="agent", **H_ANDY,
            internal=True),
     ],
     "webhook-conversation-admin-snoozed.json": [H_SNOOZED],
@@ -161,7 +165,7 @@ HULL_EXPECTED: dict[str, list[dict[str, Any]]] = {
     "webhook-conversation-admin-closed.json": [
         ev(HAPP, ("6073838784", "status", "resolved"), type="conversation.status_changed",
            at="2020-08-05T13:49:28.000Z", conversation_id=HCONV, status="resolved", by="agent",
-           agent_id=ANDY),
+           **H_ANDY),
     ],
     # another workspace: admin 3197195 writes, Andy (3330619) is the assignee
     "webhook-conversation-admin-single-created-lead.json": [
@@ -171,7 +175,8 @@ HULL_EXPECTED: dict[str, list[dict[str, Any]]] = {
            customer_id="intercom:iynax7cx:59e0e10b12ce6cb8f7a30587"),
         ev("iynax7cx", ("15494800000000", "assigned"), type="conversation.assigned",
            at="2020-08-11T00:42:02.000Z", conversation_id="intercom:iynax7cx:15494800000000",
-           agent_id="intercom:iynax7cx:3330619", method="push"),
+           agent_id="intercom:iynax7cx:3330619", agent_name="Andy",
+           method="push"),
         ev("iynax7cx", ("15494800000000", "message"), type="message.created",
            at="2020-08-11T00:42:02.000Z", conversation_id="intercom:iynax7cx:15494800000000",
            author="agent", agent_id="intercom:iynax7cx:3197195", internal=False),

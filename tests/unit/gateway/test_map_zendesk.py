@@ -78,7 +78,7 @@ def test_agent_public_comment() -> None:
             {"id": eid("d4f5c389-8f4a-4c2e-a1b9-8e4f39c71d52"), "type": "message.created",
              "at": "2025-01-08T14:25:30.123Z", "conversation_id": TICKET, "source": "zendesk",
              "team": GROUP, "author": "agent",
-             "agent_id": "zendesk:22129848:8447388090495"},
+             "agent_id": "zendesk:22129848:8447388090495", "agent_name": "Support Agent"},
         ])
 
 

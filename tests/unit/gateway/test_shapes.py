@@ -5,6 +5,7 @@ from typing import Any
 
 from schemas import event_adapter
 from service.config import KpiConfig
+from service.desk import DeskShape, desk_events
 from service.engine.engine import KpiEngine
 from service.gateway.shapes import IntercomShapes
 from service.gateway.vendors.intercom import map_delivery
@@ -45,3 +46,20 @@ def test_intercom_shaped_traffic_keeps_the_kpis_intercom_carries() -> None:
     assert expected["windows"]["24h"]["overall"]["conversations_resolved"] > 0
     assert got["windows"]["24h"]["overall"]["conversations_closed"] == 0
     assert got["live"]["overall"] == expected["live"]["overall"]
+
+
+def test_the_demo_desks_agent_names_reach_the_report_through_intercoms_shape() -> None:
+    shapes, engine = IntercomShapes("demo"), KpiEngine(KpiConfig())
+    shape = DeskShape(start_ms=1_780_000_000_000, agents=20)
+    named: dict[str, str] = {}
+    for event in desk_events(shape, until_ms=shape.start_ms + 2 * 3_600_000):
+        if event.get("agent_name"):
+            named[event["agent_id"]] = event["agent_name"]
+        body = shapes.notification(event)
+        for mapped in [] if body is None else map_delivery(body, {}, None).events:
+            engine.process(event_adapter.validate_python(mapped))
+    agents = engine.report()["names"]["agents"]
+    assert agents, "the desk's agents worked in two hours"
+    assert agents == {f"intercom:demo:{agent}": named[agent]
+                      for agent in named if f"intercom:demo:{agent}" in agents}
+    assert len(set(named.values())) == len(named), "one name per agent"

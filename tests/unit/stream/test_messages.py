@@ -9,6 +9,7 @@ from service.engine.deltas import DELTAS_VERSION, OwnerDeltas, Source
 from service.engine.engine import CachedPolicy
 from service.engine.facts import F_RATING, Rating
 from service.engine.fold import LiveSummary
+from service.engine.learned_names import Sighting
 from service.engine.owner_keys import OVERALL, agent_owner, team_owner
 from service.engine.presence import Segment, SegmentChange
 from service.engine.records import K_PRESENCE, Record
@@ -38,6 +39,8 @@ def full() -> OwnerDeltas:
         (Segment(0, 1_000, "billing", False),), (Segment(0, None, "billing", True),))
     deltas.resync[(team_owner("tech"), "a7")] = ()
     deltas.resync[(OVERALL, "a8")] = (Segment(5, 9, None, False),)
+    deltas.names[agent_owner("a7")] = Sighting(61_000, "Cordelia Lear")
+    deltas.names[team_owner("billing")] = Sighting(60_500, "Billing — Europe")
     return deltas
 
 
@@ -45,6 +48,22 @@ def test_every_section_round_trips_exactly() -> None:
     deltas = full()
     [raw] = encode_deltas(deltas, 1 << 20)
     assert decode_deltas(raw) == deltas
+
+
+def test_a_message_of_version_1_a_release_before_names_is_read() -> None:
+    deltas = full()
+    deltas.names.clear()
+    [raw] = encode_deltas(deltas, 1 << 20)
+    version_1 = orjson.loads(raw)
+    assert version_1.pop() == []
+    version_1[0] = 1
+    assert decode_deltas(orjson.dumps(version_1)) == deltas
+
+
+def test_names_survive_a_split() -> None:
+    deltas = busy()
+    parts = [decode_deltas(raw) for raw in encode_deltas(deltas, 64_000)]
+    assert {o: s for part in parts for o, s in part.names.items()} == deltas.names
 
 
 def test_a_large_message_is_split_and_each_row_stays_whole() -> None:
@@ -71,11 +90,17 @@ def test_a_large_message_is_split_and_each_row_stays_whole() -> None:
     (b"{not json", "not JSON"),
     (b'{"a": 1}', "not a deltas message"),
     (orjson.dumps([DELTAS_VERSION + 1, []]), f"version {DELTAS_VERSION + 1}"),
+    (orjson.dumps([True, []]), "version True"),
     (orjson.dumps([DELTAS_VERSION, [0, 0, 0, None, None], [["x", 0, []]], [], [], [], [],
-                   [], [], []]), "not an owner code"),
+                   [], [], [], []]), "not an owner code"),
     (orjson.dumps([DELTAS_VERSION, [0, 0, 0, -1, None, None], [], [], [], [], [], [], [],
-                   []]), "source .*expected 5 values"),
-    (orjson.dumps([DELTAS_VERSION, [0, 0, 0, None, None], []]), "3 sections, expected 10"),
+                   [], []]), "source .*expected 5 values"),
+    (orjson.dumps([DELTAS_VERSION, [0, 0, 0, None, None], []]), "3 sections, expected 11"),
+    (orjson.dumps([1, [0, 0, 0, None, None], []]), "3 sections, expected 10"),
+    (orjson.dumps([DELTAS_VERSION, [0, 0, 0, None, None], [], [], [], [], [], [], [], [],
+                   [["a:a7", "soon", "Cordelia"]]]), "name of 'a:a7': expected a time"),
+    (orjson.dumps([DELTAS_VERSION, [0, 0, 0, None, None], [], [], [], [], [], [], [], [],
+                   [[7, 1, "Cordelia"]]]), "AttributeError"),
 ])
 def test_what_does_not_decode_says_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(BadDelta, match=reason):
