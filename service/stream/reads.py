@@ -49,21 +49,22 @@ def queue_of(owners: OwnerStage, state: str, as_of_ms: int, policy: TeamPolicy,
              limit: int, directory: Directory) -> dict[str, Any]:
     """The ``/conversations`` answer from the live summaries of the narrowest owner asked for
     (the agent's, else the team's, else overall), when it is held here; else empty. With the
-    display names of its teams and agents, and the names learned for the agents held here that
-    have live conversations: the worker that lists an agent's conversations may not hold the
-    agent, and a client merging every worker's ``names`` then has them all."""
+    display names of its teams and agents, and the names learned for the teams and agents held
+    here that have live conversations: the worker that lists a conversation may hold neither
+    its team nor its agent, and a client merging every worker's ``names`` then has them all."""
     owner = agent_owner(agent) if agent else team_owner(team) if team else OVERALL
     book = owners.book_of(owner)
     live = {} if book is None else book.live.get(owner, {})
     learned = owners.learned_names()
     answer = named(queue_listing(live.items(), state, as_of_ms, policy, at_risk_ratio, team,
                                  agent, limit), directory, learned)
-    working = {o.key for _, held_book in owners.books() for o, held in held_book.live.items()
-               if held and o.level == "agent" and o.key not in directory.agents}
-    heard = learned.of_keys("agent", working)
-    if heard:
-        names = answer.setdefault("names", {"teams": {}, "agents": {}})
-        names["agents"] = dict(sorted({**heard, **names["agents"]}.items()))
+    for level, given in (("team", directory.teams), ("agent", directory.agents)):
+        working = {o.key for _, held_book in owners.books() for o, held in held_book.live.items()
+                   if held and o.level == level and o.key not in given}
+        heard = learned.of_keys(level, working)
+        if heard:
+            names = answer.setdefault("names", {"teams": {}, "agents": {}})
+            names[f"{level}s"] = dict(sorted({**heard, **names[f"{level}s"]}.items()))
     return answer
 
 

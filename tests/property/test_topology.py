@@ -19,14 +19,17 @@ from hypothesis import strategies as st
 from streams import _as_of, config, report_of, stream
 from test_arrival_order import hard_stream, shuffled_keeping_ties
 
+from service.engine.engine import CachedPolicy, KpiEngine
 from service.engine.learned_names import LearnedNames
 from service.engine.owner_keys import Owner
+from service.engine.queue import merge_queues
 from service.engine.report import merge_reports
 from service.names import named
 from service.partitioning import partition_for
 from service.stream.conversations import ConversationStage, Message
 from service.stream.messages import encode_deltas
 from service.stream.owners import OwnerStage
+from service.stream.reads import queue_of
 from service.stream.store import MemoryStore
 
 PARTITIONS = 4
@@ -234,3 +237,29 @@ def test_crashes_happen_in_the_driver() -> None:
     topology = _run(events, random.Random(3), 2, 0.05, 2, 0, _as_of(expected))
     assert topology.crashes > 5
     assert topology.report(_as_of(expected)) == expected
+
+
+@slow
+@given(st.integers(0, 3), st.integers(0, 2**32), st.sampled_from([None, "billing", "tech"]))
+def test_the_workers_merged_queue_equals_replays_names_included(seed: int, run: int,
+                                                               team: str | None) -> None:
+    """Each worker lists the conversations of the owner asked for that it holds, and names the
+    agents it holds; merged, the listing and its names are replay's (an agent's name lives on
+    its own partition, not always the team's)."""
+    rnd = random.Random(run)
+    events = list(stream(seed))
+    times = sorted(e.at for e in events)
+    events = [e for e in events if e.at <= times[len(times) // 2]]  # mid-day: work is open
+    engine = KpiEngine(config())
+    for event in events:
+        engine.process(event)
+    as_of = engine.default_as_of()
+    expected = engine.queue("open", as_of, team)
+    rnd.shuffle(events)
+    topology = _run(events, rnd, 3, 0.0, 1, None, as_of)
+    policy = CachedPolicy(config())
+    answers = [queue_of(worker.owners, "open", as_of, policy, config().at_risk_ratio, team,
+                        None, None, config().directory())
+               for worker in topology.workers.values()]
+    assert merge_queues(answers, None) == expected
+    assert expected.get("names", {}).get("agents"), "the stream names some agents"
