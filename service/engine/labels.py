@@ -78,6 +78,25 @@ class AgentTeams:
             else:
                 insort(order, mark)
 
+    def load(self, agent: str, minute: int, marks: Mapping[Mark, int]) -> None:
+        """The marks of ``agent``'s pane of ``minute`` read back from a store, held as
+        :meth:`note` of each would hold them; loading minutes in ascending order appends to
+        the order instead of inserting."""
+        held = self._agents.get(agent)
+        if held is None:
+            held = self._agents[agent] = _Marks()
+        if minute in held.minutes:
+            for (at, team), count in marks.items():
+                self.note(agent, at, team, count)
+            return
+        held.minutes[minute] = {mark: n for mark, n in marks.items() if n}
+        order = held.order
+        for mark in sorted(mark for mark, n in marks.items() if n > 0):
+            if not order or mark > order[-1]:
+                order.append(mark)
+            else:
+                insort(order, mark)
+
     def latest(self, agent: str) -> Mark | None:
         """The latest mark of ``agent``'s facts."""
         marks = self._agents.get(agent)

@@ -39,6 +39,7 @@ from service.stream.rows import (
     key,
     key_parts,
     loads,
+    pane_key_parts,
     prefix,
 )
 from service.stream.store import Store, Writes
@@ -87,12 +88,18 @@ class OwnerStage:
         raw = store.get(key(partition, b"w"))
         if raw is not None:
             book.watermark.restore(loads(raw))
-        for row_key, value in store.scan(prefix(partition, b"p")):
-            code, minute = key_parts(row_key, 2)
-            owner, row = owner_of_code(code), PaneRow.decode(value)
-            book.aggregates.load_pane(owner.level, owner.key, int(minute), row.entries)
-            book.add_marks(owner.key, row.marks)
-            part.applied[(owner, int(minute))] = row.applied
+        panes = prefix(partition, b"p")
+        start, last_code, owner = len(panes), b"", OVERALL
+        load_pane, applied = book.aggregates.load_pane, part.applied
+        for row_key, value in store.scan(panes):
+            raw_code, minute = pane_key_parts(row_key, start)
+            if raw_code != last_code:
+                owner, last_code = owner_of_code(raw_code.decode()), raw_code
+            row = PaneRow.decode(value)
+            load_pane(owner.level, owner.key, minute, row.entries)
+            if row.marks:
+                book.agent_teams.load(owner.key, minute, row.marks)
+            applied[(owner, minute)] = row.applied
         for row_key, value in store.scan(prefix(partition, b"f")):
             code, fid = key_parts(row_key, 2)
             book.set_feedback(owner_of_code(code), fid, decode_feedback(value), -(2**62))

@@ -37,7 +37,7 @@ from service.engine.presence import Segment
 from service.engine.records import Record
 
 __all__ = ["CHUNK_EVENTS", "SEEN_CHUNK", "Head", "PaneRow", "decode_records", "encode_records",
-           "key", "prefix"]
+           "key", "pane_key_parts", "prefix"]
 
 CHUNK_EVENTS = 64
 """Events per chunk row of a conversation."""
@@ -134,9 +134,18 @@ class PaneRow:
     @classmethod
     def decode(cls, raw: bytes) -> "PaneRow":
         applied, entries, marks = loads(raw)
-        return cls(dict(zip(applied[::2], applied[1::2], strict=True)),
-                   dict(zip(entries[::2], entries[1::2], strict=True)),
+        flat = iter(applied)
+        pairs = iter(entries)
+        return cls(dict(zip(flat, flat, strict=True)), dict(zip(pairs, pairs, strict=True)),
                    {(at, team): n for at, team, n in marks})
+
+
+def pane_key_parts(raw: bytes, start: int) -> tuple[bytes, int]:
+    """(owner code, minute) of a pane row's key, whose parts begin at ``start`` (the length of
+    its :func:`prefix`): the minute is the last part, so a code holding the separator stays
+    whole."""
+    code, _, minute = raw[start:].rpartition(SEP)
+    return code, int(minute)
 
 
 def encode_fact(fact: Fact) -> bytes:

@@ -69,3 +69,12 @@ async def test_a_timeout_after_a_busy_event_loop_says_nothing_of_kafka() -> None
     silent = _Silent(block_s=0.0)
     assert await silent.probe() is False
     assert silent.down_since is not None
+
+
+async def test_a_timeout_after_the_loop_stood_still_for_much_of_it_says_nothing_either() -> None:
+    """The worker loading its partitions' owners blocked the loop for 4.2 s of a probe's 3 s
+    window: its timeout came on time, yet the answer could not have been read."""
+    held_most = _Silent(block_s=0.07)
+    assert await held_most.probe() is True
+    assert held_most.down_since is None
+
