@@ -84,6 +84,14 @@ batch)."""
 RELEASE_MEMORY_INTERVAL_S = 10.0
 PROGRESS_INTERVAL_S = 5.0
 RECOVERY_LOG_INTERVAL_S = 10.0
+RECOVERY_WARN_AFTER_S = 30.0
+"""A table recovery shorter than this is a rebalance's routine, logged at info level; a longer
+one is logged as a warning from then on, and so is its end."""
+
+
+def recovery_log_level(seconds: float) -> int:
+    """The level of the recovery's progress lines after ``seconds`` of recovering."""
+    return logging.WARNING if seconds >= RECOVERY_WARN_AFTER_S else logging.INFO
 
 
 def _message(event: EventT) -> Message:
@@ -216,7 +224,8 @@ class KpiService:
     async def _report_recovery(self) -> None:
         """While the tables recover for longer than a few seconds, say so in the log with how
         many changelog records are left (faust logs it at info level, and a busy recovery
-        otherwise looks like a silent worker)."""
+        otherwise looks like a silent worker): at info level for a rebalance's routine, as a
+        warning once it has taken :data:`RECOVERY_WARN_AFTER_S`."""
         tables: Any = self.app.tables
         recovery = tables.recovery
         started: float | None = None
@@ -225,15 +234,17 @@ class KpiService:
             await asyncio.sleep(RECOVERY_LOG_INTERVAL_S)
             if not recovery.in_recovery:
                 if started is not None:
-                    log.warning("tables recovered in %.0f s", time.monotonic() - started)
+                    took = time.monotonic() - started
+                    log.log(recovery_log_level(took), "tables recovered in %.0f s", took)
                 started, total = None, 0
                 continue
             remaining = recovery.active_remaining_total()
             if started is None:
                 started = time.monotonic() - RECOVERY_LOG_INTERVAL_S
             total = max(total, remaining)
-            log.warning("recovering the tables from their changelogs (a restart or a "
-                        "rebalance): %d of %d records left to read", remaining, total)
+            log.log(recovery_log_level(time.monotonic() - started),
+                    "recovering the tables from their changelogs (a restart or a rebalance): "
+                    "%d of %d records left to read", remaining, total)
 
     async def _watch_progress(self) -> None:
         """Check every few seconds that waiting input is applied (see

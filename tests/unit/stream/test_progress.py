@@ -3,8 +3,10 @@ nothing applied, and it exits after five (issue 23 item 6); a busy event loop is
 outage."""
 
 import asyncio
+import logging
 import time
 
+from service.stream.app import RECOVERY_WARN_AFTER_S, recovery_log_level
 from service.stream.progress import STALL_EXIT_S, STALL_READY_S, Progress, Verdict
 from service.stream.reachability import KafkaReachability
 
@@ -78,3 +80,11 @@ async def test_a_timeout_after_the_loop_stood_still_for_much_of_it_says_nothing_
     assert await held_most.probe() is True
     assert held_most.down_since is None
 
+
+
+def test_a_routine_recovery_is_told_at_info_level_and_a_long_one_warns() -> None:
+    """A rebalance's recovery of a few seconds put a warning on the demo's screen; one that
+    takes half a minute is worth a warning."""
+    assert recovery_log_level(10) == logging.INFO
+    assert recovery_log_level(RECOVERY_WARN_AFTER_S - 0.1) == logging.INFO
+    assert recovery_log_level(RECOVERY_WARN_AFTER_S) == logging.WARNING
