@@ -68,7 +68,7 @@ def test_first_response_alerts_fire_and_resolve(namespace: Namespace, start_work
                                                  prometheus_for: Any, tmp_path: Path) -> None:
     config = tmp_path / "kpi.yaml"
     config.write_text("at_risk_ratio: 0.5\n"
-                      "teams:\n  e2e: {sla: {first_response: {target: 20}}}\n")
+                      "teams:\n  e2e: {name: E2E Desk, sla: {first_response: {target: 20}}}\n")
     worker = start_worker("w1", SUPPORT_KPI_CONFIG=str(config)).wait_ready()
     prometheus = prometheus_for(f"127.0.0.1:{worker.url.rsplit(':', 1)[1]}")
     wait_until(lambda: prometheus.query('up{job="support-kpi"} == 1'), 60,
@@ -78,7 +78,8 @@ def test_first_response_alerts_fire_and_resolve(namespace: Namespace, start_work
         {"id": "e2e-1", "type": "conversation.created", "at": _iso(created),
          "conversation_id": "e2e-c1", "team": "e2e", "channel": "chat"},
         {"id": "e2e-2", "type": "conversation.assigned", "at": _iso(created),
-         "conversation_id": "e2e-c1", "agent_id": "e2e-a1", "team": "e2e"},
+         "conversation_id": "e2e-c1", "agent_id": "e2e-a1", "team": "e2e",
+         "agent_name": "Ana E2E"},
     ]
     namespace.cli("produce", "-", stdin=b"\n".join(orjson.dumps(e) for e in events))
     wait_until(lambda: AT_RISK in firing(prometheus), 60, "the at-risk warning to fire")
@@ -95,7 +96,9 @@ def test_first_response_alerts_fire_and_resolve(namespace: Namespace, start_work
 def _dashboard_queries_evaluate(prometheus: PrometheusProcess) -> None:
     """Every panel query of the dashboard runs on the real Prometheus without error, and those
     over series that always have a value (live counts, counters, worker health) return data;
-    ratios and quantiles without data in this short test have no sample, as designed."""
+    ratios and quantiles without data in this short test have no sample, as designed. A team's
+    and an agent's series carry their names (``group_left(name)``): the team's from the
+    configuration, the agent's learned from an event's ``agent_name``."""
     from tools.dashboard import build_dashboard
 
     values = {"$team": "e2e", "${team}": "e2e", "$agent": "e2e-a1", "${agent}": "e2e-a1",
@@ -105,12 +108,19 @@ def _dashboard_queries_evaluate(prometheus: PrometheusProcess) -> None:
               "support_consumer_lag", "support_overall_conversations_created")
     expressions = [target["expr"] for panel in build_dashboard()["panels"]
                    for target in panel.get("targets", [])]
-    checked = 0
+    checked = named = 0
     for expression in expressions:
         for name, value in values.items():
             expression = expression.replace(name, value)
         data = prometheus.query(expression)
+        if "group_left(name)" in expression:
+            shown = {s["metric"].get("team") or s["metric"].get("agent"): s["metric"].get("name")
+                     for s in data}
+            assert set(shown.items()) <= {("e2e", "E2E Desk"), ("e2e-a1", "Ana E2E")}, (
+                f"a series without its configured or learned name: {expression} → {shown}")
+            named += bool(shown)
         if any(f"{metric}{{" in expression or f"{metric})" in expression for metric in always):
             assert data, f"no data for {expression}"
             checked += 1
     assert checked >= 6
+    assert named >= 2, "the team's and the agent's panels carry their names"
