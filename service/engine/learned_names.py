@@ -28,15 +28,13 @@ class Sighting(NamedTuple):
 
 def sightings(event: Any, at_ms: int) -> list[tuple[Owner, Sighting]]:
     """The owners a validated event (SPEC §2) names, with its time ``at_ms``: the team when it
-    has ``team_name``, the agent (``agent_id``) when it has ``agent_name``."""
+    has ``team_name``, the agent (``agent_id``) when it has ``agent_name`` (validation refuses
+    a name without its key)."""
     found: list[tuple[Owner, Sighting]] = []
-    team_name = getattr(event, "team_name", None)
-    if team_name is not None and event.team is not None:
-        found.append((team_owner(event.team), Sighting(at_ms, team_name)))
-    agent_name = getattr(event, "agent_name", None)
-    agent = getattr(event, "agent_id", None)
-    if agent_name is not None and agent is not None:
-        found.append((agent_owner(agent), Sighting(at_ms, agent_name)))
+    if event.team_name is not None:
+        found.append((team_owner(event.team), Sighting(at_ms, event.team_name)))
+    if event.agent_name is not None:
+        found.append((agent_owner(event.agent_id), Sighting(at_ms, event.agent_name)))
     return found
 
 

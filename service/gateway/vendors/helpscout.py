@@ -137,8 +137,12 @@ def map_delivery(body: bytes, headers: Mapping[str, str], tenant: str | None) ->
     conversation = name(VENDOR, tenant, convo_id)
     mailbox = _id(data.get("mailbox")) or data.get("mailboxId")
     team = name(VENDOR, tenant, mailbox) if mailbox not in (None, "") else None
-    team_name = person_name(data.get("mailbox")) if team else None
-    teamed = {"team": team, **({"team_name": team_name} if team_name else {})} if team else {}
+    teamed: dict[str, str] = {}
+    if team:
+        teamed["team"] = team
+        team_name = person_name(data.get("mailbox"))
+        if team_name:
+            teamed["team_name"] = team_name
 
     if kind in CREATED:
         created_by = _obj(data.get("createdBy"))
