@@ -3,6 +3,7 @@
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ examples:
   support-kpi replay events.jsonl --as-of 2024-03-04T18:00:00Z --config team.yaml
   cat events.jsonl | support-kpi replay -
   support-kpi import servicenow incidents.csv --timezone Europe/Berlin > events.jsonl
+  support-kpi replay events.jsonl --history history.duckdb   fill a history database
+  support-kpi history report --from 2024-03-01 --to 2024-04-01 --by week --compare
 
 report, queue and explain exit 0 when every worker answered, 3 when one did not (what the
 others answered is printed, the missing ones named), 2 for a request the workers refuse (a bad
@@ -85,14 +88,29 @@ def _replay(args: argparse.Namespace) -> int:
         import time
 
         latest_ms = int(time.time() * 1000 + _settings().max_clock_skew_seconds * 1000)
+    ledger = writer = None
+    if args.history is not None:
+        from service.history.database import HistoryError, HistoryWriter, open_history
+        from service.history.ledger import Ledger
+
+        try:
+            writer = HistoryWriter(open_history(args.history),
+                                   args.history.with_name(args.history.name + ".staging"))
+        except HistoryError as error:
+            print(f"support-kpi replay: --history {error}", file=sys.stderr)
+            return 2
+        ledger = Ledger()
     try:
         stats = replay_lines(engine, open_lines(args.file), args.as_of, progress=progress,
-                             latest_ms=latest_ms)
+                             latest_ms=latest_ms, ledger=ledger, writer=writer)
     except FileNotFoundError:
         print(f"support-kpi replay: {args.file}: no such file (give a JSON-lines file, or - "
               "for stdin)", file=sys.stderr)
         return 2
     print(stats.summary(engine), file=sys.stderr)
+    if ledger is not None and writer is not None:
+        writer.finish(ledger, engine.default_as_of() if args.as_of is None else args.as_of)
+        print(f"history: {writer.facts:,} facts written to {args.history}", file=sys.stderr)
     pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
     sys.stdout.buffer.write(report_json(engine.report(args.as_of), pretty))
     return 0
@@ -594,7 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "defaults)")
     replay.add_argument("--pretty", action=argparse.BooleanOptionalAction, default=None,
                         help="indent the JSON (default: when stdout is a terminal)")
+    replay.add_argument("--history", metavar="PATH", type=Path,
+                        help="also fill a new history database at PATH (DuckDB) with every "
+                        "fact, for `support-kpi history`")
     replay.set_defaults(run=_replay)
+
+    from service.history.commands import add_history_parser
+
+    add_history_parser(commands)
 
     importer = commands.add_parser(
         "import", help="convert a helpdesk export into canonical events",

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from service.engine.conversation import KeyTooLarge
 from service.engine.engine import KpiEngine
 from service.engine.records import to_epoch_ms
+from service.history.ledger import Ledger, LedgerWriter
 from service.ingest import decode_message
 
 __all__ = ["MAX_LISTED_ERRORS", "ReplayStats", "replay_lines"]
@@ -78,6 +79,9 @@ def replay_lines(
     progress: TextIO | None = None,
     progress_every: int = 200_000,
     latest_ms: int | None = None,
+    ledger: Ledger | None = None,
+    writer: LedgerWriter | None = None,
+    flush_every: int = 100_000,
 ) -> ReplayStats:
     """Feed every valid event (a line holds an event or a JSON array of them) to ``engine``.
 
@@ -86,8 +90,14 @@ def replay_lines(
     ``latest_ms`` (when given: the current time plus the allowed clock skew) are left out and
     counted as ``future``: replay has no wall clock of its own, and its default as-of ignores
     events dated after the moment it runs (SPEC §4).
+
+    With ``ledger``, every fact change, timeline change and conversation attribute goes into it
+    too (``--history``); with ``writer``, the ledger is flushed to it whenever
+    ``flush_every`` facts are pending.
     """
     stats = ReplayStats()
+    if ledger is not None:
+        engine.book.segment_listener = ledger.apply_segments
     limit = as_of_ms if as_of_ms is not None else latest_ms
     for number, line in enumerate(lines, 1):
         stats.lines = number
@@ -106,7 +116,7 @@ def replay_lines(
                     stats.future += 1
                     continue
             try:
-                engine.process(event)
+                changes = engine.process(event)
             except KeyTooLarge as error:
                 stats.reject("key_too_large", number, str(error))
                 continue
@@ -114,6 +124,11 @@ def replay_lines(
                 stats.reject("processing_error", number, f"{type(error).__name__}: {error}")
                 continue
             stats.events += 1
+            if ledger is not None and changes is not None:
+                ledger.observe(event)
+                ledger.apply(getattr(event, "conversation_id", None), changes)
+                if writer is not None and len(ledger.facts) >= flush_every:
+                    writer.flush(ledger)
         if progress is not None and number % progress_every == 0:
             print(f"\r  replayed {number:,} lines", end="", file=progress, flush=True)
     if progress is not None and stats.lines >= progress_every:

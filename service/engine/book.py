@@ -15,7 +15,7 @@ applies them to the team and overall owners here, a worker sends them to the par
 hold those owners. Either way the same panes, segments and report code give the numbers.
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from service.engine.aggregates import Aggregates, RunningSum, Totals
@@ -87,6 +87,9 @@ class OwnerBook:
         """The names for people the events gave its teams and agents."""
         self._computed: dict[tuple[str, Owner], _Computed] = {}
         """(window, owner) → what the last report computed for it."""
+        self.segment_listener: Callable[[str, SegmentChange], None] | None = None
+        """Told (agent, change) of every change a presence event or busy time makes to an
+        agent's timeline (replay's history ledger); not of the cuts retention makes."""
 
     @property
     def cutoff_ms(self) -> int:
@@ -122,6 +125,8 @@ class OwnerBook:
             else:
                 change = self.timeline(fact.agent).drop_attention(fact.fact_id)
             self._forward(fact.agent, change)
+            if self.segment_listener is not None:
+                self.segment_listener(fact.agent, change)
             return True
         cutoff = self.cutoff_ms
         if isinstance(fact, Rating | Review):
@@ -149,6 +154,8 @@ class OwnerBook:
         if change is None:
             return False
         self._forward(agent, change)
+        if self.segment_listener is not None:
+            self.segment_listener(agent, change)
         return True
 
     # -- a worker's owner stage: the deltas --------------------------------------------------

@@ -103,6 +103,10 @@ class PaneLayout:
         the counters."""
         return feed.slot if isinstance(feed, Count) else len(self.counters) + feed.index
 
+    def feeds(self, kind: int) -> tuple[Feed, ...]:
+        """The feeds facts of ``kind`` add to (none for busy time)."""
+        return self._by_kind.get(kind, ())
+
     def entries(self, fact: Any) -> Entries:
         """What ``fact`` adds to a pane: one entry per counter with a non-zero amount and per
         distribution value. Raises ValueError for a fact no feed takes (busy time, which feeds

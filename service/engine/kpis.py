@@ -4,7 +4,7 @@ It drives the report's keys and values, the Prometheus metric names (``service.m
 tables of docs/kpis.md and docs/outputs.md and the dashboard; a KPI is added here and nowhere else.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -26,28 +26,45 @@ from service.engine.facts import (
     F_REVIEW,
 )
 from service.engine.feeds import Count, Distribution, Feed, PaneLayout
-from service.engine.sketch import QuantileSketch
+
+
+class ValueDistribution(Protocol):
+    """A distribution's values, as a KPI reads them: a window's quantile sketch
+    (:class:`~service.engine.sketch.QuantileSketch`) or history's exact values."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def sum_ms(self) -> int: ...
+
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]: ...
 
 
 class WindowTotals(Protocol):
     """What a KPI's value is computed from: a window's panes merged
-    (:class:`service.engine.aggregates.Totals`): counters by feed slot, one quantile sketch
-    per distribution, presence milliseconds."""
+    (:class:`service.engine.aggregates.Totals`) or a history period's facts: counters by feed
+    slot, one distribution per distribution feed, presence milliseconds."""
 
     counters: list[int]
-    sketches: list[QuantileSketch]
     logged_in_ms: int
     busy_ms: int
+
+    @property
+    def sketches(self) -> Sequence[ValueDistribution]: ...
+
 
 __all__ = [
     "ALL_LEVELS",
     "LIVE_KPIS",
     "PANES",
+    "QUANTILES",
     "SLA_KINDS",
     "WEIGHTABLE_PATHS",
     "WINDOW_KPIS",
     "KpiSpec",
     "LevelValues",
+    "ValueDistribution",
     "weighted_score",
     "window_values",
 ]
@@ -145,6 +162,10 @@ def _count(feed: Count) -> Callable[[WindowTotals], int]:
     return lambda t: t.counters[feed.slot]
 
 
+QUANTILES = (0.5, 0.9)
+"""The quantiles a distribution KPI reports (``p50``, ``p90``)."""
+
+
 def _distribution(feed: Distribution) -> Callable[[WindowTotals], dict[str, Any]]:
     """count and avg are exact (the sketch keeps each bucket's count and sum of ms); p50 and p90
     come from the sketch: within 1% and within the values' range (SPEC §3)."""
@@ -153,7 +174,7 @@ def _distribution(feed: Distribution) -> Callable[[WindowTotals], dict[str, Any]
         count = sketch.count
         if not count:
             return {"count": 0, "avg": None, "p50": None, "p90": None}
-        p50, p90 = sketch.quantiles((0.5, 0.9))
+        p50, p90 = sketch.quantiles(QUANTILES)
         assert p50 is not None and p90 is not None
         return {"count": count, "avg": sketch.sum_ms / count / 1000,
                 "p50": p50 / 1000, "p90": p90 / 1000}

@@ -1,0 +1,117 @@
+"""``support-kpi history``: period reports from the history database (SPEC §8)."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_history_parser", "run_report"]
+
+DATABASE_FILE = "history.duckdb"
+"""The history database's file name in the data directory."""
+
+EXAMPLES = """\
+examples:
+  support-kpi replay events.jsonl --history history.duckdb      fill one from an event file
+  support-kpi history report --from 2024-03-04 --to 2024-03-11 --db history.duckdb
+  support-kpi history report --from 2024-03-01 --to 2024-04-01 --by week --compare
+  support-kpi history report --from 2024-03-01 --to 2024-04-01 --by day --slice channel \\
+      --format csv > march.csv
+
+--from and --to take a date (midnight in --timezone) or an RFC 3339 time; the period is
+[from, to). Without --by it is one period; --compare adds the period before each (the day,
+week or month before; without --by the span of the same length before --from).
+"""
+
+
+def add_history_parser(commands: Any) -> None:
+    """The ``history`` command and its ``report`` subcommand, on the top-level subparsers."""
+    history = commands.add_parser(
+        "history", help="period reports from the history database (any day, week or month)",
+        description="Answer from the history database: every fact the engine emitted, kept "
+        "past the live windows' 24 h.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    jobs = history.add_subparsers(dest="job", metavar="JOB", required=True)
+    report = jobs.add_parser(
+        "report", help="every windowed KPI per overall, team and agent over periods",
+        description="Every windowed KPI of the live report (docs/kpis.md) per overall, team and "
+        "agent over [--from, --to), by day, week or month, with the period before. Counts, "
+        "sums and means equal the live windows'; quantiles are exact.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("--from", dest="start", required=True, metavar="T",
+                        help="start: a date (2024-03-04) or an RFC 3339 time")
+    report.add_argument("--to", dest="end", required=True, metavar="T",
+                        help="end (excluded): a date or an RFC 3339 time")
+    report.add_argument("--by", choices=("day", "week", "month"),
+                        help="one period per day, ISO week or calendar month (default: one "
+                        "period)")
+    report.add_argument("--slice", default="", metavar="ATTR,...",
+                        help="also group by conversation attributes: channel, priority, "
+                        "customer, source")
+    report.add_argument("--compare", action="store_true",
+                        help="the period before each, beside it")
+    report.add_argument("--timezone", default="UTC", metavar="TZ",
+                        help="where days, weeks and months begin (IANA name; default UTC)")
+    report.add_argument("--format", choices=("table", "json", "csv"), default=None,
+                        help="default: table on a terminal, else json")
+    report.add_argument("--db", type=Path, metavar="PATH",
+                        help=f"the database (default: {DATABASE_FILE} in the data directory, "
+                        "$SUPPORT_KPI_DATA_DIR)")
+    report.add_argument("--config", metavar="F",
+                        help="YAML configuration: the weighted score's weights")
+    report.set_defaults(run=run_report)
+
+
+def _fail(message: str) -> int:
+    print(f"support-kpi history report: {message}", file=sys.stderr)
+    return 2
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``support-kpi history report``: 0, or 2 with one line naming what is wrong."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from service.cli import _load_config, _settings
+    from service.history.database import HistoryError, open_history
+    from service.history.output import report_csv, report_table
+    from service.history.periods import Period, parse_bound, periods, previous
+    from service.history.report import SLICES, period_report
+    from service.replay import report_json
+
+    try:
+        tz = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _fail(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. "
+                     "Europe/Berlin, UTC)")
+    bounds = []
+    for flag, text in (("--from", args.start), ("--to", args.end)):
+        try:
+            bounds.append(parse_bound(text, tz))
+        except ValueError as error:
+            return _fail(f"{flag}: {error}")
+    start, end = bounds
+    if start >= end:
+        return _fail(f"--from ({args.start}) must be before --to ({args.end})")
+    slices = [name.strip() for name in args.slice.split(",") if name.strip()]
+    unknown = [name for name in slices if name not in SLICES]
+    if unknown:
+        return _fail(f"--slice {unknown[0]!r} is not a slice; use {', '.join(SLICES)}")
+    path = args.db if args.db is not None else Path(_settings().data_dir) / DATABASE_FILE
+    config = _load_config(args.config)
+    span = Period(start, end)
+    cut = periods(start, end, args.by, tz)
+    before = [previous(period, args.by, tz) for period in cut] if args.compare else None
+    try:
+        connection = open_history(path, read_only=True)
+    except HistoryError as error:
+        return _fail(str(error))
+    try:
+        report = period_report(connection, span, cut, before, slices, config.weighted_score)
+    except HistoryError as error:
+        return _fail(f"{path}: {error}")
+    form = args.format or ("table" if sys.stdout.isatty() else "json")
+    if form == "json":
+        sys.stdout.buffer.write(report_json(report, sys.stdout.isatty()))
+    else:
+        sys.stdout.write(report_csv(report) if form == "csv" else report_table(report))
+    return 0

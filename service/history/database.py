@@ -1,0 +1,249 @@
+"""The history database (SPEC §8): DuckDB, one file, no server.
+
+Tables:
+
+* ``facts``: one row per fact id — kind, ``at_ms`` (its stop, which places it in a period),
+  team, agent, its conversation, and what it adds to the KPIs as the registry says
+  (:data:`~service.engine.kpis.PANES`): counter feed names with amounts and distribution feed
+  names with values (ms). Feeds are stored by name, so a registry that gains a KPI still reads
+  an older file.
+* ``conversations``: each conversation's attributes, by which reports slice its facts.
+* ``segments``: each agent's logged-in stretches (``end_ms`` NULL while one runs) with the team
+  and whether busy — occupancy's source.
+* ``team_marks``: the presence events that name the agent's team (with the facts' teams,
+  the agent's team label).
+* ``meta``: ``as_of_ms``, the time the history is complete up to (a running segment counts
+  until then).
+"""
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from service.engine.facts import KIND_NAMES
+from service.engine.feeds import Count
+from service.engine.kpis import PANES
+from service.history.ledger import Ledger, LedgerFact
+
+__all__ = ["HistoryError", "HistoryWriter", "open_history"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS facts (
+    fact_id VARCHAR PRIMARY KEY,
+    conversation_id VARCHAR,
+    kind VARCHAR NOT NULL,
+    at_ms BIGINT NOT NULL,
+    team VARCHAR,
+    agent VARCHAR,
+    counter_names VARCHAR[] NOT NULL,
+    counter_amounts BIGINT[] NOT NULL,
+    distribution_names VARCHAR[] NOT NULL,
+    distribution_values BIGINT[] NOT NULL,
+    fact VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id VARCHAR PRIMARY KEY,
+    channel VARCHAR,
+    priority VARCHAR,
+    customer_id VARCHAR,
+    source VARCHAR
+);
+CREATE TABLE IF NOT EXISTS segments (
+    agent VARCHAR NOT NULL,
+    team VARCHAR,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT,
+    busy BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS team_marks (
+    agent VARCHAR NOT NULL,
+    at_ms BIGINT NOT NULL,
+    team VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+"""
+
+
+class HistoryError(Exception):
+    """A history database that cannot be used; the message names the file and what to do."""
+
+
+def open_history(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the history database at ``path`` (created when missing, unless
+    ``read_only``), its tables made. Raises HistoryError for a file that is missing, locked
+    by another process or not a DuckDB database."""
+    if read_only and not path.exists():
+        raise HistoryError(f"{path}: no history database here (fill one with `support-kpi "
+                           "replay EVENTS --history PATH`, or give --db)")
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise HistoryError(f"{path}: in use by another process (DuckDB allows one writer); "
+                               "stop it, or read a copy of the file") from None
+        raise HistoryError(f"{path}: cannot be opened as a history database ({error}); move "
+                           "it away and fill a new one") from None
+    except duckdb.Error as error:
+        raise HistoryError(f"{path}: cannot be opened as a history database ({error}); move "
+                           "it away and fill a new one") from None
+    connection.execute("SET enable_progress_bar = false")
+    if not read_only:
+        connection.execute(_SCHEMA)
+    return connection
+
+
+_TEXT, _INT, _TEXTS, _INTS = pa.string(), pa.int64(), pa.list_(pa.string()), pa.list_(pa.int64())
+_FACT_COLUMNS = pa.schema([
+    ("fact_id", _TEXT), ("conversation_id", _TEXT), ("kind", _TEXT), ("at_ms", _INT),
+    ("team", _TEXT), ("agent", _TEXT), ("counter_names", _TEXTS),
+    ("counter_amounts", _INTS), ("distribution_names", _TEXTS),
+    ("distribution_values", _INTS), ("fact", _TEXT)])
+_CONVERSATION_COLUMNS = pa.schema([
+    ("conversation_id", _TEXT), ("channel", _TEXT), ("priority", _TEXT), ("customer_id", _TEXT),
+    ("source", _TEXT)])
+_ID_COLUMNS = pa.schema([("fact_id", _TEXT)])
+_MARK_COLUMNS = pa.schema([("agent", _TEXT), ("at_ms", _INT), ("team", _TEXT)])
+_SEGMENT_COLUMNS = pa.schema([("agent", _TEXT), ("team", _TEXT), ("start_ms", _INT),
+                              ("end_ms", _INT), ("busy", pa.bool_())])
+
+
+def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in _FACT_COLUMNS.names}
+    for fact_id, entry in facts:
+        fact = entry.fact
+        counters: list[str] = []
+        amounts: list[int] = []
+        distributions: list[str] = []
+        values: list[int] = []
+        for feed in PANES.feeds(fact.kind):
+            if isinstance(feed, Count):
+                amount = feed.amount(fact)
+                if amount:
+                    counters.append(feed.name)
+                    amounts.append(amount)
+            else:
+                value = feed.value(fact)
+                if value is not None:
+                    distributions.append(feed.name)
+                    values.append(max(value, 0))
+        row: dict[str, Any] = {
+            "fact_id": fact_id, "conversation_id": entry.conversation_id,
+            "kind": KIND_NAMES[fact.kind], "at_ms": fact.at, "team": fact.team,
+            "agent": fact.agent, "counter_names": counters, "counter_amounts": amounts,
+            "distribution_names": distributions, "distribution_values": values,
+            "fact": orjson.dumps(list(fact)).decode()}
+        for name, value in row.items():
+            columns[name].append(value)
+    return pa.table(columns, schema=_FACT_COLUMNS)
+
+
+def _table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(schema.names)},
+                    schema=schema)
+
+
+def _segment_rows(ledger: Ledger) -> pa.Table:
+    return _table([(agent, s.team, s.start, s.end, s.busy)
+                   for agent, segments in ledger.segments.items() for s in segments],
+                  _SEGMENT_COLUMNS)
+
+
+class HistoryWriter:
+    """Fills a new history database from a ledger: :meth:`flush` while replay runs (the pending
+    facts and attributes, by id, in one transaction), :meth:`finish` at the end (the rest, the
+    segments and the as-of, in one transaction). A database without its as-of is an
+    interrupted backfill, which reports refuse.
+
+    Raises HistoryError when the database already holds history: a backfill fills a new file
+    (or one whose backfill did not finish, which starts again)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection,
+                 staging: Path | None = None) -> None:
+        """``staging``: a file for the fact log (removed by :meth:`finish`, so that the
+        database's own file holds only the final rows); None keeps the log in memory."""
+        (facts,) = connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+        (meta,) = connection.execute("SELECT count(*) FROM meta").fetchone() or (0,)
+        if facts or meta:
+            raise HistoryError("the database already holds history; give a new file to fill")
+        if staging is not None:
+            staging.unlink(missing_ok=True)
+        connection.execute("ATTACH ? AS staging", [":memory:" if staging is None
+                                                   else str(staging)])
+        connection.execute("CREATE TABLE staging.fact_log AS SELECT *, 0 AS version, "
+                           "false AS gone FROM facts WHERE false")
+        connection.execute("CREATE TABLE staging.conversation_log AS SELECT *, 0 AS version "
+                           "FROM conversations WHERE false")
+        self.staging = staging
+        self.connection = connection
+        self.flushes = 0
+        self.facts = 0
+        """Facts held once :meth:`finish` has run."""
+
+    def _in_transaction(self, tables: dict[str, pa.Table],
+                        statements: Sequence[str | tuple[str, list[Any]]]) -> None:
+        """Run ``statements`` (SQL, or SQL with its parameters) in one transaction, each of
+        ``tables`` readable as ``new_<name>``."""
+        connection = self.connection
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for name, rows in tables.items():
+                connection.register(f"new_{name}", rows)
+            for statement in statements:
+                sql, parameters = statement if isinstance(statement, tuple) else (statement,
+                                                                                  None)
+                connection.execute(sql, parameters)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            for name in tables:
+                connection.unregister(f"new_{name}")
+
+    def flush(self, ledger: Ledger) -> None:
+        """Append what the ledger holds pending to the staging logs (a removed fact as a row
+        without values), and drain it. DuckDB replaces rows by key slowly, so the logs are only
+        appended to; :meth:`finish` keeps each fact's and conversation's last version."""
+        facts, attributes = ledger.drain()
+        self.flushes += 1
+        present = [(fid, entry) for fid, entry in facts.items() if entry is not None]
+        self._in_transaction(
+            {"facts": _fact_rows(present),
+             "gone": _table([(fid,) for fid, entry in facts.items() if entry is None],
+                            _ID_COLUMNS),
+             "conversations": _table([(cid, a.channel, a.priority, a.customer_id, a.source)
+                                      for cid, a in attributes.items()],
+                                     _CONVERSATION_COLUMNS)},
+            [(f"INSERT INTO staging.fact_log BY NAME SELECT *, {self.flushes} AS version, "
+              "false AS gone FROM new_facts"),
+             (f"INSERT INTO staging.fact_log BY NAME SELECT fact_id, {self.flushes} AS version, "
+              "true AS gone FROM new_gone"),
+             (f"INSERT INTO staging.conversation_log BY NAME SELECT *, {self.flushes} AS version "
+              "FROM new_conversations")])
+
+    def finish(self, ledger: Ledger, as_of_ms: int) -> None:
+        """Flush, then write each fact's last version (unless removed), the segments, the team
+        marks and the as-of."""
+        self.flush(ledger)
+        columns = ", ".join(_FACT_COLUMNS.names)
+        self._in_transaction(
+            {"segments": _segment_rows(ledger),
+             "team_marks": _table(sorted(ledger.team_marks), _MARK_COLUMNS)},
+            [(f"INSERT INTO facts SELECT {columns} FROM (SELECT * FROM staging.fact_log QUALIFY "
+              "row_number() OVER (PARTITION BY fact_id ORDER BY version DESC) = 1) WHERE NOT gone"),
+             ("INSERT INTO conversations SELECT conversation_id, channel, priority, customer_id, "
+              "source FROM staging.conversation_log QUALIFY row_number() OVER (PARTITION BY "
+              "conversation_id ORDER BY version DESC) = 1"),
+             "DELETE FROM segments", "DELETE FROM team_marks",
+             "INSERT INTO segments BY NAME SELECT * FROM new_segments",
+             "INSERT INTO team_marks BY NAME SELECT * FROM new_team_marks",
+             ("INSERT OR REPLACE INTO meta VALUES ('as_of_ms', ?)", [str(as_of_ms)])])
+        (self.facts,) = self.connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+        self.connection.execute("DETACH staging")
+        if self.staging is not None:
+            self.staging.unlink(missing_ok=True)
+            self.staging.with_name(self.staging.name + ".wal").unlink(missing_ok=True)

@@ -1,0 +1,203 @@
+"""Period reports from the history database (SPEC §8): every windowed KPI of SPEC §3 per overall,
+team, agent and slice, over periods, with the period before.
+
+The KPI formulas are the registry's (:data:`~service.engine.kpis.WINDOW_KPIS`): the database
+sums each counter feed and gathers each distribution feed over a period (DuckDB), and
+:func:`~service.engine.kpis.window_values` computes the values from those totals, as a live
+window does from its panes. Quantiles are exact (linear interpolation between the closest
+ranks, as the live sketch approximates within 1%); counts, sums and means equal the live ones.
+Presence time is the agents' segments clipped to the period (a running one until the
+database's ``as_of_ms``).
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from service.engine.kpis import PANES, QUANTILES, window_values
+from service.engine.records import format_time
+from service.history.database import HistoryError
+from service.history.periods import Period
+
+__all__ = ["SLICES", "ExactDistribution", "PeriodTotals", "level_values", "period_report"]
+
+SLICES = {"channel": "channel", "priority": "priority", "customer": "customer_id",
+          "source": "source"}
+"""Slice name (``--slice``) → the facts column it groups by."""
+
+_COUNTER_SLOTS = {feed.name: feed.slot for feed in PANES.counters}
+_DISTRIBUTIONS = {feed.name: feed.index for feed in PANES.distributions}
+
+
+class ExactDistribution:
+    """A period's values of one distribution feed: count, exact sum and exact quantiles (those
+    of :data:`~service.engine.kpis.QUANTILES`)."""
+
+    __slots__ = ("_quantiles", "count", "sum_ms")
+
+    def __init__(self, count: int = 0, sum_ms: int = 0,
+                 quantiles: Mapping[float, float] | None = None) -> None:
+        self.count = count
+        self.sum_ms = sum_ms
+        self._quantiles = dict(quantiles or {})
+
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]:
+        """The values at ``qs`` (None without values). Raises KeyError for a quantile not
+        gathered."""
+        return [self._quantiles[q] if self.count else None for q in qs]
+
+
+@dataclass
+class PeriodTotals:
+    """One level key's totals over a period (:class:`~service.engine.kpis.WindowTotals`)."""
+
+    counters: list[int] = field(default_factory=lambda: [0] * len(PANES.counters))
+    sketches: Sequence[ExactDistribution] = field(
+        default_factory=lambda: [ExactDistribution() for _ in PANES.distributions])
+    logged_in_ms: int = 0
+    busy_ms: int = 0
+    counted: bool = False
+    """Some counter has a value (a key without one and without presence is left out, as in a
+    live window)."""
+
+
+Key = tuple[int, str, str]
+"""(period index, level, key): level ``overall`` (key ""), ``teams``, ``agents`` or
+``slices.<name>``."""
+
+
+def _levels(slices: Sequence[str], value: str) -> str:
+    """The SQL that spreads each row of ``base`` over its level keys (``value``: its column
+    to total)."""
+    parts = [f"SELECT idx, 'overall' AS level, '' AS key, name, {value} FROM base",
+             f"SELECT idx, 'teams', team, name, {value} FROM base WHERE team IS NOT NULL",
+             f"SELECT idx, 'agents', agent, name, {value} FROM base WHERE agent IS NOT NULL"]
+    parts += [f"SELECT idx, 'slices.{name}', {SLICES[name]}, name, {value} FROM base "
+              f"WHERE {SLICES[name]} IS NOT NULL" for name in slices]
+    return " UNION ALL ".join(parts)
+
+
+def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
+            ) -> dict[Key, PeriodTotals]:
+    totals: dict[Key, PeriodTotals] = {}
+
+    def of(key: Key) -> PeriodTotals:
+        found = totals.get(key)
+        if found is None:
+            found = totals[key] = PeriodTotals()
+        return found
+
+    columns = ", ".join(f"c.{SLICES[name]}" for name in slices)
+    columns = f", {columns}" if columns else ""
+    joined = ("FROM facts f JOIN periods p ON f.at_ms >= p.start_ms AND f.at_ms < p.end_ms"
+              + (" LEFT JOIN conversations c USING (conversation_id)" if slices else ""))
+    counters = connection.execute(
+        f"WITH base AS (SELECT p.idx, f.team, f.agent{columns}, unnest(f.counter_names) AS "
+        f"name, unnest(f.counter_amounts) AS amount {joined}) "
+        f"SELECT idx, level, key, name, sum(amount)::BIGINT FROM ({_levels(slices, 'amount')}) "
+        "GROUP BY ALL").fetchall()
+    for idx, level, key, name, amount in counters:
+        slot = _COUNTER_SLOTS.get(name)
+        if slot is not None and amount:
+            entry = of((idx, level, key))
+            entry.counters[slot] = amount
+            entry.counted = True
+    distributions = connection.execute(
+        f"WITH base AS (SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) "
+        f"AS name, unnest(f.distribution_values) AS value {joined}) "
+        f"SELECT idx, level, key, name, count(*), sum(value)::BIGINT, "
+        f"quantile_cont(value, {list(QUANTILES)}) FROM ({_levels(slices, 'value')}) "
+        "GROUP BY ALL").fetchall()
+    for idx, level, key, name, count, total, quantiles in distributions:
+        index = _DISTRIBUTIONS.get(name)
+        if index is not None:
+            sketches = list(of((idx, level, key)).sketches)
+            sketches[index] = ExactDistribution(count, total, dict(zip(QUANTILES, quantiles,
+                                                                       strict=True)))
+            of((idx, level, key)).sketches = sketches
+    presence = connection.execute(
+        "WITH clipped AS (SELECT p.idx, s.agent, s.team, s.busy, "
+        "greatest(0, least(coalesce(s.end_ms, m.as_of), p.end_ms) - "
+        "greatest(s.start_ms, p.start_ms)) AS ms FROM segments s "
+        "CROSS JOIN (SELECT value::BIGINT AS as_of FROM meta WHERE key = 'as_of_ms') m "
+        "JOIN periods p ON s.start_ms < p.end_ms AND coalesce(s.end_ms, m.as_of) > p.start_ms) "
+        "SELECT idx, agent, team, sum(ms)::BIGINT, sum(CASE WHEN busy THEN ms ELSE 0 END)"
+        "::BIGINT FROM clipped GROUP BY ALL").fetchall()
+    for idx, agent, team, logged_in, busy in presence:
+        keys = [(idx, "overall", ""), (idx, "agents", agent)]
+        if team is not None:
+            keys.append((idx, "teams", team))
+        for key in keys:
+            entry = of(key)
+            entry.logged_in_ms += logged_in
+            entry.busy_ms += busy
+    return totals
+
+
+def _agent_teams(connection: duckdb.DuckDBPyConnection) -> dict[tuple[int, str], str]:
+    """(period index, agent) → the agent's team label at the period's end: the team of its
+    latest fact or presence event naming one before then (at equal times the greater name),
+    as :mod:`service.engine.labels` gives it live."""
+    rows = connection.execute(
+        "WITH marks AS (SELECT agent, at_ms, team FROM facts "
+        "WHERE agent IS NOT NULL AND team IS NOT NULL "
+        "UNION ALL SELECT agent, at_ms, team FROM team_marks) "
+        "SELECT p.idx, m.agent, max({'at': m.at_ms, 'team': m.team}).team "
+        "FROM marks m JOIN periods p ON m.at_ms < p.end_ms GROUP BY ALL").fetchall()
+    return {(idx, agent): team for idx, agent, team in rows}
+
+
+def level_values(totals: Mapping[Key, PeriodTotals], agent_teams: Mapping[tuple[int, str], str],
+                 index: int, slices: Sequence[str], weights: Mapping[str, Any]
+                 ) -> dict[str, Any]:
+    """LEVELS of SPEC §6 (windowed keys) for one period: overall, teams, agents, and with
+    ``slices`` a ``slices`` level per name."""
+    overall = totals.get((index, "overall", ""), PeriodTotals())
+    out: dict[str, Any] = {"overall": window_values(overall, "overall", weights),
+                           "teams": {}, "agents": {}}
+    keyed = sorted((key, entry) for key, entry in totals.items()
+                   if key[0] == index and key[1] != "overall"
+                   and (entry.counted or entry.logged_in_ms))
+    for (_, level, key), entry in keyed:
+        if level == "teams":
+            out["teams"][key] = window_values(entry, "teams", weights)
+        elif level == "agents":
+            out["agents"][key] = {"team": agent_teams.get((index, key)),
+                                  **window_values(entry, "agents", weights)}
+        else:
+            name = level.removeprefix("slices.")
+            out.setdefault("slices", {}).setdefault(name, {})[key] = window_values(
+                entry, "overall", weights)
+    for name in slices:
+        out.setdefault("slices", {}).setdefault(name, {})
+    return out
+
+
+def period_report(connection: duckdb.DuckDBPyConnection, span: Period,
+                  periods: Sequence[Period], previous: Sequence[Period] | None,
+                  slices: Sequence[str], weights: Mapping[str, Any]) -> dict[str, Any]:
+    """SPEC §8's report JSON: ``{"from", "to", "periods": [{"from", "to", "levels",
+    "previous"}]}`` (``previous`` only when ``previous`` gives each period's). Raises
+    HistoryError for a database whose backfill did not finish."""
+    held = connection.execute("SELECT value FROM meta WHERE key = 'as_of_ms'").fetchone()
+    if held is None:
+        raise HistoryError("the database is not complete (a backfill that did not finish); "
+                           "fill a new one")
+    every = [*periods, *(previous or ())]
+    connection.execute("CREATE OR REPLACE TEMP TABLE periods "
+                       "(idx INTEGER, start_ms BIGINT, end_ms BIGINT)")
+    connection.executemany("INSERT INTO periods VALUES (?, ?, ?)",
+                           [(i, p.start_ms, p.end_ms) for i, p in enumerate(every)])
+    totals = _gather(connection, slices)
+    teams = _agent_teams(connection)
+    out: list[dict[str, Any]] = []
+    for i, period in enumerate(periods):
+        entry: dict[str, Any] = {"from": format_time(period.start_ms),
+                                 "to": format_time(period.end_ms),
+                                 "levels": level_values(totals, teams, i, slices, weights)}
+        if previous is not None:
+            entry["previous"] = level_values(totals, teams, len(periods) + i, slices, weights)
+        out.append(entry)
+    return {"from": format_time(span.start_ms), "to": format_time(span.end_ms), "periods": out}

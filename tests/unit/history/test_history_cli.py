@@ -1,0 +1,135 @@
+"""``support-kpi replay --history`` then ``support-kpi history report``: values worked out by
+hand from SPEC §3 (first response time = the first human response − created)."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+
+
+def _event(n: int, kind: str, at: str, cid: str, **fields: str) -> dict[str, str]:
+    return {"id": f"e{n}", "type": kind, "at": at, "conversation_id": cid, **fields}
+
+
+EVENTS = [
+    _event(1, "conversation.created", "2024-03-04T10:00:00Z", "c1", channel="chat",
+           team="billing", customer_id="cust-1"),
+    _event(2, "message.created", "2024-03-04T10:05:00Z", "c1", author="agent", agent_id="ana"),
+    _event(3, "conversation.created", "2024-03-04T10:10:00Z", "c2", channel="email",
+           team="billing", customer_id="cust-2"),
+    _event(4, "message.created", "2024-03-04T10:30:00Z", "c2", author="agent", agent_id="bo"),
+    _event(5, "conversation.created", "2024-03-05T09:00:00Z", "c3", channel="chat",
+           team="billing", customer_id="cust-1"),
+    _event(6, "message.created", "2024-03-05T09:01:40Z", "c3", author="agent", agent_id="ana"),
+]
+
+
+@pytest.fixture
+def database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    events = tmp_path / "events.jsonl"
+    # out of order and one duplicate: history is what the engine makes of them
+    lines = [json.dumps(e) for e in [*EVENTS[3:], *EVENTS[:3], EVENTS[1]]]
+    events.write_text("\n".join(lines) + "\n")
+    path = tmp_path / "history.duckdb"
+    assert main(["replay", str(events), "--history", str(path)]) == 0
+    # each conversation's creation and first response (the duplicate adds nothing)
+    assert "history: 6 facts written" in capsys.readouterr().err
+    return path
+
+
+def _report(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(["history", "report", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_days_with_slices_and_the_day_before(database: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = _report(capsys, "--db", str(database), "--from", "2024-03-04", "--to", "2024-03-06",
+                  "--by", "day", "--slice", "channel", "--compare", "--format", "json")
+    report = json.loads(out)
+    assert (report["from"], report["to"]) == ("2024-03-04T00:00:00.000Z",
+                                              "2024-03-06T00:00:00.000Z")
+    first, second = report["periods"]
+    day = first["levels"]
+    assert day["overall"]["conversations_created"] == 2
+    # 300 s and 1,200 s: p50 and p90 interpolate between the two closest ranks
+    assert day["overall"]["first_response_seconds"] == {"count": 2, "avg": 750.0,
+                                                        "p50": 750.0, "p90": 1110.0}
+    assert day["teams"]["billing"]["conversations_created"] == 2
+    assert day["agents"]["ana"]["first_response_seconds"]["avg"] == 300.0
+    assert day["agents"]["bo"]["first_response_seconds"]["avg"] == 1200.0
+    assert day["agents"]["ana"]["team"] == "billing"
+    assert day["slices"]["channel"]["chat"]["first_response_seconds"]["avg"] == 300.0
+    assert day["slices"]["channel"]["email"]["conversations_created"] == 1
+    assert second["from"] == "2024-03-05T00:00:00.000Z"
+    assert second["levels"]["overall"]["first_response_seconds"]["avg"] == 100.0
+    assert second["previous"]["overall"]["conversations_created"] == 2
+
+
+def test_csv_rows_carry_the_previous_value_and_the_change(
+        database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _report(capsys, "--db", str(database), "--from", "2024-03-05", "--to", "2024-03-06",
+                  "--compare", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    (created,) = [r for r in rows if r["level"] == "overall"
+                  and r["kpi"] == "conversations_created"]
+    # one conversation on the 5th against two on the 4th
+    assert (created["value"], created["previous"], created["change"]) == ("1", "2", "-0.5")
+
+
+def test_a_table_for_people(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _report(capsys, "--db", str(database), "--from", "2024-03-04", "--to", "2024-03-05",
+                  "--format", "table")
+    header, *lines = out.splitlines()
+    assert header.split() == ["from", "to", "level", "key", "kpi", "value", "previous",
+                              "change"]
+    assert any(line.split()[2:6] == ["teams", "billing", "conversations_created", "2"]
+               for line in lines)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "2024-03-06", "--to", "2024-03-04"], "--from (2024-03-06) must be before --to"),
+    (["--from", "2024-03-04", "--to", "2024-03-05", "--slice", "colour"],
+     "--slice 'colour' is not a slice"),
+    (["--from", "yesterday", "--to", "2024-03-05"], "--from: 'yesterday' is neither a date"),
+    (["--from", "2024-03-04", "--to", "2024-03-05", "--timezone", "Mars/Base"],
+     "--timezone 'Mars/Base' is not an IANA timezone"),
+])
+def test_a_bad_request_names_the_parameter(database: Path, capsys: pytest.CaptureFixture[str],
+                                           args: list[str], message: str) -> None:
+    assert main(["history", "report", "--db", str(database), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_database_says_how_to_fill_one(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "report", "--db", str(tmp_path / "none.duckdb"), "--from",
+                 "2024-03-04", "--to", "2024-03-05"]) == 2
+    assert "replay EVENTS --history PATH" in capsys.readouterr().err
+
+
+def test_a_backfill_never_mixes_into_a_filled_database(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "more.jsonl"
+    events.write_text(json.dumps(EVENTS[0]) + "\n")
+    assert main(["replay", str(events), "--history", str(database)]) == 2
+    assert "already holds history" in capsys.readouterr().err
+
+
+def test_an_interrupted_backfill_is_refused(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from service.engine.facts import F_CREATED, Marker
+    from service.history.database import HistoryWriter, open_history
+    from service.history.ledger import Ledger
+
+    path = tmp_path / "half.duckdb"
+    ledger = Ledger()
+    ledger.apply("c1", [(None, Marker("c1:cr", F_CREATED, 0, "billing", None))])
+    HistoryWriter(open_history(path)).flush(ledger)  # no finish: the replay stopped here
+    assert main(["history", "report", "--db", str(path), "--from", "1970-01-01", "--to",
+                 "1970-01-02"]) == 2
+    assert "not complete" in capsys.readouterr().err
