@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_history_parser", "run_report"]
+__all__ = ["add_history_parser", "run_conversations", "run_report"]
 
 DATABASE_FILE = "history.duckdb"
 """The history database's file name in the data directory."""
@@ -17,6 +17,8 @@ examples:
   support-kpi history report --from 2024-03-01 --to 2024-04-01 --by week --compare
   support-kpi history report --from 2024-03-01 --to 2024-04-01 --by day --slice channel \\
       --format csv > march.csv
+  support-kpi history conversations --from 2024-03-01 --to 2024-04-01 --team billing \\
+      --format parquet --output march.parquet
 
 --from and --to take a date (midnight in --timezone) or an RFC 3339 time; the period is
 [from, to). Without --by it is one period; --compare adds the period before each (the day,
@@ -38,10 +40,7 @@ def add_history_parser(commands: Any) -> None:
         "agent over [--from, --to), by day, week or month, with the period before. Counts, "
         "sums and means equal the live windows'; quantiles are exact.", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    report.add_argument("--from", dest="start", required=True, metavar="T",
-                        help="start: a date (2024-03-04) or an RFC 3339 time")
-    report.add_argument("--to", dest="end", required=True, metavar="T",
-                        help="end (excluded): a date or an RFC 3339 time")
+    _period_arguments(report)
     report.add_argument("--by", choices=("day", "week", "month"),
                         help="one period per day, ISO week or calendar month (default: one "
                         "period)")
@@ -50,8 +49,6 @@ def add_history_parser(commands: Any) -> None:
                         "customer, source")
     report.add_argument("--compare", action="store_true",
                         help="the period before each, beside it")
-    report.add_argument("--timezone", default="UTC", metavar="TZ",
-                        help="where days, weeks and months begin (IANA name; default UTC)")
     report.add_argument("--format", choices=("table", "json", "csv"), default=None,
                         help="default: table on a terminal, else json")
     report.add_argument("--db", type=Path, metavar="PATH",
@@ -60,58 +57,149 @@ def add_history_parser(commands: Any) -> None:
     report.add_argument("--config", metavar="F",
                         help="YAML configuration: the weighted score's weights")
     report.set_defaults(run=run_report)
+    conversations = jobs.add_parser(
+        "conversations", help="one row per conversation: times, durations, SLA, ratings",
+        description="One row per conversation created in [--from, --to): ids, team, agents, "
+        "attributes, timestamps, every duration (plain and business), reopens, replies, "
+        "handoff, SLA results, ratings with comments.", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _period_arguments(conversations)
+    for name in ("team", "agent", "channel", "priority", "customer"):
+        conversations.add_argument(f"--{name}", metavar=name.upper(),
+                                   help=f"only conversations of this {name}")
+    conversations.add_argument("--format", choices=("csv", "json", "parquet"), default="csv",
+                               help="csv (default), json (one object a line) or parquet "
+                               "(needs --output)")
+    conversations.add_argument("--output", type=Path, metavar="FILE",
+                               help="write here instead of stdout")
+    conversations.add_argument("--db", type=Path, metavar="PATH",
+                               help=f"the database (default: {DATABASE_FILE} in the data "
+                               "directory)")
+    conversations.set_defaults(run=run_conversations)
 
 
-def _fail(message: str) -> int:
-    print(f"support-kpi history report: {message}", file=sys.stderr)
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="start", required=True, metavar="T",
+                        help="start: a date (2024-03-04) or an RFC 3339 time")
+    parser.add_argument("--to", dest="end", required=True, metavar="T",
+                        help="end (excluded): a date or an RFC 3339 time")
+    parser.add_argument("--timezone", default="UTC", metavar="TZ",
+                        help="where dates, days, weeks and months begin (IANA name; default "
+                        "UTC)")
+
+
+class _Refused(Exception):
+    """A request that cannot be answered; the message names the parameter."""
+
+
+def _fail(job: str, message: str) -> int:
+    print(f"support-kpi history {job}: {message}", file=sys.stderr)
     return 2
 
 
-def run_report(args: argparse.Namespace) -> int:
-    """``support-kpi history report``: 0, or 2 with one line naming what is wrong."""
+def _period(args: argparse.Namespace) -> tuple[Any, int, int]:
+    """(timezone, start ms, end ms) of ``--timezone``, ``--from``, ``--to``; raises _Refused."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from service.cli import _load_config, _settings
-    from service.history.database import HistoryError, open_history
-    from service.history.output import report_csv, report_table
-    from service.history.periods import Period, parse_bound, periods, previous
-    from service.history.report import SLICES, period_report
-    from service.replay import report_json
+    from service.history.periods import parse_bound
 
     try:
         tz = ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        return _fail(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. "
-                     "Europe/Berlin, UTC)")
+        raise _Refused(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. "
+                       "Europe/Berlin, UTC)") from None
     bounds = []
     for flag, text in (("--from", args.start), ("--to", args.end)):
         try:
             bounds.append(parse_bound(text, tz))
         except ValueError as error:
-            return _fail(f"{flag}: {error}")
+            raise _Refused(f"{flag}: {error}") from None
     start, end = bounds
     if start >= end:
-        return _fail(f"--from ({args.start}) must be before --to ({args.end})")
+        raise _Refused(f"--from ({args.start}) must be before --to ({args.end})")
+    return tz, start, end
+
+
+def _database(args: argparse.Namespace) -> Path:
+    from service.cli import _settings
+
+    return args.db if args.db is not None else Path(_settings().data_dir) / DATABASE_FILE
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``support-kpi history report``: 0, or 2 with one line naming what is wrong."""
+    from service.cli import _load_config
+    from service.history.database import HistoryError, open_history
+    from service.history.output import report_csv, report_table
+    from service.history.periods import Period, periods, previous
+    from service.history.report import SLICES, period_report
+    from service.replay import report_json
+
+    try:
+        tz, start, end = _period(args)
+    except _Refused as error:
+        return _fail("report", str(error))
     slices = [name.strip() for name in args.slice.split(",") if name.strip()]
     unknown = [name for name in slices if name not in SLICES]
     if unknown:
-        return _fail(f"--slice {unknown[0]!r} is not a slice; use {', '.join(SLICES)}")
-    path = args.db if args.db is not None else Path(_settings().data_dir) / DATABASE_FILE
+        return _fail("report", f"--slice {unknown[0]!r} is not a slice; use "
+                     f"{', '.join(SLICES)}")
+    path = _database(args)
     config = _load_config(args.config)
-    span = Period(start, end)
     cut = periods(start, end, args.by, tz)
     before = [previous(period, args.by, tz) for period in cut] if args.compare else None
     try:
         connection = open_history(path, read_only=True)
+        report = period_report(connection, Period(start, end), cut, before, slices,
+                               config.weighted_score)
     except HistoryError as error:
-        return _fail(str(error))
-    try:
-        report = period_report(connection, span, cut, before, slices, config.weighted_score)
-    except HistoryError as error:
-        return _fail(f"{path}: {error}")
+        return _fail("report", str(error))
     form = args.format or ("table" if sys.stdout.isatty() else "json")
     if form == "json":
         sys.stdout.buffer.write(report_json(report, sys.stdout.isatty()))
     else:
         sys.stdout.write(report_csv(report) if form == "csv" else report_table(report))
+    return 0
+
+
+def run_conversations(args: argparse.Namespace) -> int:
+    """``support-kpi history conversations``: 0, or 2 with one line naming what is wrong."""
+    import contextlib
+    import csv
+
+    import orjson
+
+    from service.history.conversations import COLUMNS, FILTERS, conversation_rows
+    from service.history.database import HistoryError, open_history
+
+    try:
+        _, start, end = _period(args)
+    except _Refused as error:
+        return _fail("conversations", str(error))
+    if args.format == "parquet" and args.output is None:
+        return _fail("conversations", "--format parquet is binary: give --output FILE")
+    filters = {name: getattr(args, name) for name in FILTERS
+               if getattr(args, name) is not None}
+    try:
+        rows = list(conversation_rows(open_history(_database(args), read_only=True), start,
+                                      end, filters))
+    except HistoryError as error:
+        return _fail("conversations", str(error))
+    if args.format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table(
+            {name: pa.array([], pa.null()) for name in COLUMNS}), args.output)
+    else:
+        with contextlib.ExitStack() as stack:
+            out = (stack.enter_context(open(args.output, "w", newline="", encoding="utf-8"))
+                   if args.output else sys.stdout)
+            if args.format == "csv":
+                writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                out.writelines(orjson.dumps(row).decode() + "\n" for row in rows)
+    print(f"{len(rows):,} conversations", file=sys.stderr)
     return 0
