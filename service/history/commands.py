@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_history_parser", "run_conversations", "run_report"]
+__all__ = ["add_history_parser", "run_conversations", "run_erase", "run_report"]
 
 DATABASE_FILE = "history.duckdb"
 """The history database's file name in the data directory."""
@@ -76,6 +76,17 @@ def add_history_parser(commands: Any) -> None:
                                help=f"the database (default: {DATABASE_FILE} in the data "
                                "directory)")
     conversations.set_defaults(run=run_conversations)
+    erase = jobs.add_parser(
+        "erase", help="remove a customer's conversations (a privacy request)",
+        description="Remove every conversation of a customer and its facts (rating comments "
+        "included) from the history database, and say how many went. Running it again "
+        "removes nothing more.",
+        epilog="example:\n  support-kpi history erase --customer cust-311 --db history.duckdb",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    erase.add_argument("--customer", required=True, metavar="ID", help="the customer_id")
+    erase.add_argument("--db", type=Path, metavar="PATH",
+                       help=f"the database (default: {DATABASE_FILE} in the data directory)")
+    erase.set_defaults(run=run_erase)
 
 
 def _period_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,4 +213,21 @@ def run_conversations(args: argparse.Namespace) -> int:
             else:
                 out.writelines(orjson.dumps(row).decode() + "\n" for row in rows)
     print(f"{len(rows):,} conversations", file=sys.stderr)
+    return 0
+
+
+def run_erase(args: argparse.Namespace) -> int:
+    """``support-kpi history erase``: 0 (what went is printed), or 2 for a database it cannot
+    open."""
+    from service.history.database import HistoryError, erase_customer, open_history
+
+    path = _database(args)
+    if not path.exists():
+        return _fail("erase", f"{path}: no history database here (give --db)")
+    try:
+        conversations, facts = erase_customer(open_history(path), args.customer)
+    except HistoryError as error:
+        return _fail("erase", str(error))
+    print(f"customer {args.customer!r}: {conversations:,} conversations and {facts:,} facts "
+          f"erased from {path}")
     return 0

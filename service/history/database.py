@@ -29,7 +29,7 @@ from service.engine.feeds import Count
 from service.engine.kpis import PANES
 from service.history.ledger import Ledger, LedgerFact
 
-__all__ = ["HistoryError", "HistoryWriter", "open_history"]
+__all__ = ["HistoryError", "HistoryWriter", "erase_customer", "open_history"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
@@ -247,3 +247,23 @@ class HistoryWriter:
         if self.staging is not None:
             self.staging.unlink(missing_ok=True)
             self.staging.with_name(self.staging.name + ".wal").unlink(missing_ok=True)
+
+
+def erase_customer(connection: duckdb.DuckDBPyConnection, customer_id: str) -> tuple[int, int]:
+    """Remove a customer's conversations and their facts (ratings' comments with them) in one
+    transaction, for a privacy request; (conversations, facts) removed — (0, 0) when done
+    before."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute("CREATE OR REPLACE TEMP TABLE erased AS SELECT conversation_id "
+                           "FROM conversations WHERE customer_id = ?", [customer_id])
+        (facts,) = connection.execute(
+            "DELETE FROM facts WHERE conversation_id IN (SELECT conversation_id FROM erased)"
+        ).fetchone() or (0,)
+        (conversations,) = connection.execute(
+            "DELETE FROM conversations WHERE customer_id = ?", [customer_id]).fetchone() or (0,)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return conversations, facts

@@ -100,3 +100,18 @@ def test_a_request_it_cannot_answer_says_why(database: Path, args: list[str], me
     assert main(["history", "conversations", "--db", str(database), "--from", "2024-03-04",
                  "--to", "2024-03-05", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_erasing_a_customer_removes_their_conversations_once(
+        database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "erase", "--customer", "cust-1", "--db", str(database)]) == 0
+    # c1's facts: created, assigned, first and next response, resolution, full resolution and
+    # the rating (its comment goes with it)
+    assert capsys.readouterr().out.startswith("customer 'cust-1': 1 conversations and 7 facts")
+    period = ["--db", str(database), "--from", "2024-03-04", "--to", "2024-03-05"]
+    assert [r["conversation_id"] for r in _rows(capsys, *period)] == ["c2"]
+    assert main(["history", "report", *period, "--format", "json"]) == 0
+    overall = json.loads(capsys.readouterr().out)["periods"][0]["levels"]["overall"]
+    assert (overall["conversations_created"], overall["csat"]["responses"]) == (1, 0)
+    assert main(["history", "erase", "--customer", "cust-1", "--db", str(database)]) == 0
+    assert "0 conversations and 0 facts" in capsys.readouterr().out
