@@ -15,6 +15,8 @@
             flight, and p50/p99 to Kafka's acknowledgement at a steady 200 deliveries/s
   keys      busy keys (no Kafka): replay of one conversation and one agent with 5,000 to
             200,000 events; the time per event stays flat when the events double
+  history   the history database (no Kafka): facts written per second by the writer replay
+            uses, a month's report over 10 M facts, megabytes per million facts
   peer      a plain quixstreams application computing only first-response count and average
             per agent in 1 h windows on the same topic: its rate, CPU and memory against ours
 
@@ -46,6 +48,7 @@ from bench import kafka as kb
 from bench.core import run_core
 from bench.dataset import Dataset, envelopes, events_file
 from bench.gateway import gateway_run
+from bench.history import run_history
 from bench.keys import run_keys
 from bench.peer import peer_run
 from service.config import CONFIG_ENV_VAR
@@ -54,20 +57,22 @@ from service.synthetic import SIMULATED_CONFIG, iso
 from service.timefmt import parse_as_of
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("raw", "core", "keys", "service", "restart", "recovery", "scale", "latency", "gateway",
-          "peer")
+PHASES = ("raw", "core", "keys", "history", "service", "restart", "recovery", "scale", "latency",
+          "gateway", "peer")
 TARGETS = {"core": 80_000, "service": 35_000, "latency_p99_s": 1.0, "memory_mb": 500,
            "memory_growth": 0.10, "report_s": 0.2, "scale": 1.8, "restart_s": 10,
-           "recovery_s": 60}
-"""Issues 12's and 24's targets (the memory ones with ``rocksdb://``, the service phases'
+           "recovery_s": 60, "history_facts_per_s": 100_000, "history_month_report_s": 1.0}
+"""Issues 12's, 24's and 26's targets (the memory ones with ``rocksdb://``, the service phases'
 default store)."""
 
 FULL = {"dataset": Dataset(1_000_000, 200_000, 2000, 400), "open_conversations": 100_000,
+        "month_facts": 10_000_000,
         "latency_rate": 2000, "latency_seconds": 60, "timeout_s": 1800,
         "gateway_deliveries": 5000, "gateway_rate": 200, "gateway_seconds": 30,
         "keys": {"conversation": [5_000, 10_000, 20_000, 200_000],
                  "agent": [12_500, 25_000, 50_000], "agent-shuffled": [5_000, 10_000, 20_000]}}
 SMOKE = {"dataset": Dataset(20_000, 4_000, 100, 400), "open_conversations": 2_000,
+         "month_facts": 100_000,
          "latency_rate": 200, "latency_seconds": 8, "timeout_s": 300,
         "gateway_deliveries": 200, "gateway_rate": 50, "gateway_seconds": 2,
         "keys": {"conversation": [1_000, 2_000], "agent": [1_000, 2_000],
@@ -131,6 +136,8 @@ def run(phases: set[str], sizes: dict[str, Any], batch: int, workdir: Path) -> d
         expected = json.loads(expected_path.read_text())
         results["dataset"]["conversations"] = core["replay"]["conversations"]
         results["dataset"]["open_conversations"] = core["replay"]["open_conversations"]
+    if "history" in phases:
+        results["history"] = run_history(path, workdir, sizes["month_facts"])
     if not phases & {"raw", "service", "restart", "recovery", "scale", "latency", "gateway",
                      "peer"}:
         return results
@@ -230,6 +237,18 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{replay['report_again_median_seconds'] * 1000:,.0f} ms",
             f"≤ {TARGETS['report_s'] * 1000:,.0f} ms",
             replay["report_again_median_seconds"] <= TARGETS["report_s"])
+    if "history" in results:
+        history, month = results["history"], results["history"]["month"]
+        row("history: facts written", f"{history['facts_per_s']:,.0f} facts/s "
+            f"({history['facts']:,} facts, {history['mb_per_million_facts']:,.0f} MB a million)",
+            f"≥ {TARGETS['history_facts_per_s']:,}",
+            history["facts_per_s"] >= TARGETS["history_facts_per_s"])
+        seconds = month["report_seconds"]
+        row(f"history: report over {month['facts'] / 1e6:,.1f} M facts ({month['days']:.0f} d)",
+            f"{seconds['one_period']:.2f} s one period, "
+            f"{seconds['by_day_with_previous']:.2f} s by day with the day before",
+            f"≤ {TARGETS['history_month_report_s']:g} s",
+            seconds["one_period"] <= TARGETS["history_month_report_s"])
     for shape, runs in results.get("keys", {}).items():
         flat = runs[-1]["us_per_event"] / runs[0]["us_per_event"]
         row(f"keys: one {shape}", ", ".join(

@@ -81,7 +81,8 @@ def _replay(args: argparse.Namespace) -> int:
     from service.runtime import tune_gc
 
     tune_gc()
-    engine = KpiEngine(_load_config(args.config))
+    config = _load_config(args.config)
+    engine = KpiEngine(config)
     progress = sys.stderr if sys.stderr.isatty() else None
     latest_ms = None
     if args.as_of is None:
@@ -109,7 +110,8 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     print(stats.summary(engine), file=sys.stderr)
     if ledger is not None and writer is not None:
-        writer.finish(ledger, engine.default_as_of() if args.as_of is None else args.as_of)
+        writer.finish(ledger, engine.default_as_of() if args.as_of is None else args.as_of,
+                      config.history.retention_ms)
         print(f"history: {writer.facts:,} facts written to {args.history}", file=sys.stderr)
     pretty = args.pretty or (args.pretty is None and sys.stdout.isatty())
     sys.stdout.buffer.write(report_json(engine.report(args.as_of), pretty))

@@ -477,6 +477,22 @@ class Retention(_Model):
         return self.closed_days * _DAY_MS
 
 
+DEFAULT_HISTORY_DAYS = 400
+"""SPEC §8: how many days of facts the history database keeps."""
+
+
+class HistorySettings(_Model):
+    """The `history` section (SPEC §8): the history database keeps the facts of the last
+    `days` days before its as-of."""
+
+    days: Annotated[int, BeforeValidator(_reject_bool), Field(ge=1)] = DEFAULT_HISTORY_DAYS
+
+    @property
+    def retention_ms(self) -> int:
+        """`days` in milliseconds."""
+        return self.days * _DAY_MS
+
+
 class AgentEntry(_Model):
     """One entry under `agents:`: how people call the agent."""
 
@@ -492,6 +508,7 @@ class KpiConfig(_Model):
     agents: dict[str, AgentEntry] = Field(default_factory=dict)
     weighted_score: dict[KpiPath, WeightedKpi] = Field(default_factory=_default_weighted_score)
     retention: Retention = Retention()
+    history: HistorySettings = HistorySettings()
     metrics: MetricsSettings = MetricsSettings()
 
     _resolved: dict[str | None, ResolvedTeam] = PrivateAttr(default_factory=dict)
@@ -500,7 +517,7 @@ class KpiConfig(_Model):
     @classmethod
     def _empty_values(cls, data: Any) -> Any:
         return _none_as_empty(data, {"teams": {}, "agents": {}, "retention": {},
-                                     "metrics": {}})
+                                     "history": {}, "metrics": {}})
 
     @model_validator(mode="after")
     def _one_team_per_source(self) -> KpiConfig:

@@ -131,6 +131,19 @@ def _period(args: argparse.Namespace) -> tuple[Any, int, int]:
     return tz, start, end
 
 
+def _within_retention(connection: Any, starts: list[tuple[str, int]]) -> None:
+    """Raises _Refused naming the first parameter whose period begins before what the
+    database keeps (``history.days`` before its as-of); HistoryError for an unfinished one."""
+    from service.engine.records import format_time
+    from service.history.database import held_span
+
+    kept_from, _ = held_span(connection)
+    for flag, start_ms in starts:
+        if start_ms < kept_from:
+            raise _Refused(f"{flag} reaches before {format_time(kept_from)}, where the "
+                           "history's retention (history.days) begins; give a later --from")
+
+
 def _database(args: argparse.Namespace) -> Path:
     from service.cli import _settings
 
@@ -161,9 +174,11 @@ def run_report(args: argparse.Namespace) -> int:
     before = [previous(period, args.by, tz) for period in cut] if args.compare else None
     try:
         connection = open_history(path, read_only=True)
+        _within_retention(connection, [("--from", start)] + [
+            ("--compare", period.start_ms) for period in before or ()])
         report = period_report(connection, Period(start, end), cut, before, slices,
                                config.weighted_score)
-    except HistoryError as error:
+    except (HistoryError, _Refused) as error:
         return _fail("report", str(error))
     form = args.format or ("table" if sys.stdout.isatty() else "json")
     if form == "json":
@@ -192,9 +207,10 @@ def run_conversations(args: argparse.Namespace) -> int:
     filters = {name: getattr(args, name) for name in FILTERS
                if getattr(args, name) is not None}
     try:
-        rows = list(conversation_rows(open_history(_database(args), read_only=True), start,
-                                      end, filters))
-    except HistoryError as error:
+        connection = open_history(_database(args), read_only=True)
+        _within_retention(connection, [("--from", start)])
+        rows = list(conversation_rows(connection, start, end, filters))
+    except (HistoryError, _Refused) as error:
         return _fail("conversations", str(error))
     if args.format == "parquet":
         import pyarrow as pa

@@ -31,7 +31,7 @@ from service.engine.facts import (
     fact_from,
 )
 from service.engine.records import format_time
-from service.history.database import HistoryError
+from service.history.database import HistoryError, held_span
 from service.history.ledger import Attributes
 
 __all__ = ["COLUMNS", "FILTERS", "conversation_row", "conversation_rows"]
@@ -147,7 +147,8 @@ def conversation_rows(connection: duckdb.DuckDBPyConnection, start_ms: int, end_
                       filters: dict[str, str]) -> Iterator[dict[str, Any]]:
     """The rows of the conversations of ``[start_ms, end_ms)`` that pass ``filters`` (names of
     :data:`FILTERS` → value), by conversation id. Raises HistoryError naming a team or agent
-    the history does not know."""
+    the history does not know, or a database whose backfill did not finish."""
+    held_span(connection)
     for name in ("team", "agent"):
         if name in filters:
             (known,) = connection.execute(

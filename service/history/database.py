@@ -13,7 +13,7 @@ Tables:
 * ``team_marks``: the presence events that name the agent's team (with the facts' teams,
   the agent's team label).
 * ``meta``: ``as_of_ms``, the time the history is complete up to (a running segment counts
-  until then).
+  until then), and ``kept_from_ms``, where the retention (``history.days``) begins.
 """
 
 from collections.abc import Iterable, Sequence
@@ -29,7 +29,7 @@ from service.engine.feeds import Count
 from service.engine.kpis import PANES
 from service.history.ledger import Ledger, LedgerFact
 
-__all__ = ["HistoryError", "HistoryWriter", "erase_customer", "open_history"]
+__all__ = ["HistoryError", "HistoryWriter", "erase_customer", "held_span", "open_history"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
@@ -111,34 +111,59 @@ _SEGMENT_COLUMNS = pa.schema([("agent", _TEXT), ("team", _TEXT), ("start_ms", _I
                               ("end_ms", _INT), ("busy", pa.bool_())])
 
 
+def _feed_plan(kind: int) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]:
+    """(counter feeds, distribution feeds) of a fact kind, as (name, function) pairs."""
+    feeds = PANES.feeds(kind)
+    return (tuple((f.name, f.amount) for f in feeds if isinstance(f, Count)),
+            tuple((f.name, f.value) for f in feeds if not isinstance(f, Count)))
+
+
+_PLANS = {kind: _feed_plan(kind) for kind in KIND_NAMES}
+
+
 def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in _FACT_COLUMNS.names}
+    ids: list[str] = []
+    conversations: list[str | None] = []
+    kinds: list[str] = []
+    times: list[int] = []
+    teams: list[str | None] = []
+    agents: list[str | None] = []
+    counter_names: list[list[str]] = []
+    counter_amounts: list[list[int]] = []
+    distribution_names: list[list[str]] = []
+    distribution_values: list[list[int]] = []
+    encoded: list[str] = []
+    dumps = orjson.dumps
     for fact_id, entry in facts:
         fact = entry.fact
-        counters: list[str] = []
+        counts, distributions = _PLANS[fact.kind]
+        names: list[str] = []
         amounts: list[int] = []
-        distributions: list[str] = []
-        values: list[int] = []
-        for feed in PANES.feeds(fact.kind):
-            if isinstance(feed, Count):
-                amount = feed.amount(fact)
-                if amount:
-                    counters.append(feed.name)
-                    amounts.append(amount)
-            else:
-                value = feed.value(fact)
-                if value is not None:
-                    distributions.append(feed.name)
-                    values.append(max(value, 0))
-        row: dict[str, Any] = {
-            "fact_id": fact_id, "conversation_id": entry.conversation_id,
-            "kind": KIND_NAMES[fact.kind], "at_ms": fact.at, "team": fact.team,
-            "agent": fact.agent, "counter_names": counters, "counter_amounts": amounts,
-            "distribution_names": distributions, "distribution_values": values,
-            "fact": orjson.dumps(list(fact)).decode()}
-        for name, value in row.items():
-            columns[name].append(value)
-    return pa.table(columns, schema=_FACT_COLUMNS)
+        for name, amount_of in counts:
+            amount = amount_of(fact)
+            if amount:
+                names.append(name)
+                amounts.append(amount)
+        counter_names.append(names)
+        counter_amounts.append(amounts)
+        names, values = [], []
+        for name, value_of in distributions:
+            value = value_of(fact)
+            if value is not None:
+                names.append(name)
+                values.append(max(value, 0))
+        distribution_names.append(names)
+        distribution_values.append(values)
+        ids.append(fact_id)
+        conversations.append(entry.conversation_id)
+        kinds.append(KIND_NAMES[fact.kind])
+        times.append(fact.at)
+        teams.append(fact.team)
+        agents.append(fact.agent)
+        encoded.append(dumps(list(fact)).decode())
+    return pa.table([ids, conversations, kinds, times, teams, agents, counter_names,
+                     counter_amounts, distribution_names, distribution_values, encoded],
+                    schema=_FACT_COLUMNS)
 
 
 def _table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
@@ -225,22 +250,29 @@ class HistoryWriter:
              (f"INSERT INTO staging.conversation_log BY NAME SELECT *, {self.flushes} AS version "
               "FROM new_conversations")])
 
-    def finish(self, ledger: Ledger, as_of_ms: int) -> None:
+    def finish(self, ledger: Ledger, as_of_ms: int, retention_ms: int) -> None:
         """Flush, then write each fact's last version (unless removed), the segments, the team
-        marks and the as-of."""
+        marks and the as-of, keeping what lies within ``retention_ms`` before the as-of (a
+        segment that crosses that edge whole)."""
+        kept_from = as_of_ms - retention_ms
         self.flush(ledger)
         columns = ", ".join(_FACT_COLUMNS.names)
         self._in_transaction(
             {"segments": _segment_rows(ledger),
              "team_marks": _table(sorted(ledger.team_marks), _MARK_COLUMNS)},
             [(f"INSERT INTO facts SELECT {columns} FROM (SELECT * FROM staging.fact_log QUALIFY "
-              "row_number() OVER (PARTITION BY fact_id ORDER BY version DESC) = 1) WHERE NOT gone"),
+              "row_number() OVER (PARTITION BY fact_id ORDER BY version DESC) = 1) WHERE NOT gone "
+              "AND at_ms >= ?", [kept_from]),
              ("INSERT INTO conversations SELECT conversation_id, channel, priority, customer_id, "
-              "source FROM staging.conversation_log QUALIFY row_number() OVER (PARTITION BY "
+              "source FROM staging.conversation_log WHERE conversation_id IN (SELECT "
+              "conversation_id FROM facts) QUALIFY row_number() OVER (PARTITION BY "
               "conversation_id ORDER BY version DESC) = 1"),
              "DELETE FROM segments", "DELETE FROM team_marks",
-             "INSERT INTO segments BY NAME SELECT * FROM new_segments",
-             "INSERT INTO team_marks BY NAME SELECT * FROM new_team_marks",
+             ("INSERT INTO segments BY NAME SELECT * FROM new_segments WHERE end_ms IS NULL OR "
+              "end_ms > ?", [kept_from]),
+             ("INSERT INTO team_marks BY NAME SELECT * FROM new_team_marks WHERE at_ms >= ?",
+              [kept_from]),
+             ("INSERT OR REPLACE INTO meta VALUES ('kept_from_ms', ?)", [str(kept_from)]),
              ("INSERT OR REPLACE INTO meta VALUES ('as_of_ms', ?)", [str(as_of_ms)])])
         (self.facts,) = self.connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
         self.connection.execute("DETACH staging")
@@ -267,3 +299,13 @@ def erase_customer(connection: duckdb.DuckDBPyConnection, customer_id: str) -> t
         connection.execute("ROLLBACK")
         raise
     return conversations, facts
+
+
+def held_span(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(kept_from_ms, as_of_ms) of a complete database. Raises HistoryError for one whose
+    backfill did not finish."""
+    meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    if "as_of_ms" not in meta:
+        raise HistoryError("the database is not complete (a backfill that did not finish); "
+                           "fill a new one")
+    return int(meta.get("kept_from_ms", 0)), int(meta["as_of_ms"])

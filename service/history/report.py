@@ -18,7 +18,7 @@ import duckdb
 
 from service.engine.kpis import PANES, QUANTILES, window_values
 from service.engine.records import format_time
-from service.history.database import HistoryError
+from service.history.database import held_span
 from service.history.periods import Period
 
 __all__ = ["SLICES", "ExactDistribution", "PeriodTotals", "level_values", "period_report"]
@@ -181,10 +181,7 @@ def period_report(connection: duckdb.DuckDBPyConnection, span: Period,
     """SPEC §8's report JSON: ``{"from", "to", "periods": [{"from", "to", "levels",
     "previous"}]}`` (``previous`` only when ``previous`` gives each period's). Raises
     HistoryError for a database whose backfill did not finish."""
-    held = connection.execute("SELECT value FROM meta WHERE key = 'as_of_ms'").fetchone()
-    if held is None:
-        raise HistoryError("the database is not complete (a backfill that did not finish); "
-                           "fill a new one")
+    held_span(connection)
     every = [*periods, *(previous or ())]
     connection.execute("CREATE OR REPLACE TEMP TABLE periods "
                        "(idx INTEGER, start_ms BIGINT, end_ms BIGINT)")

@@ -54,7 +54,7 @@ def test_history_of_the_24h_span_equals_the_live_24h_values(
     writer = HistoryWriter(connection)
     replay_lines(engine, (e.model_dump_json().encode() for e in events), as_of, ledger=ledger,
                  writer=writer, flush_every=flush_every)
-    writer.finish(ledger, as_of)
+    writer.finish(ledger, as_of, config().history.retention_ms)
     live = engine.report(as_of)["windows"]["24h"]
     span = Period(*DAY.span(as_of))
     history = period_report(connection, span, [span], None, [],

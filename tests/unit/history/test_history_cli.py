@@ -133,3 +133,33 @@ def test_an_interrupted_backfill_is_refused(tmp_path: Path,
     assert main(["history", "report", "--db", str(path), "--from", "1970-01-01", "--to",
                  "1970-01-02"]) == 2
     assert "not complete" in capsys.readouterr().err
+
+
+def test_history_keeps_its_days_and_refuses_periods_before_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "kpis.yaml"
+    config.write_text("history:\n  days: 1\n")
+    events = [
+        _event(1, "conversation.created", "2024-03-02T10:00:00Z", "c0", team="billing"),
+        _event(2, "message.created", "2024-03-02T10:01:00Z", "c0", author="agent",
+               agent_id="ana"),
+        *EVENTS[4:],
+    ]
+    source = tmp_path / "events.jsonl"
+    source.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    path = tmp_path / "history.duckdb"
+    assert main(["replay", str(source), "--config", str(config), "--history", str(path)]) == 0
+    # as-of: the last event (2024-03-05T09:01:40Z) rounded up to the minute; one day before it
+    # the retention begins, so c0 (2024-03-02) is gone and c3 stays
+    assert "history: 2 facts written" in capsys.readouterr().err
+    db = ["--db", str(path)]
+    assert main(["history", "report", *db, "--from", "2024-03-02", "--to", "2024-03-06"]) == 2
+    assert ("--from reaches before 2024-03-04T09:02:00.000Z, where the history's retention "
+            "(history.days) begins") in capsys.readouterr().err
+    assert main(["history", "report", *db, "--from", "2024-03-05", "--to", "2024-03-06",
+                 "--by", "day", "--compare"]) == 2
+    assert "--compare reaches before" in capsys.readouterr().err
+    assert main(["history", "conversations", *db, "--from", "2024-03-04T09:02:00Z", "--to",
+                 "2024-03-06"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["conversation_id"] for r in rows] == ["c3"]

@@ -1,0 +1,104 @@
+"""The history phase (no Kafka): facts written per second, a month's report over 10 M facts,
+and the database's size per million facts.
+
+The ledger of a replay of the events file is written by :class:`~service.history.database.
+HistoryWriter` in the flushes replay makes (timed alone: the replay is the core phase's).
+The month: that database's facts, segments and team marks copied with their times moved on by
+the dataset's span until the copies hold at least ``month_facts`` facts, then a report over the
+whole span (one period) and by day with the day before.
+"""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from service.config import config_from_env
+from service.engine.engine import KpiEngine
+from service.history.database import HistoryWriter, open_history
+from service.history.ledger import Ledger
+from service.history.periods import Period, periods, previous
+from service.history.report import period_report
+from service.replay import open_lines, replay_lines
+from service.runtime import tune_gc
+
+__all__ = ["run_history"]
+
+_FLUSH_FACTS = 100_000
+
+
+class _TimedWriter:
+    """A writer whose flushes are timed, so that the replay around them is not counted."""
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        self.writer = writer
+        self.seconds = 0.0
+        self.pending = 0
+
+    def flush(self, ledger: Ledger) -> None:
+        self.pending += len(ledger.facts)
+        started = time.perf_counter()
+        self.writer.flush(ledger)
+        self.seconds += time.perf_counter() - started
+
+
+def run_history(events: Path, workdir: Path, month_facts: int) -> dict[str, Any]:
+    """The history figures of the events file; the databases go to ``workdir``."""
+    from zoneinfo import ZoneInfo
+
+    tune_gc()
+    config = config_from_env()
+    path = workdir / "history.duckdb"
+    path.unlink(missing_ok=True)
+    print("history: replay with a ledger, its facts written …", flush=True)
+    engine, ledger = KpiEngine(config), Ledger()
+    writer = _TimedWriter(HistoryWriter(open_history(path), workdir / "history.staging"))
+    replay_lines(engine, open_lines(str(events)), ledger=ledger, writer=writer,
+                 flush_every=_FLUSH_FACTS)
+    writer.pending += len(ledger.facts)
+    started = time.perf_counter()
+    writer.writer.finish(ledger, engine.default_as_of(), config.history.retention_ms)
+    write_s = writer.seconds + time.perf_counter() - started
+    facts = writer.writer.facts
+    writer.writer.connection.close()
+    size = path.stat().st_size
+
+    print(f"history: copies of {facts:,} facts up to {month_facts:,} …", flush=True)
+    month = workdir / "history-month.duckdb"
+    month.unlink(missing_ok=True)
+    connection = open_history(month)
+    connection.execute("ATTACH ? AS source (READ_ONLY)", [str(path)])
+    first, last = connection.execute("SELECT min(at_ms), max(at_ms) FROM source.facts"
+                                      ).fetchone() or (0, 0)
+    span = last - first + 1
+    copies = -(-month_facts // facts)
+    connection.execute("INSERT INTO conversations SELECT * FROM source.conversations")
+    for k in range(copies):
+        shift = k * span
+        connection.execute(
+            "INSERT INTO facts SELECT fact_id || ?, conversation_id, kind, at_ms + ?, team, "
+            "agent, counter_names, counter_amounts, distribution_names, distribution_values, "
+            "fact FROM source.facts", [f"#{k}", shift])
+        connection.execute("INSERT INTO segments SELECT agent, team, start_ms + ?, end_ms + ?, "
+                           "busy FROM source.segments", [shift, shift])
+        connection.execute("INSERT INTO team_marks SELECT agent, at_ms + ?, team FROM "
+                           "source.team_marks", [shift])
+    connection.execute("INSERT INTO meta VALUES ('as_of_ms', ?), ('kept_from_ms', ?)",
+                       [str(first + copies * span), str(first)])
+    connection.execute("DETACH source")
+    (held,) = connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+    utc = ZoneInfo("UTC")
+    whole = Period(first, first + copies * span)
+    timings: dict[str, float] = {}
+    for name, cut, before in (
+            ("one_period", [whole], None),
+            ("by_day_with_previous", periods(whole.start_ms, whole.end_ms, "day", utc),
+             [previous(p, "day", utc) for p in periods(whole.start_ms, whole.end_ms, "day",
+                                                      utc)])):
+        started = time.perf_counter()
+        period_report(connection, whole, cut, before, [], config.weighted_score)
+        timings[name] = time.perf_counter() - started
+    connection.close()
+    return {"facts": facts, "write_seconds": write_s, "facts_per_s": writer.pending / write_s,
+            "bytes": size, "mb_per_million_facts": size / 2**20 / facts * 1e6,
+            "month": {"facts": held, "days": (whole.end_ms - whole.start_ms) / 86_400_000,
+                      "report_seconds": timings}}
