@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_history_parser", "run_conversations", "run_erase", "run_report"]
+__all__ = ["add_history_parser", "run_conversations", "run_erase", "run_export", "run_report"]
 
 DATABASE_FILE = "history.duckdb"
 """The history database's file name in the data directory."""
@@ -54,8 +54,6 @@ def add_history_parser(commands: Any) -> None:
     report.add_argument("--db", type=Path, metavar="PATH",
                         help=f"the database (default: {DATABASE_FILE} in the data directory, "
                         "$SUPPORT_KPI_DATA_DIR)")
-    report.add_argument("--config", metavar="F",
-                        help="YAML configuration: the weighted score's weights")
     report.set_defaults(run=run_report)
     conversations = jobs.add_parser(
         "conversations", help="one row per conversation: times, durations, SLA, ratings",
@@ -87,6 +85,20 @@ def add_history_parser(commands: Any) -> None:
     erase.add_argument("--db", type=Path, metavar="PATH",
                        help=f"the database (default: {DATABASE_FILE} in the data directory)")
     erase.set_defaults(run=run_erase)
+    export = jobs.add_parser(
+        "export", help="the history as Parquet files partitioned by day",
+        description="Write the history as Parquet: facts/day=YYYY-MM-DD/*.parquet (the UTC day "
+        "of each fact's time) and one file for each other table. DuckDB, ClickHouse, Spark or "
+        "Trino read them as they are; `history report --parquet DIR` does too.",
+        epilog="example:\n  support-kpi history export --output /data/history --db "
+        "history.duckdb", formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--output", type=Path, required=True, metavar="DIR")
+    export.add_argument("--db", type=Path, metavar="PATH",
+                        help=f"the database (default: {DATABASE_FILE} in the data directory)")
+    export.set_defaults(run=run_export)
+    for parser in (report, conversations):
+        parser.add_argument("--parquet", type=Path, metavar="DIR",
+                            help="read an export of `history export` instead of the database")
 
 
 def _period_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,9 +106,12 @@ def _period_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start: a date (2024-03-04) or an RFC 3339 time")
     parser.add_argument("--to", dest="end", required=True, metavar="T",
                         help="end (excluded): a date or an RFC 3339 time")
-    parser.add_argument("--timezone", default="UTC", metavar="TZ",
-                        help="where dates, days, weeks and months begin (IANA name; default "
-                        "UTC)")
+    parser.add_argument("--timezone", metavar="TZ",
+                        help="where dates, days, weeks and months begin (IANA name; default: "
+                        "the configuration's defaults.timezone, else UTC)")
+    parser.add_argument("--config", metavar="F",
+                        help="YAML configuration: its defaults.timezone and the weighted "
+                        "score's weights")
 
 
 class _Refused(Exception):
@@ -108,16 +123,18 @@ def _fail(job: str, message: str) -> int:
     return 2
 
 
-def _period(args: argparse.Namespace) -> tuple[Any, int, int]:
-    """(timezone, start ms, end ms) of ``--timezone``, ``--from``, ``--to``; raises _Refused."""
+def _period(args: argparse.Namespace, config: Any) -> tuple[Any, int, int]:
+    """(timezone, start ms, end ms) of ``--timezone`` (default: the configuration's
+    ``defaults.timezone``), ``--from``, ``--to``; raises _Refused."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from service.history.periods import parse_bound
 
+    name = args.timezone if args.timezone is not None else config.defaults.timezone
     try:
-        tz = ZoneInfo(args.timezone)
+        tz = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _Refused(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. "
+        raise _Refused(f"--timezone {name!r} is not an IANA timezone (e.g. "
                        "Europe/Berlin, UTC)") from None
     bounds = []
     for flag, text in (("--from", args.start), ("--to", args.end)):
@@ -144,6 +161,19 @@ def _within_retention(connection: Any, starts: list[tuple[str, int]]) -> None:
                            "history's retention (history.days) begins; give a later --from")
 
 
+def _reader(args: argparse.Namespace) -> Any:
+    """A connection to ``--parquet``'s export or the database; raises HistoryError when
+    neither is there."""
+    from service.history.database import HistoryError, open_history, open_parquet
+
+    if args.parquet is not None:
+        if not (args.parquet / "facts").is_dir():
+            raise HistoryError(f"{args.parquet}: no export here (write one with `support-kpi "
+                               "history export --output DIR`)")
+        return open_parquet(args.parquet)
+    return open_history(_database(args), read_only=True)
+
+
 def _database(args: argparse.Namespace) -> Path:
     from service.cli import _settings
 
@@ -153,14 +183,15 @@ def _database(args: argparse.Namespace) -> Path:
 def run_report(args: argparse.Namespace) -> int:
     """``support-kpi history report``: 0, or 2 with one line naming what is wrong."""
     from service.cli import _load_config
-    from service.history.database import HistoryError, open_history
+    from service.history.database import HistoryError
     from service.history.output import report_csv, report_table
     from service.history.periods import Period, periods, previous
     from service.history.report import SLICES, period_report
     from service.replay import report_json
 
+    config = _load_config(args.config)
     try:
-        tz, start, end = _period(args)
+        tz, start, end = _period(args, config)
     except _Refused as error:
         return _fail("report", str(error))
     slices = [name.strip() for name in args.slice.split(",") if name.strip()]
@@ -168,12 +199,10 @@ def run_report(args: argparse.Namespace) -> int:
     if unknown:
         return _fail("report", f"--slice {unknown[0]!r} is not a slice; use "
                      f"{', '.join(SLICES)}")
-    path = _database(args)
-    config = _load_config(args.config)
     cut = periods(start, end, args.by, tz)
     before = [previous(period, args.by, tz) for period in cut] if args.compare else None
     try:
-        connection = open_history(path, read_only=True)
+        connection = _reader(args)
         _within_retention(connection, [("--from", start)] + [
             ("--compare", period.start_ms) for period in before or ()])
         report = period_report(connection, Period(start, end), cut, before, slices,
@@ -195,11 +224,12 @@ def run_conversations(args: argparse.Namespace) -> int:
 
     import orjson
 
+    from service.cli import _load_config
     from service.history.conversations import COLUMNS, FILTERS, conversation_rows
-    from service.history.database import HistoryError, open_history
+    from service.history.database import HistoryError
 
     try:
-        _, start, end = _period(args)
+        _, start, end = _period(args, _load_config(args.config))
     except _Refused as error:
         return _fail("conversations", str(error))
     if args.format == "parquet" and args.output is None:
@@ -207,7 +237,7 @@ def run_conversations(args: argparse.Namespace) -> int:
     filters = {name: getattr(args, name) for name in FILTERS
                if getattr(args, name) is not None}
     try:
-        connection = open_history(_database(args), read_only=True)
+        connection = _reader(args)
         _within_retention(connection, [("--from", start)])
         rows = list(conversation_rows(connection, start, end, filters))
     except (HistoryError, _Refused) as error:
@@ -246,4 +276,17 @@ def run_erase(args: argparse.Namespace) -> int:
         return _fail("erase", str(error))
     print(f"customer {args.customer!r}: {conversations:,} conversations and {facts:,} facts "
           f"erased from {path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``support-kpi history export``: 0 (how many facts went where is printed), or 2."""
+    from service.history.database import HistoryError, export_parquet, open_history
+
+    path = _database(args)
+    try:
+        facts = export_parquet(open_history(path, read_only=True), args.output)
+    except HistoryError as error:
+        return _fail("export", str(error))
+    print(f"{facts:,} facts of {path} written as Parquet to {args.output}")
     return 0

@@ -29,7 +29,11 @@ from service.engine.feeds import Count
 from service.engine.kpis import PANES
 from service.history.ledger import Ledger, LedgerFact
 
-__all__ = ["HistoryError", "HistoryWriter", "erase_customer", "held_span", "open_history"]
+__all__ = ["TABLES", "HistoryError", "HistoryWriter", "erase_customer", "export_parquet",
+           "held_span", "open_history", "open_parquet"]
+
+TABLES = ("facts", "conversations", "segments", "team_marks", "meta")
+"""The tables a history holds (a Parquet export writes one directory or file each)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
@@ -309,3 +313,41 @@ def held_span(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         raise HistoryError("the database is not complete (a backfill that did not finish); "
                            "fill a new one")
     return int(meta.get("kept_from_ms", 0)), int(meta["as_of_ms"])
+
+
+def export_parquet(connection: duckdb.DuckDBPyConnection, directory: Path) -> int:
+    """Write the history as Parquet under ``directory``: ``facts/day=YYYY-MM-DD/*.parquet``
+    (hive-partitioned by the UTC day of ``at_ms``, the same columns), and one file for each of
+    the other tables. DuckDB, ClickHouse, Spark or Trino read them as they are
+    (:func:`open_parquet`). Returns how many facts; raises HistoryError for a database whose
+    backfill did not finish."""
+    held_span(connection)
+    directory.mkdir(parents=True, exist_ok=True)
+    connection.execute(
+        "COPY (SELECT *, strftime(make_timestamp(at_ms * 1000), '%Y-%m-%d') AS day FROM facts) "
+        f"TO '{_quoted(directory / 'facts')}' (FORMAT parquet, PARTITION_BY (day), "
+        "OVERWRITE_OR_IGNORE)")
+    for table in TABLES[1:]:
+        connection.execute(f"COPY {table} TO '{_quoted(directory / table)}.parquet' "
+                           "(FORMAT parquet)")
+    (facts,) = connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+    return int(facts)
+
+
+def open_parquet(directory: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose tables are views over an export of
+    :func:`export_parquet`, for reports and listings as over the database."""
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")
+    connection.execute(
+        "CREATE VIEW facts AS SELECT * EXCLUDE (day) FROM read_parquet("
+        f"'{_quoted(directory / 'facts')}/*/*.parquet', hive_partitioning = true)")
+    for table in TABLES[1:]:
+        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM "
+                           f"read_parquet('{_quoted(directory / table)}.parquet')")
+    return connection
+
+
+def _quoted(path: Path) -> str:
+    """A path inside a single-quoted SQL string (COPY takes no parameters)."""
+    return str(path).replace("'", "''")

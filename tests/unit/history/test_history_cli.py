@@ -163,3 +163,43 @@ def test_history_keeps_its_days_and_refuses_periods_before_them(
                  "2024-03-06"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["conversation_id"] for r in rows] == ["c3"]
+
+
+def test_dates_are_midnights_of_the_configured_timezone(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "kpis.yaml"
+    config.write_text("defaults:\n  timezone: Europe/Berlin\n")
+    out = _report(capsys, "--db", str(database), "--config", str(config), "--from",
+                  "2024-03-04", "--to", "2024-03-05", "--format", "json")
+    # Berlin is at +01:00 in March before the 31st
+    assert (json.loads(out)["from"], json.loads(out)["to"]) == ("2024-03-03T23:00:00.000Z",
+                                                                "2024-03-04T23:00:00.000Z")
+    out = _report(capsys, "--db", str(database), "--config", str(config), "--timezone", "UTC",
+                  "--from", "2024-03-04", "--to", "2024-03-05", "--format", "json")
+    assert json.loads(out)["from"] == "2024-03-04T00:00:00.000Z"
+
+
+def test_a_parquet_export_partitioned_by_day_answers_as_the_database(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = tmp_path / "export"
+    assert main(["history", "export", "--db", str(database), "--output", str(export)]) == 0
+    assert "6 facts" in capsys.readouterr().out
+    # one directory per UTC day that holds facts (the fixture's are on the 4th and the 5th)
+    assert sorted(p.name for p in (export / "facts").iterdir()) == ["day=2024-03-04",
+                                                                    "day=2024-03-05"]
+    query = ["--from", "2024-03-04", "--to", "2024-03-06", "--by", "day", "--slice",
+             "channel", "--format", "json"]
+    from_db = _report(capsys, "--db", str(database), *query)
+    assert _report(capsys, "--parquet", str(export), *query) == from_db
+    period = ["--from", "2024-03-04", "--to", "2024-03-06"]
+    assert main(["history", "conversations", "--db", str(database), *period]) == 0
+    rows = capsys.readouterr().out
+    assert main(["history", "conversations", "--parquet", str(export), *period]) == 0
+    assert capsys.readouterr().out == rows
+
+
+def test_reading_an_export_that_is_not_there_says_how_to_write_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "report", "--parquet", str(tmp_path), "--from", "2024-03-04",
+                 "--to", "2024-03-05"]) == 2
+    assert "history export --output DIR" in capsys.readouterr().err
