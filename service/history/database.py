@@ -37,7 +37,7 @@ TABLES = ("facts", "conversations", "segments", "team_marks", "meta")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts (
-    fact_id VARCHAR PRIMARY KEY,
+    fact_id VARCHAR NOT NULL,
     conversation_id VARCHAR,
     kind VARCHAR NOT NULL,
     at_ms BIGINT NOT NULL,
@@ -132,32 +132,29 @@ def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
     times: list[int] = []
     teams: list[str | None] = []
     agents: list[str | None] = []
-    counter_names: list[list[str]] = []
-    counter_amounts: list[list[int]] = []
-    distribution_names: list[list[str]] = []
-    distribution_values: list[list[int]] = []
     encoded: list[str] = []
+    counter_names: list[str] = []
+    counter_amounts: list[int] = []
+    counter_offsets = [0]
+    distribution_names: list[str] = []
+    distribution_values: list[int] = []
+    distribution_offsets = [0]
     dumps = orjson.dumps
     for fact_id, entry in facts:
         fact = entry.fact
         counts, distributions = _PLANS[fact.kind]
-        names: list[str] = []
-        amounts: list[int] = []
         for name, amount_of in counts:
             amount = amount_of(fact)
             if amount:
-                names.append(name)
-                amounts.append(amount)
-        counter_names.append(names)
-        counter_amounts.append(amounts)
-        names, values = [], []
+                counter_names.append(name)
+                counter_amounts.append(amount)
+        counter_offsets.append(len(counter_names))
         for name, value_of in distributions:
             value = value_of(fact)
             if value is not None:
-                names.append(name)
-                values.append(max(value, 0))
-        distribution_names.append(names)
-        distribution_values.append(values)
+                distribution_names.append(name)
+                distribution_values.append(max(value, 0))
+        distribution_offsets.append(len(distribution_names))
         ids.append(fact_id)
         conversations.append(entry.conversation_id)
         kinds.append(KIND_NAMES[fact.kind])
@@ -165,9 +162,18 @@ def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
         teams.append(fact.team)
         agents.append(fact.agent)
         encoded.append(dumps(list(fact)).decode())
-    return pa.table([ids, conversations, kinds, times, teams, agents, counter_names,
-                     counter_amounts, distribution_names, distribution_values, encoded],
-                    schema=_FACT_COLUMNS)
+
+    def listed(offsets: list[int], values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, kind))
+
+    return pa.table([
+        pa.array(ids, _TEXT), pa.array(conversations, _TEXT), pa.array(kinds, _TEXT),
+        pa.array(times, _INT), pa.array(teams, _TEXT), pa.array(agents, _TEXT),
+        listed(counter_offsets, counter_names, _TEXT),
+        listed(counter_offsets, counter_amounts, _INT),
+        listed(distribution_offsets, distribution_names, _TEXT),
+        listed(distribution_offsets, distribution_values, _INT),
+        pa.array(encoded, _TEXT)], schema=_FACT_COLUMNS)
 
 
 def _table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
