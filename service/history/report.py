@@ -141,30 +141,32 @@ def _agent_teams(connection: duckdb.DuckDBPyConnection) -> dict[tuple[int, str],
     latest fact or presence event naming one before then (at equal times the greater name),
     as :mod:`service.engine.labels` gives it live."""
     rows = connection.execute(
-        "WITH marks AS (SELECT agent, at_ms, team FROM facts "
-        "WHERE agent IS NOT NULL AND team IS NOT NULL "
-        "UNION ALL SELECT agent, at_ms, team FROM team_marks) "
-        "SELECT p.idx, m.agent, max({'at': m.at_ms, 'team': m.team}).team "
-        "FROM marks m JOIN periods p ON m.at_ms < p.end_ms GROUP BY ALL").fetchall()
+        "WITH marks AS (SELECT agent, at_ms, max(team) AS team FROM (SELECT agent, at_ms, team "
+        "FROM facts WHERE agent IS NOT NULL AND team IS NOT NULL UNION ALL SELECT agent, at_ms, "
+        "team FROM team_marks) GROUP BY agent, at_ms), "
+        "grid AS (SELECT p.idx, p.end_ms, a.agent FROM periods p "
+        "CROSS JOIN (SELECT DISTINCT agent FROM marks) a) "
+        "SELECT g.idx, g.agent, m.team FROM grid g "
+        "ASOF JOIN marks m ON g.agent = m.agent AND g.end_ms > m.at_ms").fetchall()
     return {(idx, agent): team for idx, agent, team in rows}
 
 
-def level_values(totals: Mapping[Key, PeriodTotals], agent_teams: Mapping[tuple[int, str], str],
-                 index: int, slices: Sequence[str], weights: Mapping[str, Any]
-                 ) -> dict[str, Any]:
-    """LEVELS of SPEC §6 (windowed keys) for one period: overall, teams, agents, and with
-    ``slices`` a ``slices`` level per name."""
-    overall = totals.get((index, "overall", ""), PeriodTotals())
+def level_values(totals: Mapping[tuple[str, str], PeriodTotals],
+                 agent_teams: Mapping[str, str], slices: Sequence[str],
+                 weights: Mapping[str, Any]) -> dict[str, Any]:
+    """LEVELS of SPEC §6 (windowed keys) for one period from its totals by (level, key):
+    overall, teams, agents (with their team label), and with ``slices`` a ``slices`` level
+    per name."""
+    overall = totals.get(("overall", ""), PeriodTotals())
     out: dict[str, Any] = {"overall": window_values(overall, "overall", weights),
                            "teams": {}, "agents": {}}
     keyed = sorted((key, entry) for key, entry in totals.items()
-                   if key[0] == index and key[1] != "overall"
-                   and (entry.counted or entry.logged_in_ms))
-    for (_, level, key), entry in keyed:
+                   if key[0] != "overall" and (entry.counted or entry.logged_in_ms))
+    for (level, key), entry in keyed:
         if level == "teams":
             out["teams"][key] = window_values(entry, "teams", weights)
         elif level == "agents":
-            out["agents"][key] = {"team": agent_teams.get((index, key)),
+            out["agents"][key] = {"team": agent_teams.get(key),
                                   **window_values(entry, "agents", weights)}
         else:
             name = level.removeprefix("slices.")
@@ -187,14 +189,21 @@ def period_report(connection: duckdb.DuckDBPyConnection, span: Period,
                        "(idx INTEGER, start_ms BIGINT, end_ms BIGINT)")
     connection.executemany("INSERT INTO periods VALUES (?, ?, ?)",
                            [(i, p.start_ms, p.end_ms) for i, p in enumerate(every)])
-    totals = _gather(connection, slices)
-    teams = _agent_teams(connection)
+    by_period: dict[int, dict[tuple[str, str], PeriodTotals]] = {}
+    for (index, level, key), totals in _gather(connection, slices).items():
+        by_period.setdefault(index, {})[(level, key)] = totals
+    teams: dict[int, dict[str, str]] = {}
+    for (index, agent), team in _agent_teams(connection).items():
+        teams.setdefault(index, {})[agent] = team
+
+    def levels(index: int) -> dict[str, Any]:
+        return level_values(by_period.get(index, {}), teams.get(index, {}), slices, weights)
+
     out: list[dict[str, Any]] = []
     for i, period in enumerate(periods):
         entry: dict[str, Any] = {"from": format_time(period.start_ms),
-                                 "to": format_time(period.end_ms),
-                                 "levels": level_values(totals, teams, i, slices, weights)}
+                                 "to": format_time(period.end_ms), "levels": levels(i)}
         if previous is not None:
-            entry["previous"] = level_values(totals, teams, len(periods) + i, slices, weights)
+            entry["previous"] = levels(len(periods) + i)
         out.append(entry)
     return {"from": format_time(span.start_ms), "to": format_time(span.end_ms), "periods": out}
