@@ -244,7 +244,7 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"≥ {TARGETS['history_facts_per_s']:,}",
             history["facts_per_s"] >= TARGETS["history_facts_per_s"])
         seconds = month["report_seconds"]
-        row(f"history: report over {month['facts'] / 1e6:,.1f} M facts ({month['days']:.0f} d)",
+        row(f"history: report over {month['facts'] / 1e6:,.1f} M facts ({month['days']:.1f} d)",
             f"{seconds['one_period']:.2f} s one period, "
             f"{seconds['by_day_with_previous']:.2f} s by day with the day before",
             f"≤ {TARGETS['history_month_report_s']:g} s",

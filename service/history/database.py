@@ -261,18 +261,23 @@ class HistoryWriter:
               "FROM new_conversations")])
 
     def finish(self, ledger: Ledger, as_of_ms: int, retention_ms: int) -> None:
-        """Flush, then write each fact's last version (unless removed), the segments, the team
-        marks and the as-of, keeping what lies within ``retention_ms`` before the as-of (a
-        segment that crosses that edge whole)."""
+        """Flush, then write each fact's last version (unless removed: only the ledger's
+        revised facts can have more than one), the segments, the team marks and the as-of,
+        keeping what lies within ``retention_ms`` before the as-of (a segment that crosses that
+        edge whole)."""
         kept_from = as_of_ms - retention_ms
         self.flush(ledger)
         columns = ", ".join(_FACT_COLUMNS.names)
         self._in_transaction(
-            {"segments": _segment_rows(ledger),
+            {"revised": _table([(fid,) for fid in ledger.revised], _ID_COLUMNS),
+             "segments": _segment_rows(ledger),
              "team_marks": _table(sorted(ledger.team_marks), _MARK_COLUMNS)},
-            [(f"INSERT INTO facts SELECT {columns} FROM (SELECT * FROM staging.fact_log QUALIFY "
-              "row_number() OVER (PARTITION BY fact_id ORDER BY version DESC) = 1) WHERE NOT gone "
-              "AND at_ms >= ?", [kept_from]),
+            [(f"INSERT INTO facts SELECT {columns} FROM staging.fact_log WHERE at_ms >= ? AND "
+              "NOT gone AND fact_id NOT IN (SELECT fact_id FROM new_revised)", [kept_from]),
+             (f"INSERT INTO facts SELECT {columns} FROM (SELECT * FROM staging.fact_log "
+              "WHERE fact_id IN (SELECT fact_id FROM new_revised) QUALIFY row_number() OVER "
+              "(PARTITION BY fact_id ORDER BY version DESC) = 1) WHERE NOT gone AND at_ms >= ?",
+              [kept_from]),
              ("INSERT INTO conversations SELECT conversation_id, channel, priority, customer_id, "
               "source FROM staging.conversation_log WHERE conversation_id IN (SELECT "
               "conversation_id FROM facts) QUALIFY row_number() OVER (PARTITION BY "

@@ -62,6 +62,9 @@ class Ledger:
         self.segments: dict[str, list[Segment]] = {}
         self.attributes: dict[str, Attributes] = {}
         """Attributes learnt since the last drain."""
+        self.revised: set[str] = set()
+        """Ids of facts changed or removed after they came: the only ones a writer that drains
+        the ledger now and then may have written more than once."""
         self.team_marks: set[tuple[str, int, str]] = set()
         """(agent, time, team) of the presence events that name a team: with the facts' teams
         they give an agent's team label (:mod:`service.engine.labels`)."""
@@ -82,6 +85,7 @@ class Ledger:
         for old, new in changes:
             if old is not None and not isinstance(old, Busy):
                 facts[old.fact_id] = None
+                self.revised.add(old.fact_id)
             if new is not None and not isinstance(new, Busy):
                 facts[new.fact_id] = LedgerFact(conversation_id, new)
 
