@@ -3,9 +3,10 @@ and the database's size per million facts.
 
 The ledger of a replay of the events file is written by :class:`~service.history.database.
 HistoryWriter` in the flushes replay makes (timed alone: the replay is the core phase's).
-The month: that database's facts, segments and team marks copied with their times moved on by
-the dataset's span until the copies hold at least ``month_facts`` facts, then a report over the
-whole span (one period) and by day with the day before.
+The month: that database's facts, segments and team marks copied, each copy's times moved on
+by the dataset's span or a share of 30 days (whichever is longer), until the copies hold at
+least ``month_facts`` facts; then a report over the whole span (one period) and by day with the
+day before.
 """
 
 import time
@@ -24,6 +25,7 @@ from service.runtime import tune_gc
 __all__ = ["run_history"]
 
 _FLUSH_FACTS = 100_000
+_MONTH_MS = 30 * 86_400_000
 
 
 class _TimedWriter:
@@ -69,8 +71,8 @@ def run_history(events: Path, workdir: Path, month_facts: int) -> dict[str, Any]
     connection.execute("ATTACH ? AS source (READ_ONLY)", [str(path)])
     first, last = connection.execute("SELECT min(at_ms), max(at_ms) FROM source.facts"
                                       ).fetchone() or (0, 0)
-    span = last - first + 1
     copies = -(-month_facts // facts)
+    span = max(last - first + 1, _MONTH_MS // copies)
     connection.execute("INSERT INTO conversations SELECT * FROM source.conversations")
     for k in range(copies):
         shift = k * span

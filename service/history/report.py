@@ -68,15 +68,27 @@ Key = tuple[int, str, str]
 ``slices.<name>``."""
 
 
-def _levels(slices: Sequence[str], value: str) -> str:
-    """The SQL that spreads each row of ``base`` over its level keys (``value``: its column
-    to total)."""
-    parts = [f"SELECT idx, 'overall' AS level, '' AS key, name, {value} FROM base",
-             f"SELECT idx, 'teams', team, name, {value} FROM base WHERE team IS NOT NULL",
-             f"SELECT idx, 'agents', agent, name, {value} FROM base WHERE agent IS NOT NULL"]
-    parts += [f"SELECT idx, 'slices.{name}', {SLICES[name]}, name, {value} FROM base "
-              f"WHERE {SLICES[name]} IS NOT NULL" for name in slices]
-    return " UNION ALL ".join(parts)
+def _grouped(slices: Sequence[str], aggregates: str, source: str) -> tuple[str, list[str]]:
+    """SQL that totals ``base`` (built by ``source``) once per level key: overall, team, agent
+    and each slice, by feed ``name`` (DuckDB's grouping sets: one pass); and the level of each
+    key column in the result's order."""
+    columns = ["team", "agent", *(SLICES[name] for name in slices)]
+    levels = ["teams", "agents", *(f"slices.{name}" for name in slices)]
+    sets = ", ".join(["(idx, name)", *(f"(idx, {column}, name)" for column in columns)])
+    flags = ", ".join(f"grouping({column})" for column in columns)
+    return (f"WITH base AS ({source}) SELECT idx, name, {flags}, {', '.join(columns)}, "
+            f"{aggregates} FROM base GROUP BY GROUPING SETS ({sets})"), levels
+
+
+def _level_key(row: Sequence[Any], levels: Sequence[str]) -> tuple[str, str] | None:
+    """(level, key) of a grouped row (``idx, name, flags…, keys…``); None for a key column
+    that is empty (a fact without a team, say)."""
+    width = len(levels)
+    flags, keys = row[2:2 + width], row[2 + width:2 + 2 * width]
+    for level, flag, key in zip(levels, flags, keys, strict=True):
+        if flag == 0:
+            return None if key is None else (level, key)
+    return "overall", ""
 
 
 def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
@@ -89,34 +101,34 @@ def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
             found = totals[key] = PeriodTotals()
         return found
 
-    columns = ", ".join(f"c.{SLICES[name]}" for name in slices)
-    columns = f", {columns}" if columns else ""
+    columns = "".join(f", c.{SLICES[name]}" for name in slices)
     joined = ("FROM facts f JOIN periods p ON f.at_ms >= p.start_ms AND f.at_ms < p.end_ms"
               + (" LEFT JOIN conversations c USING (conversation_id)" if slices else ""))
-    counters = connection.execute(
-        f"WITH base AS (SELECT p.idx, f.team, f.agent{columns}, unnest(f.counter_names) AS "
-        f"name, unnest(f.counter_amounts) AS amount {joined}) "
-        f"SELECT idx, level, key, name, sum(amount)::BIGINT FROM ({_levels(slices, 'amount')}) "
-        "GROUP BY ALL").fetchall()
-    for idx, level, key, name, amount in counters:
-        slot = _COUNTER_SLOTS.get(name)
-        if slot is not None and amount:
-            entry = of((idx, level, key))
-            entry.counters[slot] = amount
+    width = 2 + 2 * (2 + len(slices))
+    sql, levels = _grouped(slices, "sum(amount)::BIGINT", (
+        f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.counter_names) AS name, "
+        f"unnest(f.counter_amounts) AS amount {joined}"))
+    for row in connection.execute(sql).fetchall():
+        place = _level_key(row, levels)
+        slot = _COUNTER_SLOTS.get(row[1])
+        if place is not None and slot is not None and row[width]:
+            entry = of((row[0], *place))
+            entry.counters[slot] = row[width]
             entry.counted = True
-    distributions = connection.execute(
-        f"WITH base AS (SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) "
-        f"AS name, unnest(f.distribution_values) AS value {joined}) "
-        f"SELECT idx, level, key, name, count(*), sum(value)::BIGINT, "
-        f"quantile_cont(value, {list(QUANTILES)}) FROM ({_levels(slices, 'value')}) "
-        "GROUP BY ALL").fetchall()
-    for idx, level, key, name, count, total, quantiles in distributions:
-        index = _DISTRIBUTIONS.get(name)
-        if index is not None:
-            sketches = list(of((idx, level, key)).sketches)
+    sql, levels = _grouped(
+        slices, f"count(*), sum(value)::BIGINT, quantile_cont(value, {list(QUANTILES)})", (
+            f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) AS name, "
+            f"unnest(f.distribution_values) AS value {joined}"))
+    for row in connection.execute(sql).fetchall():
+        place = _level_key(row, levels)
+        index = _DISTRIBUTIONS.get(row[1])
+        if place is not None and index is not None:
+            count, total, quantiles = row[width:]
+            entry = of((row[0], *place))
+            sketches = list(entry.sketches)
             sketches[index] = ExactDistribution(count, total, dict(zip(QUANTILES, quantiles,
                                                                        strict=True)))
-            of((idx, level, key)).sketches = sketches
+            entry.sketches = sketches
     presence = connection.execute(
         "WITH clipped AS (SELECT p.idx, s.agent, s.team, s.busy, "
         "greatest(0, least(coalesce(s.end_ms, m.as_of), p.end_ms) - "
@@ -139,16 +151,32 @@ def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
 def _agent_teams(connection: duckdb.DuckDBPyConnection) -> dict[tuple[int, str], str]:
     """(period index, agent) → the agent's team label at the period's end: the team of its
     latest fact or presence event naming one before then (at equal times the greater name),
-    as :mod:`service.engine.labels` gives it live."""
+    as :mod:`service.engine.labels` gives it live.
+
+    The distinct period ends cut time into buckets; each mark counts in the one bucket it
+    falls in (the latest per agent and bucket), and an end takes the latest bucket up to it
+    that names the agent."""
     rows = connection.execute(
-        "WITH marks AS (SELECT agent, at_ms, max(team) AS team FROM (SELECT agent, at_ms, team "
-        "FROM facts WHERE agent IS NOT NULL AND team IS NOT NULL UNION ALL SELECT agent, at_ms, "
-        "team FROM team_marks) GROUP BY agent, at_ms), "
-        "grid AS (SELECT p.idx, p.end_ms, a.agent FROM periods p "
-        "CROSS JOIN (SELECT DISTINCT agent FROM marks) a) "
-        "SELECT g.idx, g.agent, m.team FROM grid g "
-        "ASOF JOIN marks m ON g.agent = m.agent AND g.end_ms > m.at_ms").fetchall()
-    return {(idx, agent): team for idx, agent, team in rows}
+        "WITH ends AS (SELECT DISTINCT end_ms FROM periods), "
+        "buckets AS (SELECT end_ms AS hi, lag(end_ms) OVER (ORDER BY end_ms) AS lo FROM ends), "
+        "marks AS (SELECT agent, at_ms, team FROM facts WHERE agent IS NOT NULL AND team IS "
+        "NOT NULL UNION ALL SELECT agent, at_ms, team FROM team_marks) "
+        "SELECT b.hi, m.agent, max({'at': m.at_ms, 'team': m.team}).team FROM marks m "
+        "JOIN buckets b ON m.at_ms < b.hi AND m.at_ms >= coalesce(b.lo, -1) "
+        "GROUP BY ALL ORDER BY b.hi").fetchall()
+    latest: dict[str, str] = {}
+    at_end: dict[int, dict[str, str]] = {}
+    by_end = iter(rows)
+    row = next(by_end, None)
+    for (end_ms,) in connection.execute("SELECT DISTINCT end_ms FROM periods ORDER BY 1"
+                                        ).fetchall():
+        while row is not None and row[0] <= end_ms:
+            latest[row[1]] = row[2]
+            row = next(by_end, None)
+        at_end[end_ms] = dict(latest)
+    return {(idx, agent): team
+            for idx, end_ms in connection.execute("SELECT idx, end_ms FROM periods").fetchall()
+            for agent, team in at_end[end_ms].items()}
 
 
 def level_values(totals: Mapping[tuple[str, str], PeriodTotals],
