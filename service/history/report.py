@@ -49,13 +49,16 @@ class ExactDistribution:
         return [self._quantiles[q] if self.count else None for q in qs]
 
 
+_NO_VALUES = (ExactDistribution(),) * len(PANES.distributions)
+"""Every distribution without values (one shared, never changed, instance)."""
+
+
 @dataclass
 class PeriodTotals:
     """One level key's totals over a period (:class:`~service.engine.kpis.WindowTotals`)."""
 
     counters: list[int] = field(default_factory=lambda: [0] * len(PANES.counters))
-    sketches: Sequence[ExactDistribution] = field(
-        default_factory=lambda: [ExactDistribution() for _ in PANES.distributions])
+    sketches: Sequence[ExactDistribution] = _NO_VALUES
     logged_in_ms: int = 0
     busy_ms: int = 0
     counted: bool = False
@@ -68,23 +71,31 @@ Key = tuple[int, str, str]
 ``slices.<name>``."""
 
 
-def _grouped(slices: Sequence[str], aggregates: str, source: str) -> tuple[str, list[str]]:
-    """SQL that totals ``base`` (built by ``source``) once per level key: overall, team, agent
-    and each slice, by feed ``name`` (DuckDB's grouping sets: one pass); and the level of each
+def _grouped(slices: Sequence[str], aggregates: Sequence[str], source: str
+             ) -> tuple[str, list[str]]:
+    """SQL that totals ``base`` (built by ``source``) once per level key — overall, team,
+    agent and each slice — by feed ``name`` (DuckDB's grouping sets: one pass), one row per
+    period and key with the names and each of ``aggregates`` as lists; and the level of each
     key column in the result's order."""
     columns = ["team", "agent", *(SLICES[name] for name in slices)]
     levels = ["teams", "agents", *(f"slices.{name}" for name in slices)]
     sets = ", ".join(["(idx, name)", *(f"(idx, {column}, name)" for column in columns)])
-    flags = ", ".join(f"grouping({column})" for column in columns)
-    return (f"WITH base AS ({source}) SELECT idx, name, {flags}, {', '.join(columns)}, "
-            f"{aggregates} FROM base GROUP BY GROUPING SETS ({sets})"), levels
+    flags = [f"grouping({column}) AS g_{column}" for column in columns]
+    named = [f"{aggregate} AS a{i}" for i, aggregate in enumerate(aggregates)]
+    keys = ", ".join(["idx", *(f"g_{column}" for column in columns), *columns])
+    return (f"WITH base AS ({source}), totals AS (SELECT idx, name, {', '.join(flags)}, "
+            f"{', '.join(columns)}, {', '.join(named)} FROM base "
+            f"GROUP BY GROUPING SETS ({sets})) "
+            f"SELECT {keys}, list(name), "
+            + ", ".join(f"list(a{i})" for i in range(len(aggregates)))
+            + f" FROM totals GROUP BY {keys}"), levels
 
 
 def _level_key(row: Sequence[Any], levels: Sequence[str]) -> tuple[str, str] | None:
-    """(level, key) of a grouped row (``idx, name, flags…, keys…``); None for a key column
-    that is empty (a fact without a team, say)."""
+    """(level, key) of a grouped row (``idx, flags…, keys…, lists…``); None for a key
+    column that is empty (a fact without a team, say)."""
     width = len(levels)
-    flags, keys = row[2:2 + width], row[2 + width:2 + 2 * width]
+    flags, keys = row[1:1 + width], row[1 + width:1 + 2 * width]
     for level, flag, key in zip(levels, flags, keys, strict=True):
         if flag == 0:
             return None if key is None else (level, key)
@@ -104,31 +115,37 @@ def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
     columns = "".join(f", c.{SLICES[name]}" for name in slices)
     joined = ("FROM facts f JOIN periods p ON f.at_ms >= p.start_ms AND f.at_ms < p.end_ms"
               + (" LEFT JOIN conversations c USING (conversation_id)" if slices else ""))
-    width = 2 + 2 * (2 + len(slices))
-    sql, levels = _grouped(slices, "sum(amount)::BIGINT", (
+    lists = 1 + 2 * (2 + len(slices))
+    sql, levels = _grouped(slices, ["sum(amount)::BIGINT"], (
         f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.counter_names) AS name, "
         f"unnest(f.counter_amounts) AS amount {joined}"))
     for row in connection.execute(sql).fetchall():
         place = _level_key(row, levels)
-        slot = _COUNTER_SLOTS.get(row[1])
-        if place is not None and slot is not None and row[width]:
-            entry = of((row[0], *place))
-            entry.counters[slot] = row[width]
-            entry.counted = True
+        if place is None:
+            continue
+        entry = of((row[0], *place))
+        counters = entry.counters
+        for name, amount in zip(*row[lists:], strict=True):
+            slot = _COUNTER_SLOTS.get(name)
+            if slot is not None and amount:
+                counters[slot] = amount
+                entry.counted = True
     sql, levels = _grouped(
-        slices, f"count(*), sum(value)::BIGINT, quantile_cont(value, {list(QUANTILES)})", (
-            f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) AS name, "
-            f"unnest(f.distribution_values) AS value {joined}"))
+        slices, ["count(*)", "sum(value)::BIGINT", f"quantile_cont(value, {list(QUANTILES)})"],
+        (f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) AS name, "
+         f"unnest(f.distribution_values) AS value {joined}"))
     for row in connection.execute(sql).fetchall():
         place = _level_key(row, levels)
-        index = _DISTRIBUTIONS.get(row[1])
-        if place is not None and index is not None:
-            count, total, quantiles = row[width:]
-            entry = of((row[0], *place))
-            sketches = list(entry.sketches)
-            sketches[index] = ExactDistribution(count, total, dict(zip(QUANTILES, quantiles,
-                                                                       strict=True)))
-            entry.sketches = sketches
+        if place is None:
+            continue
+        entry = of((row[0], *place))
+        sketches = list(entry.sketches)
+        for name, count, total, quantiles in zip(*row[lists:], strict=True):
+            index = _DISTRIBUTIONS.get(name)
+            if index is not None:
+                sketches[index] = ExactDistribution(count, total, dict(zip(
+                    QUANTILES, quantiles, strict=True)))
+        entry.sketches = sketches
     presence = connection.execute(
         "WITH clipped AS (SELECT p.idx, s.agent, s.team, s.busy, "
         "greatest(0, least(coalesce(s.end_ms, m.as_of), p.end_ms) - "
@@ -212,11 +229,12 @@ def period_report(connection: duckdb.DuckDBPyConnection, span: Period,
     "previous"}]}`` (``previous`` only when ``previous`` gives each period's). Raises
     HistoryError for a database whose backfill did not finish."""
     held_span(connection)
-    every = [*periods, *(previous or ())]
+    distinct = list(dict.fromkeys([*periods, *(previous or ())]))
+    place = {period: index for index, period in enumerate(distinct)}
     connection.execute("CREATE OR REPLACE TEMP TABLE periods "
                        "(idx INTEGER, start_ms BIGINT, end_ms BIGINT)")
     connection.executemany("INSERT INTO periods VALUES (?, ?, ?)",
-                           [(i, p.start_ms, p.end_ms) for i, p in enumerate(every)])
+                           [(i, p.start_ms, p.end_ms) for i, p in enumerate(distinct)])
     by_period: dict[int, dict[tuple[str, str], PeriodTotals]] = {}
     for (index, level, key), totals in _gather(connection, slices).items():
         by_period.setdefault(index, {})[(level, key)] = totals
@@ -224,14 +242,15 @@ def period_report(connection: duckdb.DuckDBPyConnection, span: Period,
     for (index, agent), team in _agent_teams(connection).items():
         teams.setdefault(index, {})[agent] = team
 
-    def levels(index: int) -> dict[str, Any]:
+    def levels(period: Period) -> dict[str, Any]:
+        index = place[period]
         return level_values(by_period.get(index, {}), teams.get(index, {}), slices, weights)
 
     out: list[dict[str, Any]] = []
     for i, period in enumerate(periods):
         entry: dict[str, Any] = {"from": format_time(period.start_ms),
-                                 "to": format_time(period.end_ms), "levels": levels(i)}
+                                 "to": format_time(period.end_ms), "levels": levels(period)}
         if previous is not None:
-            entry["previous"] = levels(len(periods) + i)
+            entry["previous"] = levels(previous[i])
         out.append(entry)
     return {"from": format_time(span.start_ms), "to": format_time(span.end_ms), "periods": out}
