@@ -98,7 +98,7 @@ def _replay(args: argparse.Namespace) -> int:
             writer = HistoryWriter(open_history(args.history),
                                    args.history.with_name(args.history.name + ".staging"))
         except HistoryError as error:
-            print(f"support-kpi replay: --history {error}", file=sys.stderr)
+            print(f"support-kpi replay: --history {args.history}: {error}", file=sys.stderr)
             return 2
         ledger = Ledger()
     try:

@@ -148,17 +148,21 @@ def _period(args: argparse.Namespace, config: Any) -> tuple[Any, int, int]:
     return tz, start, end
 
 
-def _within_retention(connection: Any, starts: list[tuple[str, int]]) -> None:
+def _within_retention(connection: Any, starts: list[tuple[str, int]], end_ms: int) -> None:
     """Raises _Refused naming the first parameter whose period begins before what the
-    database keeps (``history.days`` before its as-of); HistoryError for an unfinished one."""
+    database keeps (``history.days`` before its as-of); HistoryError for an unfinished one.
+    Says on stderr when the period runs past the history's as-of (that part is empty)."""
     from service.engine.records import format_time
     from service.history.database import held_span
 
-    kept_from, _ = held_span(connection)
+    kept_from, as_of = held_span(connection)
     for flag, start_ms in starts:
         if start_ms < kept_from:
             raise _Refused(f"{flag} reaches before {format_time(kept_from)}, where the "
                            "history's retention (history.days) begins; give a later --from")
+    if end_ms > as_of:
+        print(f"note: the history ends at {format_time(as_of)}; what --to asks for after it "
+              "is empty", file=sys.stderr)
 
 
 def _reader(args: argparse.Namespace) -> Any:
@@ -204,7 +208,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         connection = _reader(args)
         _within_retention(connection, [("--from", start)] + [
-            ("--compare", period.start_ms) for period in before or ()])
+            ("--compare", period.start_ms) for period in before or ()], end)
         report = period_report(connection, Period(start, end), cut, before, slices,
                                config.weighted_score)
     except (HistoryError, _Refused) as error:
@@ -234,11 +238,14 @@ def run_conversations(args: argparse.Namespace) -> int:
         return _fail("conversations", str(error))
     if args.format == "parquet" and args.output is None:
         return _fail("conversations", "--format parquet is binary: give --output FILE")
+    if args.output is not None and not args.output.parent.is_dir():
+        return _fail("conversations", f"--output {args.output}: the directory "
+                     f"{args.output.parent} does not exist")
     filters = {name: getattr(args, name) for name in FILTERS
                if getattr(args, name) is not None}
     try:
         connection = _reader(args)
-        _within_retention(connection, [("--from", start)])
+        _within_retention(connection, [("--from", start)], end)
         rows = list(conversation_rows(connection, start, end, filters))
     except (HistoryError, _Refused) as error:
         return _fail("conversations", str(error))

@@ -16,6 +16,7 @@ Tables:
   until then), and ``kept_from_ms``, where the retention (``history.days``) begins.
 """
 
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ def open_history(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnecti
     if read_only and not path.exists():
         raise HistoryError(f"{path}: no history database here (fill one with `support-kpi "
                            "replay EVENTS --history PATH`, or give --db)")
+    if not path.parent.is_dir():
+        raise HistoryError(f"{path}: the directory {path.parent} does not exist; create it or "
+                           "give another path")
     try:
         connection = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as error:
@@ -327,12 +331,24 @@ def held_span(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 def export_parquet(connection: duckdb.DuckDBPyConnection, directory: Path) -> int:
-    """Write the history as Parquet under ``directory``: ``facts/day=YYYY-MM-DD/*.parquet``
-    (hive-partitioned by the UTC day of ``at_ms``, the same columns), and one file for each of
-    the other tables. DuckDB, ClickHouse, Spark or Trino read them as they are
-    (:func:`open_parquet`). Returns how many facts; raises HistoryError for a database whose
-    backfill did not finish."""
+    """Write the history as Parquet under ``directory`` (an earlier export there is replaced
+    whole): ``facts/day=YYYY-MM-DD/*.parquet`` (hive-partitioned by the UTC day of ``at_ms``,
+    the same columns), and one file for each of the other tables. DuckDB, ClickHouse, Spark or
+    Trino read them as they are (:func:`open_parquet`). Returns how many facts; raises
+    HistoryError for a database whose backfill did not finish, and for a ``directory`` that
+    holds anything but an export."""
     held_span(connection)
+    if directory.exists() and not directory.is_dir():
+        raise HistoryError(f"{directory}: a file, not a directory; give a directory to write "
+                           "the export to")
+    earlier = [directory / "facts", *(directory / f"{t}.parquet" for t in TABLES[1:])]
+    if directory.exists() and any(directory.iterdir()) and not earlier[0].is_dir():
+        raise HistoryError(f"{directory}: holds files that are not an export; give an empty "
+                           "or new directory")
+    if earlier[0].is_dir():
+        shutil.rmtree(earlier[0])
+    for table_file in earlier[1:]:
+        table_file.unlink(missing_ok=True)
     directory.mkdir(parents=True, exist_ok=True)
     connection.execute(
         "COPY (SELECT *, strftime(make_timestamp(at_ms * 1000), '%Y-%m-%d') AS day FROM facts) "

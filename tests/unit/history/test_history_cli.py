@@ -203,3 +203,41 @@ def test_reading_an_export_that_is_not_there_says_how_to_write_one(
     assert main(["history", "report", "--parquet", str(tmp_path), "--from", "2024-03-04",
                  "--to", "2024-03-05"]) == 2
     assert "history export --output DIR" in capsys.readouterr().err
+
+
+def test_an_export_again_replaces_the_earlier_one(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Erased data must not survive in the day directories of an earlier export."""
+    export = tmp_path / "export"
+    assert main(["history", "export", "--db", str(database), "--output", str(export)]) == 0
+    assert main(["history", "erase", "--customer", "cust-1", "--db", str(database)]) == 0
+    assert main(["history", "export", "--db", str(database), "--output", str(export)]) == 0
+    capsys.readouterr()
+    period = ["--from", "2024-03-04", "--to", "2024-03-06", "--format", "csv"]
+    assert main(["history", "conversations", "--parquet", str(export), *period]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["conversation_id"] for r in rows] == ["c2"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["history", "export", "--output", "{tmp}/notes.txt"], "a file, not a directory"),
+    (["history", "export", "--output", "{tmp}"], "holds files that are not an export"),
+    (["history", "conversations", "--from", "2024-03-04", "--to", "2024-03-05", "--output",
+      "{tmp}/missing/rows.csv"], "the directory"),
+])
+def test_where_output_cannot_go_is_one_line(database: Path, tmp_path: Path, args: list[str],
+                                            message: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main([*argv, "--db", str(database)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_history_in_a_missing_directory_is_refused_before_the_replay(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(EVENTS[0]) + "\n")
+    target = tmp_path / "missing" / "history.duckdb"
+    assert main(["replay", str(events), "--history", str(target)]) == 2
+    assert f"the directory {target.parent} does not exist" in capsys.readouterr().err
