@@ -229,7 +229,12 @@ def run_conversations(args: argparse.Namespace) -> int:
     import orjson
 
     from service.cli import _load_config
-    from service.history.conversations import COLUMNS, FILTERS, conversation_rows
+    from service.history.conversations import (
+        COLUMNS,
+        FILTERS,
+        conversation_rows,
+        conversations_table,
+    )
     from service.history.database import HistoryError
 
     try:
@@ -250,11 +255,9 @@ def run_conversations(args: argparse.Namespace) -> int:
     except (HistoryError, _Refused) as error:
         return _fail("conversations", str(error))
     if args.format == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table(
-            {name: pa.array([], pa.null()) for name in COLUMNS}), args.output)
+        pq.write_table(conversations_table(rows), args.output)
     else:
         with contextlib.ExitStack() as stack:
             out = (stack.enter_context(open(args.output, "w", newline="", encoding="utf-8"))

@@ -8,6 +8,7 @@ A conversation belongs to the period of its creation (its ``created`` fact), or 
 """
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -34,7 +35,7 @@ from service.engine.records import format_time
 from service.history.database import HistoryError, held_span
 from service.history.ledger import Attributes
 
-__all__ = ["COLUMNS", "FILTERS", "conversation_row", "conversation_rows"]
+__all__ = ["COLUMNS", "FILTERS", "conversation_row", "conversation_rows", "conversations_table"]
 
 COLUMNS: tuple[str, ...] = (
     "conversation_id", "team", "channel", "priority", "customer_id", "source",
@@ -55,6 +56,38 @@ COLUMNS: tuple[str, ...] = (
 ``responders`` the agents in order of their first assignment or response, joined by ``|``;
 ``sla_*`` ``achieved`` or ``breached`` (None without a clock); ratings the latest score of each
 survey."""
+
+_TIMES = frozenset(c for c in COLUMNS if c.endswith("_at"))
+_COUNTS = frozenset({"next_responses", "replies", "reopens", "assignments",
+                     "sla_next_response_breached", "csat", "nps", "ces"})
+_FLAGS = frozenset({"one_touch", "handed_off", "bot_resolved", "abandoned"})
+
+
+def conversations_table(rows: Sequence[dict[str, Any]]) -> Any:
+    """The rows as an Arrow table with a fixed schema (times as UTC timestamps in ms, counts
+    as integers, seconds as doubles, flags as booleans, the rest strings), for Parquet."""
+    import pyarrow as pa
+
+    def kind(column: str) -> Any:
+        if column in _TIMES:
+            return pa.timestamp("ms", tz="UTC")
+        if column in _COUNTS:
+            return pa.int64()
+        if column in _FLAGS:
+            return pa.bool_()
+        return pa.float64() if column.endswith("_seconds") else pa.string()
+
+    def values(column: str) -> list[Any]:
+        if column in _TIMES:
+            return [None if row[column] is None
+                    else datetime.fromisoformat(row[column].replace("Z", "+00:00"))
+                    for row in rows]
+        return [row[column] for row in rows]
+
+    schema = pa.schema([(column, kind(column)) for column in COLUMNS])
+    return pa.table([pa.array(values(column), schema.field(column).type)
+                     for column in COLUMNS], schema=schema)
+
 
 FILTERS = {"team": "team", "agent": "agent", "channel": "channel", "priority": "priority",
            "customer": "customer_id"}

@@ -86,9 +86,14 @@ def test_parquet_holds_the_same_rows(database: Path, tmp_path: Path,
     target = tmp_path / "out.parquet"
     assert main(["history", "conversations", *period, "--format", "parquet", "--output",
                  str(target)]) == 0
-    table = pq.read_table(target).to_pylist()
-    assert [(r["conversation_id"], r["first_response_seconds"]) for r in table] == [
+    table = pq.read_table(target)
+    assert [(r["conversation_id"], r["first_response_seconds"]) for r in table.to_pylist()] == [
         ("c1", 300.0), ("c2", 1200.0)]
+    # typed columns, also where every value is missing (no conversation names a source)
+    types = {field.name: str(field.type) for field in table.schema}
+    assert (types["created_at"], types["replies"], types["one_touch"], types["source"]) == (
+        "timestamp[ms, tz=UTC]", "int64", "bool", "string")
+    assert table.column("created_at")[0].as_py().isoformat() == "2024-03-04T10:00:00+00:00"
 
 
 @pytest.mark.parametrize(("args", "message"), [
