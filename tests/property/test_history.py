@@ -4,6 +4,7 @@ sums, means, ratios, presence times and the weighted score exactly, quantiles wi
 sketch's 1% (history's are exact)."""
 
 import random
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from streams import _ms, config, stream
 
 from service.engine.engine import KpiEngine
+from service.engine.kpis import WINDOW_KPIS
 from service.engine.panes import MINUTE_MS, WINDOWS
 from service.history.database import HistoryWriter, open_history
 from service.history.ledger import Ledger
@@ -61,3 +63,40 @@ def test_history_of_the_24h_span_equals_the_live_24h_values(
                             config().weighted_score)["periods"][0]["levels"]
     assert live["overall"]["conversations_created"] or live["agents"]
     assert _differences(live, history) == []
+
+
+@slow
+@given(seeds, st.randoms(use_true_random=False),
+       st.lists(st.integers(1, 99), min_size=1, max_size=5))
+def test_counts_over_cut_periods_add_up_to_the_whole(seed: int, rnd: random.Random,
+                                                     percents: list[int]) -> None:
+    """Every fact lies in exactly one period: the counts of periods that cut a span add up to
+    the span's, at every level (KPI keys of kind ``count`` from the registry)."""
+    events = list(stream(seed))
+    rnd.shuffle(events)
+    first, last = min(_ms(e.at) for e in events), max(_ms(e.at) for e in events)
+    as_of = last - last % MINUTE_MS + MINUTE_MS
+    engine, ledger = KpiEngine(config()), Ledger()
+    connection = open_history(Path(":memory:"))
+    writer = HistoryWriter(connection)
+    replay_lines(engine, (e.model_dump_json().encode() for e in events), as_of, ledger=ledger,
+                 writer=writer)
+    writer.finish(ledger, as_of, config().history.retention_ms)
+    cuts = sorted({first + (as_of - first) * p // 100 for p in percents})
+    bounds = [first, *cuts, as_of]
+    parts = [Period(a, b) for a, b in pairwise(bounds) if a < b]
+    span = Period(first, as_of)
+    weights = config().weighted_score
+    whole = period_report(connection, span, [span], None, [], weights)["periods"][0]["levels"]
+    pieces = [p["levels"] for p in period_report(connection, span, parts, None, [],
+                                                 weights)["periods"]]
+    counted = [spec.key for spec in WINDOW_KPIS if spec.kind == "count"]
+    for level in ("teams", "agents"):
+        for key, values in whole[level].items():
+            for kpi in counted:
+                if kpi in values:
+                    assert values[kpi] == sum(p[level].get(key, {}).get(kpi, 0)
+                                              for p in pieces), (level, key, kpi)
+    for kpi in counted:
+        assert whole["overall"][kpi] == sum(p["overall"][kpi] for p in pieces), kpi
+    assert whole["overall"]["conversations_created"] > 0
