@@ -51,9 +51,6 @@ def add_history_parser(commands: Any) -> None:
                         help="the period before each, beside it")
     report.add_argument("--format", choices=("table", "json", "csv"), default=None,
                         help="default: table on a terminal, else json")
-    report.add_argument("--db", type=Path, metavar="PATH",
-                        help=f"the database (default: {DATABASE_FILE} in the data directory, "
-                        "$SUPPORT_KPI_DATA_DIR)")
     report.set_defaults(run=run_report)
     conversations = jobs.add_parser(
         "conversations", help="one row per conversation: times, durations, SLA, ratings",
@@ -70,9 +67,6 @@ def add_history_parser(commands: Any) -> None:
                                "(needs --output)")
     conversations.add_argument("--output", type=Path, metavar="FILE",
                                help="write here instead of stdout")
-    conversations.add_argument("--db", type=Path, metavar="PATH",
-                               help=f"the database (default: {DATABASE_FILE} in the data "
-                               "directory)")
     conversations.set_defaults(run=run_conversations)
     erase = jobs.add_parser(
         "erase", help="remove a customer's conversations (a privacy request)",
@@ -82,8 +76,6 @@ def add_history_parser(commands: Any) -> None:
         epilog="example:\n  support-kpi history erase --customer cust-311 --db history.duckdb",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     erase.add_argument("--customer", required=True, metavar="ID", help="the customer_id")
-    erase.add_argument("--db", type=Path, metavar="PATH",
-                       help=f"the database (default: {DATABASE_FILE} in the data directory)")
     erase.set_defaults(run=run_erase)
     export = jobs.add_parser(
         "export", help="the history as Parquet files partitioned by day",
@@ -93,9 +85,11 @@ def add_history_parser(commands: Any) -> None:
         epilog="example:\n  support-kpi history export --output /data/history --db "
         "history.duckdb", formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("--output", type=Path, required=True, metavar="DIR")
-    export.add_argument("--db", type=Path, metavar="PATH",
-                        help=f"the database (default: {DATABASE_FILE} in the data directory)")
     export.set_defaults(run=run_export)
+    for parser in (report, conversations, erase, export):
+        parser.add_argument("--db", type=Path, metavar="PATH",
+                            help=f"the database (default: {DATABASE_FILE} in the data "
+                            "directory, $SUPPORT_KPI_DATA_DIR)")
     for parser in (report, conversations):
         parser.add_argument("--parquet", type=Path, metavar="DIR",
                             help="read an export of `history export` instead of the database")

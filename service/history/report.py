@@ -10,7 +10,7 @@ Presence time is the agents' segments clipped to the period (a running one until
 database's ``as_of_ms``).
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,31 +116,29 @@ def _gather(connection: duckdb.DuckDBPyConnection, slices: Sequence[str]
     joined = ("FROM facts f JOIN periods p ON f.at_ms >= p.start_ms AND f.at_ms < p.end_ms"
               + (" LEFT JOIN conversations c USING (conversation_id)" if slices else ""))
     lists = 1 + 2 * (2 + len(slices))
-    sql, levels = _grouped(slices, ["sum(amount)::BIGINT"], (
-        f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.counter_names) AS name, "
-        f"unnest(f.counter_amounts) AS amount {joined}"))
-    for row in connection.execute(sql).fetchall():
-        place = _level_key(row, levels)
-        if place is None:
-            continue
-        entry = of((row[0], *place))
-        counters = entry.counters
-        for name, amount in zip(*row[lists:], strict=True):
+
+    def grouped(feeds: str, value: str, aggregates: list[str]
+                ) -> Iterator[tuple[PeriodTotals, Iterator[tuple[Any, ...]]]]:
+        """Each period and level key's totals entry with its (feed name, aggregates…) of the
+        ``feeds`` (``counter`` or ``distribution``) columns' unnested values."""
+        sql, levels = _grouped(slices, aggregates, (
+            f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.{feeds}_names) AS name, "
+            f"unnest(f.{feeds}_{value}s) AS {value} {joined}"))
+        for row in connection.execute(sql).fetchall():
+            place = _level_key(row, levels)
+            if place is not None:
+                yield of((row[0], *place)), zip(*row[lists:], strict=True)
+
+    for entry, named in grouped("counter", "amount", ["sum(amount)::BIGINT"]):
+        for name, amount in named:
             slot = _COUNTER_SLOTS.get(name)
             if slot is not None and amount:
-                counters[slot] = amount
+                entry.counters[slot] = amount
                 entry.counted = True
-    sql, levels = _grouped(
-        slices, ["count(*)", "sum(value)::BIGINT", f"quantile_cont(value, {list(QUANTILES)})"],
-        (f"SELECT p.idx, f.team, f.agent{columns}, unnest(f.distribution_names) AS name, "
-         f"unnest(f.distribution_values) AS value {joined}"))
-    for row in connection.execute(sql).fetchall():
-        place = _level_key(row, levels)
-        if place is None:
-            continue
-        entry = of((row[0], *place))
+    for entry, named in grouped("distribution", "value", [
+            "count(*)", "sum(value)::BIGINT", f"quantile_cont(value, {list(QUANTILES)})"]):
         sketches = list(entry.sketches)
-        for name, count, total, quantiles in zip(*row[lists:], strict=True):
+        for name, count, total, quantiles in named:
             index = _DISTRIBUTIONS.get(name)
             if index is not None:
                 sketches[index] = ExactDistribution(count, total, dict(zip(
