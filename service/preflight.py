@@ -195,10 +195,12 @@ def check_partitions(partitions: int, counts: Mapping[str, int]) -> None:
 
 
 def worker_topics(settings: Settings) -> list[str]:
-    """The topics a worker uses: input, deltas, dead letters, then the tables' changelogs."""
+    """The topics a worker uses: input, deltas, dead letters, history (unless turned off),
+    then the tables' changelogs."""
     from service.stream.tables import TABLES, changelog_topic
 
     return [settings.topic, settings.deltas_topic, settings.dead_letter_topic,
+            *([settings.history_topic] if settings.history_topic else []),
             *(changelog_topic(settings.app_id, table) for table in TABLES)]
 
 
@@ -233,7 +235,6 @@ async def prepare_topics(settings: Settings) -> None:
     bootstrap, topics = settings.kafka_bootstrap_servers, worker_topics(settings)
     check_partitions(settings.partitions, await topic_partitions(bootstrap, topics))
     await ensure_topics(
-        bootstrap, [settings.topic, settings.deltas_topic, settings.dead_letter_topic],
-        settings.partitions,
+        bootstrap, topics[:len(topics) - len(TABLES)], settings.partitions,
         {changelog_topic(settings.app_id, table): CHANGELOG_TOPIC_CONFIG for table in TABLES})
     check_partitions(settings.partitions, await topic_partitions(bootstrap, topics))

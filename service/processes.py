@@ -24,8 +24,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["BIN", "BoardProcess", "GatewayProcess", "PrometheusProcess", "WorkerExited",
-           "WorkerProcess", "free_port", "local_kafka", "poll_until", "stop_group"]
+__all__ = ["BIN", "BoardProcess", "GatewayProcess", "PrometheusProcess", "SinkProcess",
+           "WorkerExited", "WorkerProcess", "free_port", "local_kafka", "poll_until",
+           "stop_group"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "support-kpi"
@@ -217,6 +218,35 @@ class BoardProcess(GatewayProcess):
 
     def arguments(self) -> list[str]:
         return ["board", "--port", str(self.port), "--workers", ",".join(self.workers)]
+
+
+class SinkProcess(GatewayProcess):
+    """``support-kpi history sink`` on a loopback port, its database in its data directory
+    (``history.duckdb``, or ``db``); ready once ``/readyz`` says it has caught up with the
+    history topic as it was when it started."""
+
+    def __init__(self, name: str, env: Mapping[str, str], data_dir: Path,
+                 log: Path | None = None, port: int = 0, db: Path | None = None) -> None:
+        super().__init__(name, env, data_dir, log, port)
+        self.db = db if db is not None else data_dir / "history.duckdb"
+
+    def arguments(self) -> list[str]:
+        return ["history", "sink", "--port", str(self.port), "--db", str(self.db)]
+
+    def readiness(self) -> dict[str, Any] | None:
+        self.check_running()
+        try:
+            body: dict[str, Any] = json.loads(self.get("/readyz"))
+        except (urllib.error.URLError, ConnectionError):
+            return None
+        return body if body.get("ready") else None
+
+    def state(self) -> dict[str, Any]:
+        """The ``/readyz`` body, ready or not."""
+        try:
+            return dict(json.loads(self.get("/readyz")))
+        except urllib.error.HTTPError as error:
+            return dict(json.loads(error.read()))
 
 
 RULES = ROOT / "deploy" / "prometheus"

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         "carries the version of its messages)")
     dead_letter_topic: str = Field(default="support.dead-letters",
                                    description="Rejected input, with the reason")
+    history_topic: str = Field(
+        default="support.history",
+        description="What the workers send the history sink: fact changes keyed by "
+        "conversation, segment changes keyed by agent (docs/history.md); empty: the workers "
+        "send none")
     partitions: int = Field(default=4, ge=1,
                             description="Partitions of the input and internal topics")
     max_message_bytes: int = Field(default=1_048_576, ge=1024,
@@ -70,6 +75,14 @@ class Settings(BaseSettings):
                             description="Port of `support-kpi board`")
     board_refresh_s: int = Field(default=15, ge=2, le=3600,
                                  description="Seconds between the board pages' reloads")
+
+    history_host: str = Field(default="127.0.0.1",
+                              description="Address of `support-kpi history sink` (its HTTP API)")
+    history_port: int = Field(default=8090, ge=0, le=65535,
+                              description="Port of `support-kpi history sink`")
+    history_url: str = Field(
+        default="http://127.0.0.1:8090",
+        description="Where the board asks for history (the sink's HTTP API)")
 
     gateway_host: str = Field(default="127.0.0.1",
                               description="Address of `support-kpi gateway` (webhooks in)")

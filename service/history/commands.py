@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_history_parser", "run_conversations", "run_erase", "run_export", "run_report"]
+__all__ = ["add_history_parser", "run_conversations", "run_erase", "run_export", "run_report",
+           "run_sink"]
 
 DATABASE_FILE = "history.duckdb"
 """The history database's file name in the data directory."""
@@ -86,7 +87,21 @@ def add_history_parser(commands: Any) -> None:
         "history.duckdb", formatter_class=argparse.RawDescriptionHelpFormatter)
     export.add_argument("--output", type=Path, required=True, metavar="DIR")
     export.set_defaults(run=run_export)
-    for parser in (report, conversations, erase, export):
+    sink = jobs.add_parser(
+        "sink", help="fill the history database from the workers, and answer over HTTP",
+        description="Read the history topic the workers write (SUPPORT_KPI_HISTORY_TOPIC) and "
+        "keep the history database up to date, each batch in one transaction with the "
+        "topic's offsets; serve GET /history/report and /history/conversations on "
+        "SUPPORT_KPI_HISTORY_HOST:SUPPORT_KPI_HISTORY_PORT (127.0.0.1:8090). Run one.",
+        epilog="examples:\n  support-kpi history sink\n  support-kpi history sink --db "
+        "/data/history.duckdb --port 8091\n  curl 'http://127.0.0.1:8090/history/report?"
+        "from=2024-03-04&to=2024-03-11&by=day&compare=1'",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sink.add_argument("--port", type=int, help="HTTP port (default: SUPPORT_KPI_HISTORY_PORT)")
+    sink.add_argument("--config", metavar="F", help="YAML configuration (history.days, "
+                      "defaults.timezone, the weighted score)")
+    sink.set_defaults(run=run_sink)
+    for parser in (report, conversations, erase, export, sink):
         parser.add_argument("--db", type=Path, metavar="PATH",
                             help=f"the database (default: {DATABASE_FILE} in the data "
                             "directory, $SUPPORT_KPI_DATA_DIR)")
@@ -108,55 +123,22 @@ def _period_arguments(parser: argparse.ArgumentParser) -> None:
                         "score's weights")
 
 
-class _Refused(Exception):
-    """A request that cannot be answered; the message names the parameter."""
-
-
 def _fail(job: str, message: str) -> int:
     print(f"support-kpi history {job}: {message}", file=sys.stderr)
     return 2
 
 
-def _period(args: argparse.Namespace, config: Any) -> tuple[Any, int, int]:
-    """(timezone, start ms, end ms) of ``--timezone`` (default: the configuration's
-    ``defaults.timezone``), ``--from``, ``--to``; raises _Refused."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from service.history.periods import parse_bound
-
-    name = args.timezone if args.timezone is not None else config.defaults.timezone
-    try:
-        tz = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _Refused(f"--timezone {name!r} is not an IANA timezone (e.g. "
-                       "Europe/Berlin, UTC)") from None
-    bounds = []
-    for flag, text in (("--from", args.start), ("--to", args.end)):
-        try:
-            bounds.append(parse_bound(text, tz))
-        except ValueError as error:
-            raise _Refused(f"{flag}: {error}") from None
-    start, end = bounds
-    if start >= end:
-        raise _Refused(f"--from ({args.start}) must be before --to ({args.end})")
-    return tz, start, end
+def _flag(parameter: str) -> str:
+    return f"--{parameter}"
 
 
-def _within_retention(connection: Any, starts: list[tuple[str, int]], end_ms: int) -> None:
-    """Raises _Refused naming the first parameter whose period begins before what the
-    database keeps (``history.days`` before its as-of); HistoryError for an unfinished one.
-    Says on stderr when the period runs past the history's as-of (that part is empty)."""
-    from service.engine.records import format_time
-    from service.history.database import held_span
-
-    kept_from, as_of = held_span(connection)
-    for flag, start_ms in starts:
-        if start_ms < kept_from:
-            raise _Refused(f"{flag} reaches before {format_time(kept_from)}, where the "
-                           "history's retention (history.days) begins; give a later --from")
-    if end_ms > as_of:
-        print(f"note: the history ends at {format_time(as_of)}; what --to asks for after it "
-              "is empty", file=sys.stderr)
+def _params(args: argparse.Namespace, *names: str) -> dict[str, str | None]:
+    """The query's parameters (queries.py's names) from the command line."""
+    given = {"from": args.start, "to": args.end, "timezone": args.timezone}
+    for name in names:
+        value = getattr(args, name)
+        given[name] = ("1" if value else None) if isinstance(value, bool) else value
+    return given
 
 
 def _reader(args: argparse.Namespace) -> Any:
@@ -183,30 +165,17 @@ def run_report(args: argparse.Namespace) -> int:
     from service.cli import _load_config
     from service.history.database import HistoryError
     from service.history.output import report_csv, report_table
-    from service.history.periods import Period, periods, previous
-    from service.history.report import SLICES, period_report
+    from service.history.queries import Refused, report_query
     from service.replay import report_json
 
     config = _load_config(args.config)
     try:
-        tz, start, end = _period(args, config)
-    except _Refused as error:
+        report, note = report_query(_reader(args), _params(args, "by", "slice", "compare"),
+                                    config, _flag)
+    except (HistoryError, Refused) as error:
         return _fail("report", str(error))
-    slices = [name.strip() for name in args.slice.split(",") if name.strip()]
-    unknown = [name for name in slices if name not in SLICES]
-    if unknown:
-        return _fail("report", f"--slice {unknown[0]!r} is not a slice; use "
-                     f"{', '.join(SLICES)}")
-    cut = periods(start, end, args.by, tz)
-    before = [previous(period, args.by, tz) for period in cut] if args.compare else None
-    try:
-        connection = _reader(args)
-        _within_retention(connection, [("--from", start)] + [
-            ("--compare", period.start_ms) for period in before or ()], end)
-        report = period_report(connection, Period(start, end), cut, before, slices,
-                               config.weighted_score)
-    except (HistoryError, _Refused) as error:
-        return _fail("report", str(error))
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
     form = args.format or ("table" if sys.stdout.isatty() else "json")
     if form == "json":
         sys.stdout.buffer.write(report_json(report, sys.stdout.isatty()))
@@ -223,31 +192,26 @@ def run_conversations(args: argparse.Namespace) -> int:
     import orjson
 
     from service.cli import _load_config
-    from service.history.conversations import (
-        COLUMNS,
-        FILTERS,
-        conversation_rows,
-        conversations_table,
-    )
+    from service.history.conversations import COLUMNS, FILTERS, conversations_table
     from service.history.database import HistoryError
+    from service.history.queries import Refused, conversations_query, parse_span
 
+    config = _load_config(args.config)
     try:
-        _, start, end = _period(args, _load_config(args.config))
-    except _Refused as error:
+        parse_span(args.start, args.end, args.timezone, config, _flag)
+    except Refused as error:
         return _fail("conversations", str(error))
     if args.format == "parquet" and args.output is None:
         return _fail("conversations", "--format parquet is binary: give --output FILE")
     if args.output is not None and not args.output.parent.is_dir():
         return _fail("conversations", f"--output {args.output}: the directory "
                      f"{args.output.parent} does not exist")
-    filters = {name: getattr(args, name) for name in FILTERS
-               if getattr(args, name) is not None}
     try:
-        connection = _reader(args)
-        _within_retention(connection, [("--from", start)], end)
-        rows = list(conversation_rows(connection, start, end, filters))
-    except (HistoryError, _Refused) as error:
+        rows, note = conversations_query(_reader(args), _params(args, *FILTERS), config, _flag)
+    except (HistoryError, Refused) as error:
         return _fail("conversations", str(error))
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
     if args.format == "parquet":
         import pyarrow.parquet as pq
 
@@ -293,4 +257,56 @@ def run_export(args: argparse.Namespace) -> int:
     except HistoryError as error:
         return _fail("export", str(error))
     print(f"{facts:,} facts of {path} written as Parquet to {args.output}")
+    return 0
+
+
+def run_sink(args: argparse.Namespace) -> int:
+    """``support-kpi history sink``: runs until stopped; 2 for a database or an address it
+    cannot use, 1 when Kafka cannot be reached."""
+    import asyncio
+    import logging
+
+    from service import preflight
+    from service.cli import _kafka_failed, _load_config, _settings, _with_port
+    from service.history.database import HistoryError
+    from service.history.service import SinkService, serve
+    from service.logs import install_repeat_filter, quiet_bad_requests
+
+    settings, port_setting = _with_port(_settings("history sink"), args.port, "history_port")
+    config = _load_config(args.config or (str(settings.config) if settings.config else None))
+    path = _database(args)
+    if not settings.history_topic:
+        return _fail("sink", "SUPPORT_KPI_HISTORY_TOPIC is empty, so the workers send nothing "
+                     "to keep; unset it (default support.history)")
+    try:
+        preflight.check_http(settings.history_host, settings.history_port, port_setting,
+                             prefix="SUPPORT_KPI_HISTORY")
+        warning = preflight.check_exposure(settings, settings.history_host,
+                                           "SUPPORT_KPI_HISTORY_HOST")
+    except preflight.PreflightError as error:
+        return _fail("sink", str(error))
+    if warning:
+        print(f"support-kpi history sink: {warning}", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    install_repeat_filter()
+    quiet_bad_requests()
+    token = settings.token.get_secret_value() if settings.token else None
+    service = SinkService(path, settings.kafka_bootstrap_servers, settings.history_topic,
+                          settings.dead_letter_topic, config)
+
+    async def started() -> None:
+        print(f"support-kpi history sink: {path} from {settings.history_topic}, "
+              f"http://{settings.history_host}:{settings.history_port}/history/report",
+              file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve(service, token, settings.history_host, settings.history_port,
+                          started))
+    except HistoryError as error:
+        return _fail("sink", str(error))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as error:
+        return _kafka_failed("history sink", settings.kafka_bootstrap_servers, error)
     return 0

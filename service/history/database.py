@@ -17,7 +17,7 @@ Tables:
 """
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ from service.engine.kpis import PANES
 from service.history.ledger import Ledger, LedgerFact
 
 __all__ = ["TABLES", "HistoryError", "HistoryWriter", "erase_customer", "export_parquet",
-           "held_span", "open_history", "open_parquet"]
+           "fact_rows", "held_span", "in_transaction", "open_history", "open_parquet",
+           "rows_table"]
 
 TABLES = ("facts", "conversations", "segments", "team_marks", "meta")
 """The tables a history holds (a Parquet export writes one directory or file each)."""
@@ -129,7 +130,8 @@ def _feed_plan(kind: int) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[str,
 _PLANS = {kind: _feed_plan(kind) for kind in KIND_NAMES}
 
 
-def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
+def fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
+    """Facts (by id) as rows of the ``facts`` table, feeds by name (:data:`_PLANS`)."""
     ids: list[str] = []
     conversations: list[str | None] = []
     kinds: list[str] = []
@@ -180,15 +182,39 @@ def _fact_rows(facts: Iterable[tuple[str, LedgerFact]]) -> pa.Table:
         pa.array(encoded, _TEXT)], schema=_FACT_COLUMNS)
 
 
-def _table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
+def rows_table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
+    """``rows`` (tuples in ``schema``'s column order) as an Arrow table."""
     return pa.table({name: [row[i] for row in rows] for i, name in enumerate(schema.names)},
                     schema=schema)
 
 
 def _segment_rows(ledger: Ledger) -> pa.Table:
-    return _table([(agent, s.team, s.start, s.end, s.busy)
+    return rows_table([(agent, s.team, s.start, s.end, s.busy)
                    for agent, segments in ledger.segments.items() for s in segments],
                   _SEGMENT_COLUMNS)
+
+
+def in_transaction(connection: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table],
+                   statements: Sequence[str | tuple[str, list[Any]]],
+                   before: Callable[[], None] | None = None) -> None:
+    """Run ``before`` and ``statements`` (SQL, or SQL with its parameters) in one transaction,
+    each of ``tables`` readable as ``new_<name>``; rolled back when one raises."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for name, rows in tables.items():
+            connection.register(f"new_{name}", rows)
+        if before is not None:
+            before()
+        for statement in statements:
+            sql, parameters = statement if isinstance(statement, tuple) else (statement, None)
+            connection.execute(sql, parameters)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    finally:
+        for name in tables:
+            connection.unregister(f"new_{name}")
 
 
 class HistoryWriter:
@@ -222,27 +248,6 @@ class HistoryWriter:
         self.facts = 0
         """Facts held once :meth:`finish` has run."""
 
-    def _in_transaction(self, tables: dict[str, pa.Table],
-                        statements: Sequence[str | tuple[str, list[Any]]]) -> None:
-        """Run ``statements`` (SQL, or SQL with its parameters) in one transaction, each of
-        ``tables`` readable as ``new_<name>``."""
-        connection = self.connection
-        connection.execute("BEGIN TRANSACTION")
-        try:
-            for name, rows in tables.items():
-                connection.register(f"new_{name}", rows)
-            for statement in statements:
-                sql, parameters = statement if isinstance(statement, tuple) else (statement,
-                                                                                  None)
-                connection.execute(sql, parameters)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        finally:
-            for name in tables:
-                connection.unregister(f"new_{name}")
-
     def flush(self, ledger: Ledger) -> None:
         """Append what the ledger holds pending to the staging logs (a removed fact as a row
         without values), and drain it. DuckDB replaces rows by key slowly, so the logs are only
@@ -250,13 +255,14 @@ class HistoryWriter:
         facts, attributes = ledger.drain()
         self.flushes += 1
         present = [(fid, entry) for fid, entry in facts.items() if entry is not None]
-        self._in_transaction(
-            {"facts": _fact_rows(present),
-             "gone": _table([(fid,) for fid, entry in facts.items() if entry is None],
-                            _ID_COLUMNS),
-             "conversations": _table([(cid, a.channel, a.priority, a.customer_id, a.source)
-                                      for cid, a in attributes.items()],
-                                     _CONVERSATION_COLUMNS)},
+        in_transaction(
+            self.connection,
+            {"facts": fact_rows(present),
+             "gone": rows_table([(fid,) for fid, entry in facts.items() if entry is None],
+                                _ID_COLUMNS),
+             "conversations": rows_table([(cid, a.channel, a.priority, a.customer_id, a.source)
+                                          for cid, a in attributes.items()],
+                                         _CONVERSATION_COLUMNS)},
             [(f"INSERT INTO staging.fact_log BY NAME SELECT *, {self.flushes} AS version, "
               "false AS gone FROM new_facts"),
              (f"INSERT INTO staging.fact_log BY NAME SELECT fact_id, {self.flushes} AS version, "
@@ -272,10 +278,11 @@ class HistoryWriter:
         kept_from = as_of_ms - retention_ms
         self.flush(ledger)
         columns = ", ".join(_FACT_COLUMNS.names)
-        self._in_transaction(
-            {"revised": _table([(fid,) for fid in ledger.revised], _ID_COLUMNS),
+        in_transaction(
+            self.connection,
+            {"revised": rows_table([(fid,) for fid in ledger.revised], _ID_COLUMNS),
              "segments": _segment_rows(ledger),
-             "team_marks": _table(sorted(ledger.team_marks), _MARK_COLUMNS)},
+             "team_marks": rows_table(sorted(ledger.team_marks), _MARK_COLUMNS)},
             [(f"INSERT INTO facts SELECT {columns} FROM staging.fact_log WHERE at_ms >= ? AND "
               "NOT gone AND fact_id NOT IN (SELECT fact_id FROM new_revised)", [kept_from]),
              (f"INSERT INTO facts SELECT {columns} FROM (SELECT * FROM staging.fact_log "

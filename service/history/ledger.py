@@ -19,7 +19,7 @@ from service.engine.facts import Busy, Fact, FactChange
 from service.engine.presence import Segment, SegmentChange
 from service.engine.records import to_epoch_ms
 
-__all__ = ["Attributes", "Ledger", "LedgerFact", "LedgerWriter"]
+__all__ = ["Attributes", "Ledger", "LedgerFact", "LedgerWriter", "change_segments"]
 
 _OPEN = 1 << 62
 """Where a running segment (end None) ends, for comparisons."""
@@ -96,25 +96,36 @@ class Ledger:
         return facts, attributes
 
     def apply_segments(self, agent: str, change: SegmentChange) -> None:
-        """An agent's timeline change: the time of each segment it removed is taken out of the
-        agent's segments (a segment the timeline's retention had cut keeps its older part),
-        and the segments it added are put in."""
+        """An agent's timeline change (:func:`change_segments`)."""
         segments = self.segments.setdefault(agent, [])
-        for removed in change.removed:
-            low, high = removed.start, _end(removed)
-            first = bisect_right(segments, low, key=_end)
-            last = bisect_left(segments, high, key=_start)
-            kept: list[Segment] = []
-            for segment in segments[first:last]:
-                if segment.start < low:
-                    kept.append(segment._replace(end=low))
-                if _end(segment) > high:
-                    kept.append(segment._replace(start=high))
-            segments[first:last] = kept
-        for added in change.added:
-            segments.insert(bisect_left(segments, added.start, key=_start), added)
+        change_segments(segments, change)
         if not segments:
             del self.segments[agent]
+
+
+def _cut(segments: list[Segment], low: int, high: int) -> None:
+    """Take the time [low, high) out of ``segments`` (sorted, not overlapping)."""
+    first = bisect_right(segments, low, key=_end)
+    last = bisect_left(segments, high, key=_start)
+    kept: list[Segment] = []
+    for segment in segments[first:last]:
+        if segment.start < low:
+            kept.append(segment._replace(end=low))
+        if _end(segment) > high:
+            kept.append(segment._replace(start=high))
+    segments[first:last] = kept
+
+
+def change_segments(segments: list[Segment], change: SegmentChange) -> None:
+    """Apply a timeline change to an agent's ``segments`` (sorted, not overlapping), in place:
+    the time of each segment it removed is taken out (a segment the timeline's retention had cut
+    keeps its older part), and each segment it added is put in over whatever held its time. So
+    a change applied twice is applied once (the history sink's redeliveries)."""
+    for removed in change.removed:
+        _cut(segments, removed.start, _end(removed))
+    for added in change.added:
+        _cut(segments, added.start, _end(added))
+        segments.insert(bisect_left(segments, added.start, key=_start), added)
 
 
 class LedgerWriter(Protocol):

@@ -180,10 +180,14 @@ class KpiService:
         restore_before_recovery(self.app, settings.kafka_bootstrap_servers, self._restored)
         self._recoveries = 0
         self._owner_partitions: dict[Owner, int] = {}
+        history = bool(settings.history_topic)
+        if history:
+            self.app.topic(settings.history_topic, partitions=self.partitions, **raw)
         self.conversations = ConversationStage(
             self.policy, DEFAULT_RETENTION_MS, self.partition_of, settings.conversation_cache,
-            settings.max_message_bytes)
-        self.owners = OwnerStage(self.policy, DEFAULT_RETENTION_MS, self.partition_of)
+            settings.max_message_bytes, history)
+        self.owners = OwnerStage(self.policy, DEFAULT_RETENTION_MS, self.partition_of,
+                                 history)
         self.assignment = Assignment(
             self.conversations, self.owners, self.conversation_rows, self.owner_rows,
             self.active_partitions, lambda: self.recovered, settings.topic,
@@ -378,6 +382,7 @@ class KpiService:
             for rejection, message in result.dead_letters:
                 self._dead_letter(rejection, message, batches)
             self._append_deltas(result.deltas, batches)
+            self._append_history(result.history, batches)
         await batches.send()
         for partition, result in results:
             rows.append(partition, result.writes, batches)
@@ -390,11 +395,19 @@ class KpiService:
             for raw in encode_deltas(message, MAX_DELTA_MESSAGE_BYTES):
                 batches.append(topic, destination, None, raw)
 
+    def _append_history(self, records: list[tuple[int, bytes, bytes]],
+                        batches: RecordBatches) -> None:
+        topic = self.settings.history_topic
+        for partition, record_key, value in records:
+            batches.append(topic, partition, record_key, value)
+
     async def _send_resync(self, deltas: list[tuple[int, OwnerDeltas]]) -> None:
-        """Segments an owner partition loaded after a rebalance sends again (under the owner
-        stage's lock: its batches)."""
+        """Segments an owner partition loaded after a rebalance sends again, to the team and
+        overall owners and to the history (under the owner stage's lock: its batches)."""
         batches = self._outputs("owners")
         self._append_deltas(deltas, batches)
+        history, self.owners.loaded_history = self.owners.loaded_history, []
+        self._append_history(history, batches)
         await batches.send()
 
     async def _flush_guard(self) -> None:

@@ -35,6 +35,8 @@ from service.engine.owner_keys import Owner
 from service.engine.records import K_PRESENCE, Record, to_record
 from service.engine.sla import TeamPolicy
 from service.engine.watermark import Watermark
+from service.history.changes import HistoryBuilder
+from service.history.ledger import Attributes
 from service.ingest import Rejection, decode_message
 from service.stream.dead_letters import processing_error
 from service.stream.rows import (
@@ -79,6 +81,9 @@ class StageResult:
     writes: Writes = field(default_factory=Writes)
     """Rows written once the messages are acknowledged."""
     dead_letters: list[tuple[Rejection, Message]] = field(default_factory=list)
+    history: list[tuple[int, bytes, bytes]] = field(default_factory=list)
+    """(partition, key, value) of the history topic's records (:mod:`service.history.changes`),
+    sent with the deltas."""
     types: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     late: int = 0
@@ -101,15 +106,16 @@ class ConversationStage:
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
                  partition_of: Callable[[Owner], int], idle_limit: int | None = None,
-                 max_message_bytes: int = 1_048_576) -> None:
+                 max_message_bytes: int = 1_048_576, history: bool = True) -> None:
         """``partition_of``: the deltas-topic partition of an owner; ``idle_limit``: resolved
         or closed conversations kept decoded per partition (the others are read back from the
-        store when an event comes)."""
+        store when an event comes); ``history``: send the history sink its records."""
         self.policy = policy
         self.retention_ms = retention_ms
         self.partition_of = partition_of
         self.idle_limit = idle_limit
         self.max_message_bytes = max_message_bytes
+        self.history = history
         self.partitions: dict[int, _Partition] = {}
 
     # -- assignment ----------------------------------------------------------------------------
@@ -179,7 +185,9 @@ class ConversationStage:
         known, so each of those messages sends deltas of its own, stamped with its offset. The
         owner rows that have the original batch drop them all (they hold a later offset); the
         others take them one by one, so a run cut short by another crash never counts a message
-        twice. The rest of the batch is coalesced, stamped with its last offset."""
+        twice. The rest of the batch is coalesced, stamped with its last offset. The history
+        gets a snapshot of each conversation of that input instead of its changes
+        (:mod:`service.history.changes`)."""
         part = self.partitions[partition]
         conversations, watermark = part.conversations, part.watermark
         out = StageResult()
@@ -187,7 +195,10 @@ class ConversationStage:
         again = [[m] for m in messages if m.offset <= part.intent]
         new = [m for m in messages if m.offset > part.intent]
         touched: set[str] = set()
+        history = HistoryBuilder() if self.history else None
         for group in [*again, *([new] if new else [])]:
+            if group is new and again and history is not None:
+                self._snapshots(conversations, touched, history)
             source = Source(partition, group[0].offset, group[-1].offset, None,
                             min(m.timestamp_ms for m in group))
             builder = DeltaBuilder(source, self.partition_of, watermark.cutoff_ms)
@@ -196,7 +207,7 @@ class ConversationStage:
                 for record, conversation_id, event, event_type in self._decode(
                         message, latest_ms, out):
                     self._apply(part, record, conversation_id, event, event_type, message,
-                                builder, before, out)
+                                builder, before, out, history)
             for cid, summary in before.items():
                 conversation = conversations.conversations.get(cid)
                 builder.live(cid, summary,
@@ -207,6 +218,10 @@ class ConversationStage:
             if group is new and sent:
                 part.intent = new[-1].offset
                 out.first[key(partition, b"i")] = str(part.intent).encode()
+        if history is not None:
+            if again and not new:
+                self._snapshots(conversations, touched, history)
+            out.history = [(partition, k, v) for k, v in history.records(watermark.at_ms)]
         if watermark.at_ms is not None and watermark.expiry_due():
             conversations.expire(watermark.at_ms)
         assert conversations.forgotten_ids is not None
@@ -223,6 +238,14 @@ class ConversationStage:
         out.writes[key(partition, b"w")] = dumps(watermark.state())
         conversations.trim()
         return out
+
+    def _snapshots(self, conversations: Conversations, keys: Iterable[str],
+                   history: HistoryBuilder) -> None:
+        """Every fact of the conversations ``keys`` to the history, replacing what it holds."""
+        for cid in keys:
+            conversation = conversations.conversations.get(cid)
+            if conversation is not None:
+                history.snapshot(cid, conversation.facts(self.policy), conversation.base_at)
 
     def _decode(self, message: Message, latest_ms: int | None, out: StageResult
                 ) -> Iterable[tuple[Record, str | None, Any, str]]:
@@ -241,7 +264,8 @@ class ConversationStage:
 
     def _apply(self, part: _Partition, record: Record, conversation_id: str | None, event: Any,
                event_type: str, message: Message, builder: DeltaBuilder,
-               before: dict[str, LiveSummary | None], out: StageResult) -> None:
+               before: dict[str, LiveSummary | None], out: StageResult,
+               history: HistoryBuilder | None) -> None:
         watermark, conversations = part.watermark, part.conversations
         at = record.at
         for owner, sighting in sightings(event, at):
@@ -276,6 +300,12 @@ class ConversationStage:
         builder.cutoff_ms = watermark.cutoff_ms
         for change in changes:
             builder.change(change)
+        if history is not None:
+            for change in changes:
+                history.change(cid, change)
+            if event_type == "conversation.created":
+                history.attributes(cid, Attributes(event.channel, event.priority,
+                                                   event.customer_id, event.source))
 
     # -- rows ----------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from service.engine.panes import MINUTE_MS
 from service.engine.presence import AgentTimeline, Segment, SegmentChange
 from service.engine.records import Record
 from service.engine.sla import TeamPolicy
+from service.history.changes import HistoryBuilder, resync_change
 from service.ingest import Rejection
 from service.stream.conversations import Message, StageResult
 from service.stream.messages import BadDelta, decode_deltas
@@ -65,11 +66,16 @@ class OwnerStage:
     """The owners of the deltas-topic partitions this worker holds, one book per partition."""
 
     def __init__(self, policy: TeamPolicy, retention_ms: int,
-                 partition_of: Callable[[Owner], int]) -> None:
+                 partition_of: Callable[[Owner], int], history: bool = True) -> None:
+        """``history``: send the history sink the agents' segment changes and team marks."""
         self.policy = policy
         self.retention_ms = retention_ms
         self.partition_of = partition_of
+        self.history = history
         self.partitions: dict[int, _Partition] = {}
+        self.loaded_history: list[tuple[int, bytes, bytes]] = []
+        """The history's resync records of the partitions loaded since the worker last sent
+        them (:meth:`load`), as (partition, key, value)."""
 
     @property
     def undecodable(self) -> int:
@@ -82,7 +88,9 @@ class OwnerStage:
         """Take ``partition`` with its store: the book rebuilt from its rows. Returns the
         messages to send at once, before any batch: every agent's segments to the team and
         overall owners that count them (a resync), so that the changes of the batches that
-        follow (those processed again after a crash included) start from what they hold."""
+        follow (those processed again after a crash included) start from what they hold. The
+        history's resync of every agent, from its timeline's horizon on, goes to
+        :attr:`loaded_history`."""
         book = OwnerBook(self.policy, self.retention_ms)
         part = self.partitions[partition] = _Partition(store, book)
         raw = store.get(key(partition, b"w"))
@@ -135,6 +143,13 @@ class OwnerStage:
         for row_key, value in store.scan(prefix(partition, b"n")):
             (code,) = key_parts(row_key, 1)
             book.names.learn(owner_of_code(code), Sighting(*loads(value)))
+        if self.history:
+            history = HistoryBuilder()
+            for agent, timeline in book.timelines.items():
+                horizon = book.cutoff_ms if timeline.horizon is None else timeline.horizon
+                history.segments(agent, resync_change(horizon, tuple(timeline.segments())))
+            self.loaded_history += [(partition, k, v)
+                                    for k, v in history.records(book.watermark.at_ms)]
         return self._resync(partition, part)
 
     def _resync(self, partition: int, part: _Partition) -> list[tuple[int, OwnerDeltas]]:
@@ -166,6 +181,7 @@ class OwnerStage:
         out = StageResult(writes=writes)
         source = Source(-1 - partition, messages[0].offset, messages[-1].offset)
         hop = DeltaBuilder(source, self.partition_of, book.cutoff_ms)
+        history = HistoryBuilder() if self.history else None
         touched: set[_PaneKey] = set()
         carried: set[str] = set()
         for message in messages:
@@ -179,7 +195,8 @@ class OwnerStage:
             origin = deltas.source.origin_ms
             if origin is not None and (out.origin_ms is None or origin < out.origin_ms):
                 out.origin_ms = origin
-            self._apply(partition, part, deltas, hop, touched, carried, writes, out.first)
+            self._apply(partition, part, deltas, hop, touched, carried, writes, out.first,
+                        history)
         for pane_key in touched:
             owner, minute = pane_key
             panes = book.aggregates.level_panes(owner.level, owner.key, create=False)
@@ -198,11 +215,14 @@ class OwnerStage:
             self._carried_row(partition, agent, book.timelines.get(agent), writes)
         writes[key(partition, b"w")] = dumps(book.watermark.state())
         out.deltas = list(hop.messages().items())
+        if history is not None:
+            out.history = [(partition, k, v)
+                           for k, v in history.records(book.watermark.at_ms)]
         return out
 
     def _apply(self, partition: int, part: _Partition, deltas: OwnerDeltas, hop: DeltaBuilder,
                touched: set[_PaneKey], carried: set[str], writes: Writes,
-               first: Writes) -> None:
+               first: Writes, history: HistoryBuilder | None) -> None:
         book = part.book
         source = deltas.source
         book.watermark.follow(source.watermark_ms)
@@ -237,18 +257,24 @@ class OwnerStage:
                     None if summary is None else encode_summary(summary))
         for agent, intervals in deltas.attention.items():
             for fid, interval in intervals.items():
-                self._route(part, partition, hop, agent,
-                            book.set_attention(agent, fid, interval), first)
+                busy = book.set_attention(agent, fid, interval)
+                self._route(part, partition, hop, agent, busy, first)
+                if history is not None:
+                    history.segments(agent, busy)
                 writes[key(partition, b"a", agent, fid)] = (
                     None if interval is None else dumps(list(interval)))
         for agent, records in deltas.presence.items():
             timeline = book.timeline(agent)
             for record in records:
                 horizon, mark = timeline.horizon, timeline.carried
-                change = book.add_presence(agent, record)
-                if change is None:
+                presence = book.add_presence(agent, record)
+                if presence is None:
                     continue
-                self._route(part, partition, hop, agent, change, first)
+                self._route(part, partition, hop, agent, presence, first)
+                if history is not None:
+                    history.segments(agent, presence)
+                    if record.team is not None:
+                        history.mark(agent, record.at, record.team)
                 if (timeline.horizon, timeline.carried) != (horizon, mark):
                     carried.add(agent)
                 elif horizon is None or record.at >= horizon:

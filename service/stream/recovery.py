@@ -87,7 +87,7 @@ class Assignment:
                 self.owners.drop(partition)
             for partition in sorted(deltas):
                 resync += self.owners.load(partition, self.owner_rows.store_of(partition))
-            if resync:
+            if resync or self.owners.loaded_history:
                 await self.send(resync)
         log.info("owners loaded for partitions %s: %d", sorted(deltas),
                  len(self.owners.owned()))

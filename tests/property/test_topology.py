@@ -55,6 +55,8 @@ class Topology:
     idle_limit: int | None
     inputs: list[list[Message]] = field(default_factory=lambda: [[] for _ in range(PARTITIONS)])
     deltas: list[list[Message]] = field(default_factory=lambda: [[] for _ in range(PARTITIONS)])
+    history: list[list[Message]] = field(default_factory=lambda: [[] for _ in range(PARTITIONS)])
+    """The history topic (what the sink reads: tests/property/test_history_stream.py)."""
     input_stores: list[MemoryStore] = field(
         default_factory=lambda: [MemoryStore() for _ in range(PARTITIONS)])
     owner_stores: list[MemoryStore] = field(
@@ -93,6 +95,8 @@ class Topology:
         resync = w.owners.load(partition, self.owner_stores[partition])
         try:
             self.send(resync)
+            loaded, w.owners.loaded_history = w.owners.loaded_history, []
+            self.send_history(loaded)
         except Crash:
             self.crash(worker)
 
@@ -123,6 +127,12 @@ class Topology:
                 queue = self.deltas[destination]
                 queue.append(Message("deltas", destination, len(queue), None, raw, 0))
 
+    def send_history(self, records: list[tuple[int, bytes, bytes]]) -> None:
+        for partition, key, value in records:
+            self.maybe_crash()
+            queue = self.history[partition]
+            queue.append(Message("history", partition, len(queue), key, value, 0))
+
     def write(self, store: MemoryStore, writes: dict[bytes, bytes | None]) -> None:
         for key, value in writes.items():
             self.maybe_crash()
@@ -150,6 +160,7 @@ class Topology:
                 store = self.owner_stores[partition]
             self.write(store, result.first)
             self.send(result.deltas)
+            self.send_history(result.history)
             self.write(store, result.writes)
             self.position[(topic, partition)] = batch[-1].offset + 1
             self.maybe_crash()

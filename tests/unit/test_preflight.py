@@ -178,8 +178,12 @@ def test_topics_that_disagree_among_themselves() -> None:
 
 def test_worker_topics() -> None:
     settings = Settings(app_id="kpi", topic="in", deltas_topic="deltas",
-                        dead_letter_topic="dead")
+                        dead_letter_topic="dead", history_topic="history")
     assert preflight.worker_topics(settings) == [
+        "in", "deltas", "dead", "history", "kpi-conversations-changelog",
+        "kpi-owners-changelog"]
+    without = settings.model_copy(update={"history_topic": ""})
+    assert preflight.worker_topics(without) == [
         "in", "deltas", "dead", "kpi-conversations-changelog", "kpi-owners-changelog"]
 
 
