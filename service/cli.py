@@ -554,7 +554,8 @@ def _board(args: argparse.Namespace) -> int:
     if warning:
         print(f"support-kpi board: {warning}", file=sys.stderr)
     secret = settings.agent_secret.get_secret_value() if settings.agent_secret else None
-    board = Board(urls, token, secret, settings.board_refresh_s)
+    board = Board(urls, token, secret, settings.board_refresh_s,
+                  history_url=settings.history_url)
     suffix = "?token=…" if token else ""
     print(f"support-kpi board: http://{settings.board_host}:{settings.board_port}/board{suffix}"
           f" (workers {', '.join(urls)})", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""``make demo``: a local Kafka broker, two workers, the board, a Prometheus with the deployed
-recording and alert rules, and the simulator; Ctrl-C stops them all.
+"""``make demo``: a local Kafka broker, two workers, the history sink, the board, a Prometheus
+with the deployed recording and alert rules, and the simulator; Ctrl-C stops them all.
 
 The simulator (:mod:`service.desk`) first backfills the last 24 hours of a calm desk: every
 team staffed at every hour, agents taking conversations only while available and within their
@@ -36,6 +36,7 @@ from service.processes import (
     BoardProcess,
     GatewayProcess,
     PrometheusProcess,
+    SinkProcess,
     WorkerExited,
     WorkerProcess,
     free_port,
@@ -73,6 +74,11 @@ def _summary(workers: list[WorkerProcess]) -> str:
             f"{len(report['live']['agents'])}")
     behind = catching_up(w.readiness() for w in workers)
     return line + (f" · catching up: {behind.messages:,} messages to read" if behind else "")
+
+
+def _days_ago(days: int) -> str:
+    """The UTC date ``days`` before today."""
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() - days * 86_400))
 
 
 class Stopping(Exception):
@@ -124,7 +130,7 @@ def main() -> int:
         kafka = kafka_launcher.LocalKafka(port=free_port(9092)).start()
         if stopping:
             raise Stopping
-        for stale in ("worker-1", "worker-2", "gateway", "board"):
+        for stale in ("worker-1", "worker-2", "gateway", "board", "history"):
             shutil.rmtree(home / stale, ignore_errors=True)
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap)
         env.setdefault(CONFIG_ENV_VAR, str(SIMULATED_CONFIG))
@@ -139,6 +145,9 @@ def main() -> int:
             except (TimeoutError, WorkerExited) as error:
                 raise SystemExit(f"{error}; see the worker's log above") from error
         urls = [w.url for w in workers]
+        sink = SinkProcess("history", env, home / "history", port=8090)
+        services.append(sink.start())
+        env["SUPPORT_KPI_HISTORY_URL"] = sink.url
         board = BoardProcess("board", env, home / "board", urls, port=8080).start()
         services.append(board)
         prometheus = PrometheusProcess(home / "prometheus", [u.removeprefix("http://")
@@ -158,11 +167,18 @@ def main() -> int:
             say(f"gateway    {gateway.url}/webhooks/intercom   {gateway.url}/metrics")
             simulate += ["--gateway", gateway.url]
         wait_for(board.readiness, 60, "the board to answer /healthz")
+        wait_for(sink.readiness, 60, "the history sink to be ready")
         wait_for(prometheus.ready, 60, "Prometheus to be ready")
         simulator = subprocess.Popen(simulate, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, start_new_session=True)
         workers_env = f"SUPPORT_KPI_WORKERS={','.join(urls)}"
         say(f"\nboard      {board.url}/board")
+        say(f"reports    {board.url}/reports   (history by day, the day before, and the last "
+            "24 h beside the live window)")
+        say(f"history    .venv/bin/support-kpi history report --db {sink.db} --from "
+            f"{_days_ago(1)} --to {_days_ago(-1)} --by day --compare")
+        say(f"           {sink.url}/history/report?from={_days_ago(1)}&to={_days_ago(-1)}"
+            "&by=day&compare=1")
         say(f"alerts     {prometheus.alerts_page()}   (Prometheus with deploy/prometheus rules, "
             f"scraping the workers every {prometheus.interval_s:g} s)")
         say("grafana    import deploy/grafana/dashboards/support-kpi.json into your Grafana "

@@ -1,5 +1,6 @@
-"""`make demo` starts Kafka, two workers, the board, Prometheus and the simulator, shows a
-working desk within two minutes at any hour, and stops everything on Ctrl-C even when its
+"""`make demo` starts Kafka, two workers, the history sink, the board, Prometheus and the
+simulator, shows a working desk within two minutes at any hour, the history equal to the live
+window for the last 24 h on the board's reports page, and stops everything on Ctrl-C even when its
 output pipe is gone (issue 14: with `make demo | tee demo.log`, Ctrl-C killed tee and the
 cleanup died writing to the closed pipe, leaving the workers and the simulator running).
 
@@ -136,6 +137,21 @@ def test_demo_shows_a_working_desk_within_two_minutes_and_stops_without_its_term
         with urllib.request.urlopen(board[1], timeout=30) as page:
             html = page.read().decode()
         assert all(team in html for team in ("billing", "tech", "sales", "vip"))
+        reports = re.search(r"^reports\s+(\S+)", text, re.M)
+        assert reports and re.search(r"^history\s+.*support-kpi history report .*--by day "
+                                     r"--compare", text, re.M), text
+
+        def history_equals_live() -> bool:
+            """The reports page's last 24 h: history beside the live window, every row equal
+            (the sink catches up with the backfill within the first minutes)."""
+            with urllib.request.urlopen(reports[1], timeout=30) as page:
+                shown = page.read().decode()
+            rows = re.findall(r'data-equal="(yes|no)"', shown)
+            return bool(rows) and set(rows) == {"yes"} and all(
+                f'data-level="{team}"' in shown for team in TEAMS)
+
+        _poll(history_equals_live, began + 180, "the reports page to show the history equal to "
+              "the live window for the last 24 h")
         with urllib.request.urlopen(alerts[1], timeout=30) as page:
             assert page.status == 200
         prometheus = re.sub(r"(/classic)?/alerts$", "", alerts[1])
@@ -161,7 +177,7 @@ def test_demo_shows_a_working_desk_within_two_minutes_and_stops_without_its_term
               f"\n{working}")
         assert not [a for a in active if a["labels"].get("severity") == "critical"], active
         started = _children(demo.pid)
-        assert len(started) >= 6, started  # Kafka, two workers, board, Prometheus, simulator
+        assert len(started) >= 7, started  # Kafka, two workers, sink, board, Prometheus, simulator
     finally:
         demo.stdout.close()  # the terminal's end of the pipe goes, as tee's does on Ctrl-C
         _interrupt(demo)
