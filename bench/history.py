@@ -1,5 +1,10 @@
-"""The history phase (no Kafka): facts written per second, a month's report over 10 M facts,
-and the database's size per million facts.
+"""The history phase (no Kafka): facts written per second by the sink and by a backfill, a
+month's report over 10 M facts, and the database's size per million facts.
+
+The sink: the records both stages of a worker send over the first ``sink_events`` events
+(:mod:`bench.stages`), decoded and written by :class:`~service.history.sink.HistorySink` in
+polls of the sink's size (:data:`~service.history.service.POLL_RECORDS`) to a new file, each
+poll one transaction; facts/s counts the facts each transaction set.
 
 The ledger of a replay of the events file is written by :class:`~service.history.database.
 HistoryWriter` in the flushes replay makes (timed alone: the replay is the core phase's).
@@ -22,7 +27,7 @@ from service.history.report import period_report
 from service.replay import open_lines, replay_lines
 from service.runtime import tune_gc
 
-__all__ = ["run_history"]
+__all__ = ["run_history", "run_sink"]
 
 _FLUSH_FACTS = 100_000
 _MONTH_MS = 30 * 86_400_000
@@ -41,6 +46,38 @@ class _TimedWriter:
         started = time.perf_counter()
         self.writer.flush(ledger)
         self.seconds += time.perf_counter() - started
+
+
+def run_sink(events: Path, workdir: Path, sink_events: int) -> dict[str, Any]:
+    """The sink's figures over the stages' records of the first ``sink_events`` events."""
+    from bench.stages import run_stages
+    from service.history.changes import decode_history
+    from service.history.service import POLL_RECORDS
+    from service.history.sink import Delivered, HistorySink
+
+    print(f"history: the stages' records of {sink_events:,} events …", flush=True)
+    records = run_stages(events, sink_events, keep_history=True)["history"]
+    tune_gc()
+    path = workdir / "history-sink.duckdb"
+    path.unlink(missing_ok=True)
+    config = config_from_env()
+    sink = HistorySink(open_history(path), "support.history", config.history.retention_ms)
+    offsets: dict[int, int] = {}
+    facts = 0
+    started = time.perf_counter()
+    for first in range(0, len(records), POLL_RECORDS):
+        delivered = []
+        for partition, _, value in records[first:first + POLL_RECORDS]:
+            offset = offsets.get(partition, 0)
+            delivered.append(Delivered(partition, offset, decode_history(value)))
+            offsets[partition] = offset + 1
+        facts += len(sink.apply(delivered, dict(offsets)).sets)
+    seconds = time.perf_counter() - started
+    (held,) = sink.connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+    sink.connection.close()
+    return {"events": sink_events, "records": len(records), "facts_set": facts,
+            "facts_held": held, "seconds": seconds, "facts_per_s": facts / seconds,
+            "bytes_per_record": sum(len(v) for _, _, v in records) / max(len(records), 1)}
 
 
 def run_history(events: Path, workdir: Path, month_facts: int) -> dict[str, Any]:

@@ -33,7 +33,7 @@ __all__ = ["run_stages"]
 
 
 class _Worker:
-    def __init__(self, partitions: int, idle_limit: int) -> None:
+    def __init__(self, partitions: int, idle_limit: int, keep_history: bool = False) -> None:
         policy = CachedPolicy(load_config(SIMULATED_CONFIG))
         self.partitions = partitions
         self.conversations = ConversationStage(policy, DEFAULT_RETENTION_MS, self.partition_of,
@@ -44,6 +44,9 @@ class _Worker:
         self.deltas: list[list[Message]] = [[] for _ in range(partitions)]
         self._partitions: dict[Owner, int] = {}
         self.delta_bytes = 0
+        self.keep_history = keep_history
+        self.history: list[tuple[int, bytes, bytes]] = []
+        """The history topic's records (partition, key, value), when kept."""
         for partition in range(partitions):
             self.conversations.load(partition, self.input_stores[partition])
             self.owners.load(partition, self.owner_stores[partition])
@@ -63,6 +66,8 @@ class _Worker:
                 queue = self.deltas[destination]
                 queue.append(Message("deltas", destination, len(queue), None, raw, 0))
                 self.delta_bytes += len(raw)
+        if self.keep_history:
+            self.history += result.history
         result.writes.apply_to(store)
 
     def drain_deltas(self) -> None:
@@ -88,9 +93,11 @@ def _slices(messages: list[Message]) -> list[list[Message]]:
 
 
 def run_stages(path: Path, events: int, partitions: int = 4, batch: int = 200,
-               idle_limit: int = 20_000, profile: Path | None = None) -> dict[str, Any]:
+               idle_limit: int = 20_000, profile: Path | None = None,
+               keep_history: bool = False) -> dict[str, Any]:
     """Both stages over the first ``events`` events of ``path`` (as envelopes of ``batch``):
-    events/s, CPU µs per event, peak RSS, bytes of deltas and rows."""
+    events/s, CPU µs per event, peak RSS, bytes of deltas and rows; with ``keep_history``, the
+    history topic's records the stages sent (``history``: (partition, key, value))."""
     inputs: list[list[Message]] = [[] for _ in range(partitions)]
     taken = 0
     for partition, key, value, count in envelopes(path, partitions, batch):
@@ -99,7 +106,7 @@ def run_stages(path: Path, events: int, partitions: int = 4, batch: int = 200,
         queue = inputs[partition]
         queue.append(Message("in", partition, len(queue), key, value, 0))
         taken += count
-    worker = _Worker(partitions, idle_limit)
+    worker = _Worker(partitions, idle_limit, keep_history)
     profiler = cProfile.Profile() if profile else None
     started, cpu = time.perf_counter(), time.process_time()
     if profiler:
@@ -122,7 +129,7 @@ def run_stages(path: Path, events: int, partitions: int = 4, batch: int = 200,
             "cpu_us_per_event": cpu / taken * 1e6,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "delta_bytes_per_event": worker.delta_bytes / taken,
-            "row_bytes": rows}
+            "row_bytes": rows, **({"history": worker.history} if keep_history else {})}
 
 
 def main() -> None:

@@ -271,6 +271,7 @@ def run_sink(args: argparse.Namespace) -> int:
     from service.history.database import HistoryError
     from service.history.service import SinkService, serve
     from service.logs import install_repeat_filter, quiet_bad_requests
+    from service.runtime import tune_gc
 
     settings, port_setting = _with_port(_settings("history sink"), args.port, "history_port")
     config = _load_config(args.config or (str(settings.config) if settings.config else None))
@@ -291,6 +292,7 @@ def run_sink(args: argparse.Namespace) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     install_repeat_filter()
     quiet_bad_requests()
+    tune_gc()
     token = settings.token.get_secret_value() if settings.token else None
     service = SinkService(path, settings.kafka_bootstrap_servers, settings.history_topic,
                           settings.dead_letter_topic, config)
