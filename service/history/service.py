@@ -17,7 +17,8 @@ HTTP (``SUPPORT_KPI_HISTORY_HOST``/``_PORT``, 127.0.0.1:8090; the operator token
 * ``GET /history/conversations?from&to[&team&agent&channel&priority&customer][&format=csv]``
   — one row per conversation, as JSON ``{"conversations": [...]}`` or CSV;
 * ``GET /healthz``; ``GET /readyz`` — ready once the sink has read up to the end of the topic
-  it found at its start, with its position, lag and the history's as-of.
+  it found at its start, with its position, lag and the history's as-of;
+* ``GET /metrics`` — the sink's own metrics (:class:`SinkMetrics`).
 
 A bad parameter is a 400 naming it; an unknown team or agent a 404 saying so.
 """
@@ -36,6 +37,14 @@ import duckdb
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from service.access import bearer_token, token_matches
 from service.config import KpiConfig
@@ -48,7 +57,7 @@ from service.history.sink import Delivered, HistorySink
 from service.ingest import Rejection
 from service.stream.dead_letters import Origin, dead_letter
 
-__all__ = ["SinkService", "sink_app"]
+__all__ = ["SinkMetrics", "SinkService", "sink_app"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,30 @@ LOCK_LOG_EVERY_S = 30.0
 TOPIC_WAIT_LOG_EVERY_S = 30.0
 
 T = TypeVar("T")
+
+
+class SinkMetrics:
+    """The sink's own metrics, in a registry of their own: what it wrote, how long its
+    transactions take, how far behind the topic and the events it is."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.records = Counter("support_history_records", "History records written",
+                               registry=self.registry)
+        self.facts = Counter("support_history_facts_written", "Facts set by the records written",
+                             registry=self.registry)
+        self.undecodable = Counter(
+            "support_history_undecodable", "History records dead-lettered (reason "
+            "undecodable_history)", registry=self.registry)
+        self.transaction = Histogram(
+            "support_history_transaction_seconds", "One poll's transaction, from opening the "
+            "database to its commit", registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.lag = Gauge("support_history_lag_records", "Records of the history topic not "
+                         "written yet (as of the last poll)", registry=self.registry)
+        self.as_of = Gauge(
+            "support_history_as_of_timestamp_seconds", "The history's as-of: complete up to this "
+            "event time (0 before the first record)", registry=self.registry)
 
 
 @dataclass
@@ -96,6 +129,7 @@ class SinkService:
         self.dead_letter_topic = dead_letter_topic
         self.config = config
         self.state = SinkState()
+        self.metrics = SinkMetrics()
         self.lock = asyncio.Lock()
         """Held while the file is open (a transaction or a question)."""
 
@@ -159,6 +193,7 @@ class SinkService:
                         self.state.highwaters[tp.partition] = highwater
                 if fetched:
                     await self._write(fetched, producer)
+                self.metrics.lag.set(self.state.lag)
         finally:
             await consumer.stop()
             await producer.stop()
@@ -188,6 +223,7 @@ class SinkService:
                     record = decode_history(message.value)
                 except BadHistoryRecord as error:
                     self.state.undecodable += 1
+                    self.metrics.undecodable.inc()
                     letter = dead_letter(
                         Rejection("undecodable_history", str(error), message.value or b""),
                         Origin(tp.topic, tp.partition, message.offset, message.key))
@@ -205,7 +241,14 @@ class SinkService:
             _, as_of = held_span(connection) if batch.watermark_ms is not None else (0, None)
             return len(batch.sets), as_of
 
+        started = time.perf_counter()
         facts, as_of = await self.with_database(write)
+        metrics = self.metrics
+        metrics.transaction.observe(time.perf_counter() - started)
+        metrics.records.inc(len(delivered))
+        metrics.facts.inc(facts)
+        if as_of is not None:
+            metrics.as_of.set(as_of / 1000)
         state = self.state
         state.records += len(delivered)
         state.facts += facts
@@ -296,11 +339,18 @@ def sink_app(service: SinkService, token: str | None) -> web.Application:
         body = service.readiness()
         return web.json_response(body, status=200 if body["ready"] else 503)
 
+    async def metrics(request: web.Request) -> web.Response:
+        if not allowed(request):
+            return refused()
+        return web.Response(body=generate_latest(service.metrics.registry),
+                            content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
     app = web.Application()
     app.router.add_get("/history/report", report)
     app.router.add_get("/history/conversations", conversations)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

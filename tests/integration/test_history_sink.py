@@ -21,7 +21,7 @@ from fixtures.kafka import read_topic
 from fixtures.traffic import wait_merged
 from fixtures.workers import Namespace, wait_until
 
-from service.history.database import open_history
+from service.history.database import held_span, open_history
 from service.processes import SinkProcess
 from service.synthetic import TrafficShape, generate_events
 
@@ -123,8 +123,28 @@ def test_sink_killed_and_restarted_holds_replays_history(namespace: Namespace,
         errors = sorted(dict(m.headers)["error"].decode() for m in letters)
         assert [dict(m.headers)["reason"] for m in letters] == [b"undecodable_history"] * 2
         assert errors[0].startswith("not JSON") and "version 99" in errors[1], errors
+        metrics = _metric_values(sink)
+        assert metrics["support_history_records_total"] > 0
+        assert metrics["support_history_facts_written_total"] > 0
+        assert metrics["support_history_lag_records"] == 0
+        assert metrics["support_history_as_of_timestamp_seconds"] * 1000 == held_as_of(db)
     finally:
         sink.stop(signal.SIGKILL)
+
+
+def _metric_values(sink: SinkProcess) -> dict[str, float]:
+    """The sink's unlabelled samples of ``/metrics``, by name."""
+    text = sink.get("/metrics").decode()
+    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line}
+
+
+def held_as_of(path: Path) -> int:
+    connection = open_history(path, read_only=True)
+    try:
+        return held_span(connection)[1]
+    finally:
+        connection.close()
 
 
 async def publish(namespace: Namespace, records: list[bytes]) -> None:
