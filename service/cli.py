@@ -1,6 +1,7 @@
 """``support-kpi``: one entry point, a subcommand per job."""
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,8 +32,9 @@ report, queue and explain exit 0 when every worker answered, 3 when one did not 
 others answered is printed, the missing ones named), 2 for a request the workers refuse (a bad
 --as-of, a team or agent no worker knows: the known ones are listed), 1 when none answers.
 
-environment: worker, gateway, produce and simulate reach Kafka at KAFKA_BOOTSTRAP_SERVERS
-(default 127.0.0.1:9092); every setting is listed in docs/configuration.md ("Environment").
+environment: worker, gateway, history sink, produce and simulate reach Kafka at
+KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); every setting is listed in
+docs/configuration.md ("Environment").
 """
 
 
@@ -785,8 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         description="HTML pages that reload themselves: /board (every team: open, awaiting, "
         "at risk, breaching, oldest wait, agents available and busy, 1h first-response p90, "
-        "24h SLA and CSAT, the most urgent conversations) and /agents/AGENT (the agent's "
-        "ratings, comments and reviews). With SUPPORT_KPI_TOKEN set, open /board?token=TOKEN.",
+        "24h SLA and CSAT, the most urgent conversations), /agents/AGENT (the agent's "
+        "ratings, comments and reviews) and /reports (a KPI per team by day or week from the "
+        "history sink at SUPPORT_KPI_HISTORY_URL, default http://127.0.0.1:8090, and the last "
+        "24 h beside the live window). With SUPPORT_KPI_TOKEN set, open /board?token=TOKEN.",
         epilog="examples:\n  support-kpi board --workers http://127.0.0.1:8001,"
         "http://127.0.0.1:8002\n  SUPPORT_KPI_BOARD_PORT=9000 support-kpi board",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -815,7 +819,14 @@ def _add_workers(command: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        # The reader went (`… | head`): what it wanted was written. Python would otherwise
+        # report the pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -206,9 +206,11 @@ def board_app(board: Board) -> web.Application:
             return refused()
         kpi = request.query.get("kpi", "first_response_seconds.p90")
         by = request.query.get("by", "day")
-        if kpi not in CHARTABLE or by not in ("day", "week"):
-            return web.Response(status=400, text=f"kpi: one of {', '.join(CHARTABLE)}; by: day "
-                                "or week\n")
+        if by not in ("day", "week"):
+            return web.Response(status=400, text=f"by: {by!r} is not day or week\n")
+        if kpi not in CHARTABLE:
+            return web.Response(status=400, text=f"kpi: {kpi!r} is not a KPI the page draws; "
+                                f"e.g. {', '.join(CHARTABLE[:4])} (the form lists them all)\n")
         token = request.query.get("token") if board.token else None
         page = {"history_url": board.history_url, "chartable": CHARTABLE, "kpi": kpi, "by": by,
                 "token": token, "token_query": f"?token={quote(token)}" if token else ""}

@@ -57,7 +57,12 @@ def add_history_parser(commands: Any) -> None:
         "conversations", help="one row per conversation: times, durations, SLA, ratings",
         description="One row per conversation created in [--from, --to): ids, team, agents, "
         "attributes, timestamps, every duration (plain and business), reopens, replies, "
-        "handoff, SLA results, ratings with comments.", epilog=EXAMPLES,
+        "handoff, SLA results, ratings with comments.",
+        epilog="examples:\n  support-kpi history conversations --from 2024-03-01 --to "
+        "2024-04-01 > march.csv\n  support-kpi history conversations --from 2024-03-01 --to "
+        "2024-04-01 --team billing --format parquet --output march.parquet\n  support-kpi "
+        "history conversations --from 2024-03-04 --to 2024-03-05 --customer cust-311 --format "
+        "json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _period_arguments(conversations)
     for name in ("team", "agent", "channel", "priority", "customer"):
@@ -85,7 +90,8 @@ def add_history_parser(commands: Any) -> None:
         "Trino read them as they are; `history report --parquet DIR` does too.",
         epilog="example:\n  support-kpi history export --output /data/history --db "
         "history.duckdb", formatter_class=argparse.RawDescriptionHelpFormatter)
-    export.add_argument("--output", type=Path, required=True, metavar="DIR")
+    export.add_argument("--output", type=Path, required=True, metavar="DIR",
+                        help="the directory to write (an earlier export there is replaced)")
     export.set_defaults(run=run_export)
     sink = jobs.add_parser(
         "sink", help="fill the history database from the workers, and answer over HTTP",
@@ -121,6 +127,10 @@ def _period_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="F",
                         help="YAML configuration: its defaults.timezone and the weighted "
                         "score's weights")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _fail(job: str, message: str) -> int:
@@ -242,8 +252,8 @@ def run_erase(args: argparse.Namespace) -> int:
         conversations, facts = erase_customer(open_history(path), args.customer)
     except HistoryError as error:
         return _fail("erase", str(error))
-    print(f"customer {args.customer!r}: {conversations:,} conversations and {facts:,} facts "
-          f"erased from {path}")
+    print(f"customer {args.customer!r}: {_count(conversations, 'conversation')} and "
+          f"{_count(facts, 'fact')} erased from {path}")
     return 0
 
 
@@ -269,7 +279,7 @@ def run_sink(args: argparse.Namespace) -> int:
     from service import preflight
     from service.cli import _kafka_failed, _load_config, _settings, _with_port
     from service.history.database import HistoryError
-    from service.history.service import SinkService, serve
+    from service.history.service import KafkaUnavailable, SinkService, serve
     from service.logs import install_repeat_filter, quiet_bad_requests
     from service.runtime import tune_gc
 
@@ -307,8 +317,8 @@ def run_sink(args: argparse.Namespace) -> int:
                           started))
     except HistoryError as error:
         return _fail("sink", str(error))
+    except (KafkaUnavailable, OSError) as error:
+        return _kafka_failed("history sink", settings.kafka_bootstrap_servers, error)
     except KeyboardInterrupt:
         return 0
-    except OSError as error:
-        return _kafka_failed("history sink", settings.kafka_bootstrap_servers, error)
     return 0

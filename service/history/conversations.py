@@ -187,7 +187,12 @@ def conversation_rows(connection: duckdb.DuckDBPyConnection, start_ms: int, end_
             (known,) = connection.execute(
                 f"SELECT count(*) FROM facts WHERE {name} = ?", [filters[name]]).fetchone() or (0,)
             if not known:
-                raise HistoryError(f"no {name} {filters[name]!r} in the history")
+                held = [row[0] for row in connection.execute(
+                    f"SELECT DISTINCT {name} FROM facts WHERE {name} IS NOT NULL ORDER BY 1 "
+                    "LIMIT 21").fetchall()]
+                listed = ", ".join(held[:20]) + (", …" if len(held) > 20 else "")
+                raise HistoryError(f"no {name} {filters[name]!r} in the history; the {name}s "
+                                   f"it holds: {listed or 'none'}")
     where = ["s.start_ms >= ?", "s.start_ms < ?"]
     parameters: list[Any] = [start_ms, end_ms]
     for name, value in filters.items():

@@ -332,8 +332,9 @@ def held_span(connection: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     backfill did not finish."""
     meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
     if "as_of_ms" not in meta:
-        raise HistoryError("the database is not complete (a backfill that did not finish); "
-                           "fill a new one")
+        raise HistoryError("the database holds no complete history yet: a backfill that did "
+                           "not finish (fill a new one), or a sink that has written no record "
+                           "yet (wait for the workers' first events)")
     return int(meta.get("kept_from_ms", 0)), int(meta["as_of_ms"])
 
 

@@ -80,8 +80,8 @@ def _within_retention(connection: duckdb.DuckDBPyConnection, starts: list[tuple[
 def report_query(connection: duckdb.DuckDBPyConnection, params: Mapping[str, str | None],
                  config: KpiConfig, named: Named) -> tuple[dict[str, Any], str | None]:
     """(the period report, a note or None) for ``from``, ``to``, ``by`` (day, week, month;
-    none: one period), ``slice`` (comma-separated), ``compare`` (a flag: any value but
-    empty, ``0`` or ``false``) and ``timezone``. The note says when the span runs past the
+    none: one period), ``slice`` (comma-separated), ``compare`` (1, true, yes, on; 0, false,
+    no, off or empty) and ``timezone``. The note says when the span runs past the
     history's as-of. Raises Refused, or HistoryError for a database it cannot read."""
     span = parse_span(params.get("from"), params.get("to"), params.get("timezone"), config,
                       named)
@@ -98,7 +98,7 @@ def report_query(connection: duckdb.DuckDBPyConnection, params: Mapping[str, str
     if unknown:
         raise Refused("slice", f"{named('slice')} {unknown[0]!r} is not a slice; use "
                       f"{', '.join(SLICES)}")
-    compare = (params.get("compare") or "").lower() not in ("", "0", "false")
+    compare = _flag(params.get("compare"), "compare", named)
     cut = periods(span.start_ms, span.end_ms, by, span.tz)
     before = [previous(period, by, span.tz) for period in cut] if compare else None
     as_of = _within_retention(connection, [("from", span.start_ms)] + [
@@ -122,8 +122,21 @@ def conversations_query(connection: duckdb.DuckDBPyConnection,
     return rows, _past_as_of(span, as_of, named)
 
 
+_YES = ("1", "true", "yes", "on")
+_NO = ("", "0", "false", "no", "off")
+
+
+def _flag(text: str | None, parameter: str, named: Named) -> bool:
+    """A yes/no parameter (1, true, yes, on; 0, false, no, off or empty). Raises Refused."""
+    value = (text or "").strip().lower()
+    if value in _YES or value in _NO:
+        return value in _YES
+    raise Refused(parameter, f"{named(parameter)} {text!r} is neither yes (1, true, yes, on) "
+                  "nor no (0, false, no, off)")
+
+
 def _past_as_of(span: Span, as_of_ms: int, named: Named) -> str | None:
     if span.end_ms <= as_of_ms:
         return None
-    return (f"the history ends at {format_time(as_of_ms)}; what {named('to')} asks for after "
-            "it is empty")
+    return (f"the history ends at {format_time(as_of_ms)}; the span from there to "
+            f"{named('to')} is empty")

@@ -57,7 +57,7 @@ from service.history.sink import Delivered, HistorySink
 from service.ingest import Rejection
 from service.stream.dead_letters import Origin, dead_letter
 
-__all__ = ["SinkMetrics", "SinkService", "sink_app"]
+__all__ = ["KafkaUnavailable", "SinkMetrics", "SinkService", "serve", "sink_app"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ LOCK_LOG_EVERY_S = 30.0
 TOPIC_WAIT_LOG_EVERY_S = 30.0
 
 T = TypeVar("T")
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not answer at the sink's start."""
 
 
 class SinkMetrics:
@@ -158,19 +162,25 @@ class SinkService:
             finally:
                 connection.close()
 
-    async def run(self) -> None:
-        """Consume until cancelled. Raises HistoryError for a database it cannot use."""
+    async def run(self, started: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Consume until cancelled; ``started`` once Kafka answered and the database opened.
+        Raises KafkaUnavailable, or HistoryError for a database it cannot use."""
         config = self.config
-        sink_positions = await self.with_database(
-            lambda c: HistorySink(c, self.topic, config.history.retention_ms).positions())
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=4 * 1_048_576)
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                     compression_type="gzip")
-        await consumer.start()
-        await producer.start()
         try:
+            try:
+                await consumer.start()
+                await producer.start()
+            except KafkaError as error:
+                raise KafkaUnavailable(str(error)) from None
+            sink_positions = await self.with_database(
+                lambda c: HistorySink(c, self.topic, config.history.retention_ms).positions())
+            if started is not None:
+                await started()
             partitions = await self._partitions()
             assigned = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(assigned)
@@ -356,15 +366,12 @@ def sink_app(service: SinkService, token: str | None) -> web.Application:
 
 async def serve(service: SinkService, token: str | None, host: str, port: int,
                 started: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Run the HTTP API and the consumer until cancelled or the consumer fails."""
+    """Run the HTTP API and the consumer until cancelled or the consumer fails (raises
+    KafkaUnavailable, HistoryError)."""
     runner = web.AppRunner(sink_app(service, token), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:
-        if started is not None:
-            await started()
-        await service.run()
-    except KafkaError as error:
-        raise HistoryError(f"Kafka at {service.bootstrap}: {error}") from None
+        await service.run(started)
     finally:
         await runner.cleanup()

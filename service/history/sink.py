@@ -134,16 +134,19 @@ class HistorySink:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, topic: str,
                  retention_ms: int) -> None:
-        """Raises HistoryError for a database a backfill filled (the sink fills its own)."""
+        """Raises HistoryError for a database a backfill filled (the sink fills its own; the
+        file is left as it was)."""
+        (facts,) = connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
+        (sinks,) = connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sink_offsets'"
+        ).fetchone() or (0,)
+        if facts and not sinks:
+            raise HistoryError("the database was filled by a backfill (`replay --history`); "
+                               "the sink fills a file of its own: give it another path")
         connection.execute(_SINK_SCHEMA)
         self.connection = connection
         self.topic = topic
         self.retention_ms = retention_ms
-        (offsets,) = connection.execute("SELECT count(*) FROM sink_offsets").fetchone() or (0,)
-        (facts,) = connection.execute("SELECT count(*) FROM facts").fetchone() or (0,)
-        if facts and not offsets:
-            raise HistoryError("the database was filled by a backfill (`replay --history`); "
-                               "the sink fills a file of its own: give it another path")
 
     def positions(self) -> dict[int, int]:
         """The next offset to read of each partition the sink has written from."""

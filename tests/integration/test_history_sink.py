@@ -112,6 +112,12 @@ def test_sink_killed_and_restarted_holds_replays_history(namespace: Namespace,
         status, body = get(f"{sink.url}/history/report?from=2024-03-01&to=2024-03-10"
                            "&slice=planet")
         assert status == 400 and body["parameter"] == "slice", body
+        status, body = get(f"{sink.url}/history/report?from=2024-03-01&to=2024-03-10"
+                           "&compare=maybe")
+        assert status == 400 and body["parameter"] == "compare", body
+        status, body = get(f"{sink.url}/history/report?from=2024-03-01&to=2024-03-10"
+                           "&compare=no")
+        assert status == 200 and "previous" not in body["periods"][0], body
         status, body = get(f"{sink.url}/history/conversations?from=2024-03-01&to=2024-03-10"
                            "&team=nobody")
         assert status == 404 and "nobody" in body["error"], body

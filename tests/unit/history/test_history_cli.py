@@ -132,7 +132,7 @@ def test_an_interrupted_backfill_is_refused(tmp_path: Path,
     HistoryWriter(open_history(path)).flush(ledger)  # no finish: the replay stopped here
     assert main(["history", "report", "--db", str(path), "--from", "1970-01-01", "--to",
                  "1970-01-02"]) == 2
-    assert "not complete" in capsys.readouterr().err
+    assert "no complete history" in capsys.readouterr().err
 
 
 def test_history_keeps_its_days_and_refuses_periods_before_them(

@@ -112,7 +112,7 @@ def test_erasing_a_customer_removes_their_conversations_once(
     assert main(["history", "erase", "--customer", "cust-1", "--db", str(database)]) == 0
     # c1's facts: created, assigned, first and next response, resolution, full resolution and
     # the rating (its comment goes with it)
-    assert capsys.readouterr().out.startswith("customer 'cust-1': 1 conversations and 7 facts")
+    assert capsys.readouterr().out.startswith("customer 'cust-1': 1 conversation and 7 facts")
     period = ["--db", str(database), "--from", "2024-03-04", "--to", "2024-03-05"]
     assert [r["conversation_id"] for r in _rows(capsys, *period)] == ["c2"]
     assert main(["history", "report", *period, "--format", "json"]) == 0

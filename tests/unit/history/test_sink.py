@@ -167,3 +167,5 @@ def test_a_database_a_backfill_filled_is_refused() -> None:
     writer.finish(ledger, T0 + 60_000, DAY)
     with pytest.raises(HistoryError, match="filled by a backfill"):
         HistorySink(connection, TOPIC, DAY)
+    assert connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                              "'sink_offsets'").fetchone() == (0,), "the file was left as it was"
