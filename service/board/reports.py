@@ -4,8 +4,8 @@ live ``24h`` window. Pure: reports in, rows and chart series out (the page draws
 Plotly, served by the board itself).
 
 The KPIs offered are the registry's windowed ones (:data:`~service.engine.kpis.WINDOW_KPIS`)
-whose value is one number: counts, sums, ratios, and each distribution's ``avg``, ``p50`` and
-``p90``.
+whose value is one number: counts, sums, ratios, each distribution's ``avg``, ``p50`` and
+``p90``, and each field of a group (``csat.positive_ratio``, ``sla.resolution.achieved_ratio``).
 """
 
 from collections.abc import Mapping, Sequence
@@ -28,8 +28,11 @@ CHARTABLE: tuple[str, ...] = tuple(
     path for spec in WINDOW_KPIS
     for path in ((spec.key,) if spec.kind in ("count", "sum", "ratio")
                  else tuple(f"{spec.key}.{stat}" for stat in ("p90", "p50", "avg"))
-                 if spec.kind == "distribution" else ()))
-"""Report paths with one number each, in the registry's order."""
+                 if spec.kind == "distribution"
+                 else tuple(f"{spec.key}.{name}" for name in spec.fields)
+                 if spec.kind == "group" else ()))
+"""Report paths with one number each, in the registry's order: counts, sums, ratios, each
+distribution's p90, p50 and mean, each field of a group (CSAT, NPS, CES, QA, SLA results)."""
 
 COMPARED: tuple[str, ...] = ("conversations_created", "conversations_resolved", "abandoned",
                              "first_response_seconds.p90", "resolution_seconds.p90",

@@ -54,4 +54,6 @@ def test_the_spans_end_with_the_day_of_the_as_of_and_the_live_window_a_minute_be
 def test_cells_and_choices() -> None:
     assert [number(v) for v in (None, 3.0, 1234.5, 0.41234)] == ["–", "3", "1,234", "0.412"]
     assert "first_response_seconds.p90" in CHARTABLE and "conversations_created" in CHARTABLE
-    assert not any(path.startswith("sla.") for path in CHARTABLE)
+    assert {"csat.positive_ratio", "nps.score", "sla.first_response.achieved_ratio"} <= set(
+        CHARTABLE)
+    assert "weighted_score" not in CHARTABLE and "status" not in CHARTABLE
