@@ -30,9 +30,9 @@ from service.engine.feeds import Count
 from service.engine.kpis import PANES
 from service.history.ledger import Ledger, LedgerFact
 
-__all__ = ["TABLES", "HistoryError", "HistoryWriter", "erase_customer", "export_parquet",
-           "fact_rows", "held_span", "in_transaction", "open_history", "open_parquet",
-           "rows_table"]
+__all__ = ["TABLES", "HistoryError", "HistoryLocked", "HistoryWriter", "erase_customer",
+           "export_parquet", "fact_rows", "held_span", "in_transaction", "open_history",
+           "open_parquet", "rows_table"]
 
 TABLES = ("facts", "conversations", "segments", "team_marks", "meta")
 """The tables a history holds (a Parquet export writes one directory or file each)."""
@@ -78,6 +78,10 @@ class HistoryError(Exception):
     """A history database that cannot be used; the message names the file and what to do."""
 
 
+class HistoryLocked(HistoryError):
+    """The database file is held by another process (DuckDB allows one writer)."""
+
+
 def open_history(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the history database at ``path`` (created when missing, unless
     ``read_only``), its tables made. Raises HistoryError for a file that is missing, locked
@@ -92,8 +96,8 @@ def open_history(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnecti
         connection = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
-            raise HistoryError(f"{path}: in use by another process (DuckDB allows one writer); "
-                               "stop it, or read a copy of the file") from None
+            raise HistoryLocked(f"{path}: in use by another process (DuckDB allows one "
+                                "writer); stop it, or read a copy of the file") from None
         raise HistoryError(f"{path}: cannot be opened as a history database ({error}); move "
                            "it away and fill a new one") from None
     except duckdb.Error as error:

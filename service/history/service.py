@@ -51,7 +51,7 @@ from service.config import KpiConfig
 from service.engine.records import format_time
 from service.history.changes import BadHistoryRecord, decode_history
 from service.history.conversations import COLUMNS
-from service.history.database import HistoryError, held_span, open_history
+from service.history.database import HistoryError, HistoryLocked, held_span, open_history
 from service.history.queries import Refused, conversations_query, report_query
 from service.history.sink import Delivered, HistorySink
 from service.ingest import Rejection
@@ -148,9 +148,7 @@ class SinkService:
                 try:
                     connection = open_history(self.path, read_only=read_only)
                     break
-                except HistoryError as error:
-                    if "in use by another process" not in str(error):
-                        raise
+                except HistoryLocked as error:
                     now = time.monotonic()
                     waited_since = waited_since or now
                     if now - logged >= LOCK_LOG_EVERY_S:
