@@ -23,6 +23,7 @@ from service.processes import BoardProcess, SinkProcess
 
 OPERATOR_TOKEN = "operator-token-for-the-reports"
 KPI = "first_response_seconds.p90"
+DAY_MS = 86_400_000
 
 
 def history_report(namespace: Namespace, db: Path, start: str, end: str) -> dict[str, Any]:
@@ -41,7 +42,11 @@ def level_value(levels: dict[str, Any], name: str) -> float | None:
 def test_reports_page_draws_the_history_and_puts_the_last_day_beside_the_live_window(
         namespace: Namespace, start_worker: Any, tmp_path: Path, browser: webdriver.Chrome,  # noqa: F811
         ) -> None:
-    path, _ = recent_events(tmp_path, int(time.time() * 1000))
+    # 100 minutes of a desk that cross a UTC midnight whatever the hour the test runs, so that
+    # the chart's last day has a day before with values: they end at most 50 minutes after the
+    # latest midnight (the live windows hold them all).
+    now_ms = int(time.time() * 1000)
+    path, _ = recent_events(tmp_path, min(now_ms, now_ms - now_ms % DAY_MS + 50 * 60_000))
     replayed_db = tmp_path / "replayed.duckdb"
     namespace.cli("replay", str(path), "--history", str(replayed_db), "--no-pretty")
     env = namespace.env(SUPPORT_KPI_TOKEN=OPERATOR_TOKEN)
