@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import socket
 
-__all__ = ["bearer_token", "exposure_problem", "is_loopback", "token_matches"]
+__all__ = ["bearer_token", "exposure_problem", "given_token", "is_loopback", "token_matches"]
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -23,6 +23,12 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return token.strip()
+
+
+def given_token(query_token: str | None, authorization: str | None) -> str:
+    """The token a request carries: ``?token=`` (a wall screen's URL, a link), else the bearer
+    token of its ``Authorization`` header; "" for none."""
+    return query_token or bearer_token(authorization) or ""
 
 
 def token_matches(given: str | None, expected: str) -> bool:

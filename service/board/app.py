@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from service.access import bearer_token, token_matches
+from service.access import given_token, token_matches
 from service.board.reports import CHARTABLE, chart_series, compare_day, number, report_span
 from service.board.views import (
     ALL_TEAMS,
@@ -109,7 +109,7 @@ class Board:
 
 def _given_token(request: web.Request) -> str:
     """``?token=`` (a wall screen's URL), else the bearer token of the header."""
-    return request.query.get("token") or bearer_token(request.headers.get("Authorization")) or ""
+    return given_token(request.query.get("token"), request.headers.get("Authorization"))
 
 
 @functools.cache

@@ -46,7 +46,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from service.access import bearer_token, token_matches
+from service.access import given_token, token_matches
 from service.config import KpiConfig
 from service.engine.records import format_time
 from service.history.changes import BadHistoryRecord, decode_history
@@ -290,7 +290,7 @@ def sink_app(service: SinkService, token: str | None) -> web.Application:
     def allowed(request: web.Request) -> bool:
         if token is None:
             return True
-        given = bearer_token(request.headers.get("Authorization")) or request.query.get("token")
+        given = given_token(request.query.get("token"), request.headers.get("Authorization"))
         return token_matches(given, token)
 
     def refused() -> web.Response:

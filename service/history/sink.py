@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from service.engine.panes import ceil_to_minute
-from service.engine.presence import Segment
+from service.engine.presence import Segment, SegmentChange
 from service.history.changes import (
     AgentHistory,
     ConversationHistory,
@@ -86,7 +86,7 @@ class SinkBatch:
     gone: list[tuple[str, int]]
     snapshots: dict[str, int | None]
     attributes: dict[str, Attributes]
-    changes: dict[str, list]
+    changes: dict[str, list[SegmentChange]]
     marks: set[tuple[str, int, str]]
     watermark_ms: int | None
 
@@ -98,7 +98,7 @@ def coalesce(records: Sequence[ConversationHistory | AgentHistory]) -> SinkBatch
     gone: list[tuple[str, int]] = []
     snapshots: dict[str, int | None] = {}
     attributes: dict[str, Attributes] = {}
-    changes: dict[str, list] = {}
+    changes: dict[str, list[SegmentChange]] = {}
     marks: set[tuple[str, int, str]] = set()
     watermark: int | None = None
     for record in records:
@@ -114,9 +114,12 @@ def coalesce(records: Sequence[ConversationHistory | AgentHistory]) -> SinkBatch
         if record.snapshot and cid is not None:
             for fid in by_conversation.pop(cid, ()):
                 sets.pop(fid, None)
-            since = snapshots.get(cid, record.since_ms) if cid in snapshots else record.since_ms
-            snapshots[cid] = None if since is None or record.since_ms is None else min(
-                since, record.since_ms)
+            if cid in snapshots:
+                earlier = snapshots[cid]
+                snapshots[cid] = (None if earlier is None or record.since_ms is None
+                                  else min(earlier, record.since_ms))
+            else:
+                snapshots[cid] = record.since_ms
         for fid, at in record.removed:
             sets.pop(fid, None)
             gone.append((fid, at))
@@ -212,7 +215,7 @@ class HistorySink:
                        before=lambda: self._segments(batch.changes))
         return batch
 
-    def _segments(self, changes: dict[str, list]) -> None:
+    def _segments(self, changes: dict[str, list[SegmentChange]]) -> None:
         """Inside the transaction: the touched agents' segments changed in place."""
         if not changes:
             return

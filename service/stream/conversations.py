@@ -300,12 +300,11 @@ class ConversationStage:
         builder.cutoff_ms = watermark.cutoff_ms
         for change in changes:
             builder.change(change)
-        if history is not None:
-            for change in changes:
+            if history is not None:
                 history.change(cid, change)
-            if event_type == "conversation.created":
-                history.attributes(cid, Attributes(event.channel, event.priority,
-                                                   event.customer_id, event.source))
+        if history is not None and event_type == "conversation.created":
+            history.attributes(cid, Attributes(event.channel, event.priority,
+                                               event.customer_id, event.source))
 
     # -- rows ----------------------------------------------------------------------------------
 

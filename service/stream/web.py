@@ -17,7 +17,7 @@ import orjson
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from service.access import bearer_token, token_matches
+from service.access import bearer_token, given_token, token_matches
 from service.engine.explain import ExplainError, check_request
 from service.engine.feedback import token_opens
 from service.engine.owner_keys import Owner, agent_owner, owner_for, team_owner
@@ -132,8 +132,7 @@ def register_routes(app: Any, service: Worker, token: Any,
         """The operator token, or ``agent``'s own token (header or ``?token=``)."""
         if authorized(request):
             return True
-        given = (request.query.get("token")
-                 or bearer_token(request.headers.get("Authorization")) or "")
+        given = given_token(request.query.get("token"), request.headers.get("Authorization"))
         secret = None if agent_secret is None else agent_secret.get_secret_value()
         return token_opens(given, agent, secret)
 

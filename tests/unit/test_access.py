@@ -8,7 +8,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service import preflight
-from service.access import bearer_token, exposure_problem, is_loopback, token_matches
+from service.access import (
+    bearer_token,
+    exposure_problem,
+    given_token,
+    is_loopback,
+    token_matches,
+)
 from service.gateway.app import GatewayConfig, build_app
 from service.gateway.publisher import GatewayPublisher
 from service.settings import Settings
@@ -22,6 +28,13 @@ from service.settings import Settings
 def test_the_bearer_scheme_is_case_insensitive(header: str | None, token: str | None) -> None:
     """RFC 7235 §2.1: the auth-scheme is a case-insensitive token."""
     assert bearer_token(header) == token
+
+
+def test_a_requests_token_is_its_query_token_else_its_bearer_token() -> None:
+    assert given_token("from-url", "Bearer from-header") == "from-url"
+    assert given_token(None, "Bearer from-header") == "from-header"
+    assert given_token("", "Basic xyz") == ""
+    assert given_token(None, None) == ""
 
 
 def test_tokens_match_exactly() -> None:
